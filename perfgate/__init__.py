@@ -1,0 +1,3 @@
+"""perfgate: a realtime job gateway on trio structured concurrency."""
+
+__version__ = "0.1.0"

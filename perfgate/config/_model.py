@@ -1,0 +1,278 @@
+"""The configuration model: one frozen attrs class per section, each field with its default.
+
+Configuration is data: it is loaded once (:mod:`perfgate.config._load`) and passed down
+explicitly. Validators here check *values*; the loader checks *shape* (unknown keys, types).
+Every default below is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from perfgate.errors import ConfigError
+
+SCOPES = frozenset({"submit", "publish", "subscribe", "admin"})
+PRIORITIES = ("high", "normal", "low")
+_TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+# -- value validators -------------------------------------------------------------------------
+
+
+def _positive(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{attr.name}: must be > 0, got {value!r}")
+
+
+def _non_negative(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ConfigError(f"{attr.name}: must be >= 0, got {value!r}")
+
+
+def _percent(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
+    if not 0 < value <= 100:
+        raise ConfigError(f"{attr.name}: must be a percentage in (0, 100], got {value!r}")
+
+
+def parse_address(value: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (``[v6]:PORT`` for IPv6). Port 0 means "pick a free port"."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ConfigError(f"expected HOST:PORT, got {value!r}")
+    port = int(port_text)
+    if port > 65535:
+        raise ConfigError(f"port out of range in {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    """True for a loopback literal or ``localhost``; a name that must be resolved is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _address(_inst: Any, attr: attrs.Attribute[Any], value: str) -> None:
+    try:
+        parse_address(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{attr.name}: {exc.message}") from None
+
+
+def _cidrs(_inst: Any, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"{attr.name}: not a CIDR or IP address: {item!r}") from None
+
+
+def _origins(_inst: Any, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for item in value:
+        if item != "*" and not re.match(r"^https?://[^/\s]+$", item):
+            raise ConfigError(
+                f"{attr.name}: expected an origin like 'https://app.example.com' or '*', "
+                f"got {item!r}"
+            )
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class HttpConfig:
+    bind: str = attrs.field(default="127.0.0.1:8080", validator=_address)
+    max_body_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+    cors_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
+    trusted_proxies: tuple[str, ...] = attrs.field(default=(), validator=_cidrs)
+    rate_limit_per_s: float = attrs.field(default=0.0, validator=_non_negative)
+    rate_burst: int = attrs.field(default=100, validator=_positive)
+    max_wait_s: float = attrs.field(default=60.0, validator=_positive)
+    keep_alive_timeout_s: float = attrs.field(default=5.0, validator=_positive)
+    read_timeout_s: float = attrs.field(default=30.0, validator=_positive)
+
+
+@attrs.frozen
+class GatewayConfig:
+    bind: str = attrs.field(default="127.0.0.1:8081", validator=_address)
+    max_connections: int = attrs.field(default=10_000, validator=_positive)
+    max_message_bytes: int = attrs.field(default=65_536, validator=_positive)
+    heartbeat_min_s: float = attrs.field(default=5.0, validator=_positive)
+    heartbeat_max_s: float = attrs.field(default=30.0, validator=_positive)
+    pong_timeout_s: float = attrs.field(default=10.0, validator=_positive)
+    queue_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+    slow_consumer_grace_s: float = attrs.field(default=5.0, validator=_non_negative)
+    batch_window_ms: float = attrs.field(default=5.0, validator=_non_negative)
+    batch_max: int = attrs.field(default=64, validator=_positive)
+    history_size: int = attrs.field(default=1000, validator=_non_negative)
+    history_ttl_s: float = attrs.field(default=300.0, validator=_positive)
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
+    rate_limit_per_s: float = attrs.field(default=100.0, validator=_non_negative)
+
+    def __attrs_post_init__(self) -> None:
+        if self.heartbeat_min_s > self.heartbeat_max_s:
+            raise ConfigError(
+                f"heartbeat_min_s ({self.heartbeat_min_s}) must not exceed "
+                f"heartbeat_max_s ({self.heartbeat_max_s})"
+            )
+
+
+@attrs.frozen
+class PoolConfig:
+    min_workers: int = attrs.field(default=1, validator=_non_negative)
+    max_workers: int = attrs.field(default=4, validator=_positive)
+    max_queue: int = attrs.field(default=10_000, validator=_positive)
+    max_jobs_per_worker: int = attrs.field(default=1000, validator=_positive)
+    max_worker_rss_mb: float = attrs.field(default=512.0, validator=_positive)
+    kill_grace_s: float = attrs.field(default=5.0, validator=_non_negative)
+    drain_timeout_s: float = attrs.field(default=30.0, validator=_non_negative)
+    idle_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.min_workers > self.max_workers:
+            raise ConfigError(
+                f"min_workers ({self.min_workers}) must not exceed max_workers ({self.max_workers})"
+            )
+
+
+@attrs.frozen
+class StoreConfig:
+    data_dir: str = ".perfgate"
+    result_ttl_s: float = attrs.field(default=86_400.0, validator=_positive)
+    max_log_lines: int = attrs.field(default=1000, validator=_positive)
+
+
+@attrs.frozen
+class CacheConfig:
+    memory_bytes: int = attrs.field(default=64 * 1024 * 1024, validator=_non_negative)
+    disk_bytes: int = attrs.field(default=1024 * 1024 * 1024, validator=_non_negative)
+    ttl_s: float = attrs.field(default=3600.0, validator=_positive)
+
+
+@attrs.frozen
+class MonitorConfig:
+    window_s: float = attrs.field(default=60.0, validator=_positive)
+    cpu_alert_pct: float = attrs.field(default=80.0, validator=_percent)
+    memory_alert_pct: float = attrs.field(default=85.0, validator=_percent)
+    error_rate_alert_pct: float = attrs.field(default=5.0, validator=_percent)
+    queue_depth_alert: int = attrs.field(default=100, validator=_positive)
+    p99_alert_ms: float = attrs.field(default=500.0, validator=_positive)
+
+
+def _tokens(_inst: Any, attr: attrs.Attribute[Any], value: Mapping[str, tuple[str, ...]]) -> None:
+    for token, scopes in value.items():
+        if len(token) < 8:
+            raise ConfigError(f"{attr.name}: a token must be at least 8 characters")
+        unknown = set(scopes) - SCOPES
+        if unknown:
+            raise ConfigError(
+                f"{attr.name}: unknown scope {sorted(unknown)[0]!r} "
+                f"(known: {', '.join(sorted(SCOPES))})"
+            )
+
+
+@attrs.frozen
+class AuthConfig:
+    tokens: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, validator=_tokens)
+
+
+@attrs.frozen
+class ServerConfig:
+    broker: str = "memory://"
+    log_format: str = attrs.field(
+        default="text", validator=attrs.validators.in_(("text", "json"))
+    )
+    log_level: str = attrs.field(
+        default="info", validator=attrs.validators.in_(("debug", "info", "warning", "error"))
+    )
+    insecure: bool = False
+
+
+@attrs.frozen
+class TaskConfig:
+    """A named task: a Python ``target`` ("module:function") or an argv ``command`` template."""
+
+    name: str
+    target: str | None = None
+    command: tuple[str, ...] | None = None
+    timeout_s: float = attrs.field(default=300.0, validator=_positive)
+    max_retries: int = attrs.field(default=0, validator=_non_negative)
+    cacheable: bool = False
+    priority: str = attrs.field(default="normal", validator=attrs.validators.in_(PRIORITIES))
+
+    def __attrs_post_init__(self) -> None:
+        if not _TASK_NAME.match(self.name):
+            raise ConfigError(f"task name {self.name!r}: letters, digits, '_', '.', '-' only")
+        if (self.target is None) == (self.command is None):
+            raise ConfigError(f"[tasks.{self.name}]: give exactly one of 'target' or 'command'")
+        if self.target is not None and not _TARGET.match(self.target):
+            raise ConfigError(
+                f"[tasks.{self.name}] target: expected 'module.path:function', got {self.target!r}"
+            )
+        if self.command is not None and not self.command:
+            raise ConfigError(f"[tasks.{self.name}] command: must not be empty")
+
+
+def builtin_tasks() -> dict[str, TaskConfig]:
+    """The tasks every fresh install has, so that ``make run`` does real work."""
+    return {
+        "echo": TaskConfig(name="echo", target="perfgate.tasks:echo", timeout_s=10.0),
+        "sleep": TaskConfig(name="sleep", target="perfgate.tasks:sleep", timeout_s=3600.0),
+        "sha256": TaskConfig(
+            name="sha256", target="perfgate.tasks:sha256", timeout_s=600.0, cacheable=True
+        ),
+    }
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration. Build it with :func:`perfgate.config.load_config`."""
+
+    server: ServerConfig = ServerConfig()
+    http: HttpConfig = HttpConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    pool: PoolConfig = PoolConfig()
+    store: StoreConfig = StoreConfig()
+    cache: CacheConfig = CacheConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    auth: AuthConfig = AuthConfig()
+    tasks: Mapping[str, TaskConfig] = attrs.field(factory=builtin_tasks)
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.auth.tokens)
+
+    def check_exposure(self) -> None:
+        """Refuse a non-loopback bind with no tokens, unless ``insecure`` was asked for."""
+        if self.auth_enabled or self.server.insecure:
+            return
+        for section, bind in (("http", self.http.bind), ("gateway", self.gateway.bind)):
+            host, _ = parse_address(bind)
+            if not is_loopback(host):
+                raise ConfigError(
+                    f"[{section}] bind {bind!r} is not loopback and no [auth] tokens are "
+                    "configured; add tokens or pass --insecure"
+                )
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "server": ServerConfig,
+    "http": HttpConfig,
+    "gateway": GatewayConfig,
+    "pool": PoolConfig,
+    "store": StoreConfig,
+    "cache": CacheConfig,
+    "monitor": MonitorConfig,
+    "auth": AuthConfig,
+}
