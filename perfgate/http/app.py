@@ -1,0 +1,70 @@
+"""The Quart-trio application: routes are thin; the work lives in the components they call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from quart import Quart, Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from perfgate.auth import Authenticator
+from perfgate.config import Config
+from perfgate.errors import PerfgateError
+from perfgate.http.access import install_access_log
+from perfgate.http.problems import from_http_exception, from_perfgate_error, from_unexpected
+from perfgate.readiness import Readiness
+
+
+@attrs.define
+class AppState:
+    """Everything the routes need, passed in explicitly (no module globals).
+
+    Components that have not started (or do not exist in this configuration) are ``None``.
+    """
+
+    config: Config
+    readiness: Readiness
+    authenticator: Authenticator
+    components: dict[str, Any] = attrs.field(factory=dict)
+
+
+def create_app(state: AppState) -> Quart:
+    app = QuartTrio("perfgate")
+    app.config["PERFGATE"] = state
+    app.config["MAX_CONTENT_LENGTH"] = state.config.http.max_body_bytes
+    app.config["BODY_TIMEOUT"] = state.config.http.read_timeout_s
+    # Long-polls (?wait=S) are capped at max_wait_s; leave room above it before Quart gives up.
+    app.config["RESPONSE_TIMEOUT"] = state.config.http.max_wait_s + 30
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    install_access_log(app)
+    _install_error_handlers(app)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process is up and its event loop answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> tuple[dict[str, str], int]:
+        """Readiness: 200 only while accepting work; 503 while starting or draining."""
+        readiness = state.readiness
+        status = 200 if readiness.ready else 503
+        return {"status": readiness.reason()}, status
+
+    return app
+
+
+def _install_error_handlers(app: Quart) -> None:
+    @app.errorhandler(PerfgateError)
+    async def _perfgate_error(error: PerfgateError) -> Response:
+        return from_perfgate_error(error)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        return from_http_exception(error)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        return from_unexpected(error)

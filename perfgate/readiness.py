@@ -1,0 +1,52 @@
+"""The service's lifecycle as one small state machine: starting → ready → draining → stopped.
+
+``/readyz`` reads it; the supervisor moves it. Pure (no trio): the supervisor owns the events.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class Phase(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+_ORDER = [Phase.STARTING, Phase.READY, Phase.DRAINING, Phase.STOPPED]
+
+
+@attrs.define
+class Readiness:
+    """Moves forward only: a draining service never becomes ready again.
+
+    ``dependencies`` holds the names of dependencies currently down (e.g. a broker); while any
+    is down the service is not ready, whatever its phase.
+    """
+
+    phase: Phase = Phase.STARTING
+    dependencies_down: set[str] = attrs.field(factory=set)
+
+    def advance(self, phase: Phase) -> None:
+        if _ORDER.index(phase) > _ORDER.index(self.phase):
+            self.phase = phase
+
+    @property
+    def ready(self) -> bool:
+        return self.phase is Phase.READY and not self.dependencies_down
+
+    @property
+    def accepting(self) -> bool:
+        """Whether new work may be accepted (submits, publishes)."""
+        return self.ready
+
+    def reason(self) -> str:
+        if self.phase is not Phase.READY:
+            return str(self.phase.value)
+        if self.dependencies_down:
+            return "dependency down: " + ", ".join(sorted(self.dependencies_down))
+        return "ready"
