@@ -1,0 +1,60 @@
+"""Shared fixtures: a real service in-process on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from perfgate.config import load_config
+from perfgate.supervisor import Bound, Supervisor
+
+
+def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Any:
+    """A config bound to free loopback ports with data under ``tmp_path``."""
+    overrides: dict[str, dict[str, Any]] = {
+        "http": {"bind": "127.0.0.1:0"},
+        "gateway": {"bind": "127.0.0.1:0"},
+        "store": {"data_dir": str(tmp_path / "data")},
+        "pool": {"drain_timeout_s": 5.0},
+    }
+    for name, values in sections.items():
+        overrides.setdefault(name, {}).update(values)
+    return load_config(None, env={}, overrides=overrides)
+
+
+class RunningService:
+    def __init__(self, supervisor: Supervisor, bound: Bound, nursery: trio.Nursery) -> None:
+        self.supervisor = supervisor
+        self.bound = bound
+        self.nursery = nursery
+
+    @property
+    def http(self) -> str:
+        return self.bound.http
+
+    @property
+    def ws(self) -> str:
+        return self.bound.ws
+
+
+@pytest.fixture
+async def service_factory(tmp_path: Path) -> AsyncIterator[Any]:
+    """Start services in-process; each is cancelled (not drained) at the end of the test."""
+    async with trio.open_nursery() as nursery:
+
+        async def start(**sections: dict[str, Any]) -> RunningService:
+            supervisor = Supervisor(make_config(tmp_path, **sections), handle_signals=False)
+            bound = await nursery.start(supervisor.run)
+            return RunningService(supervisor, bound, nursery)
+
+        yield start
+        nursery.cancel_scope.cancel()
+
+
+@pytest.fixture
+async def service(service_factory: Any) -> RunningService:
+    return await service_factory()  # type: ignore[no-any-return]

@@ -1,0 +1,91 @@
+"""Test helpers shared across the suite (not fixtures)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import trio
+
+
+def all_tasks() -> list[trio.lowlevel.Task]:
+    """Every task alive in this trio run, found by walking the tree from the root."""
+    found: list[trio.lowlevel.Task] = []
+    stack = [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        if task is None:
+            continue
+        found.append(task)
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return found
+
+
+def open_fds() -> int:
+    return psutil.Process().num_fds()
+
+
+def inet_connections() -> list[Any]:
+    return psutil.Process().net_connections(kind="inet")
+
+
+PYTHON = sys.executable
+
+
+def start_server(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 20.0
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Run ``perfgate serve`` as a user would, on free ports; return it and its ready file."""
+    ready = tmp_path / f"ready-{time.monotonic_ns()}.json"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PERFGATE_")}
+    full_env.update(env or {})
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "perfgate",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ready-file",
+            str(ready),
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full_env,
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + timeout_s
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError("server did not become ready")
+        time.sleep(0.05)
+    return proc, json.loads(ready.read_text())
+
+
+def stop_server(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> tuple[int, str]:
+    """SIGTERM and wait; returns (exit status, stderr)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err.decode()
