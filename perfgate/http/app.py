@@ -13,6 +13,7 @@ from perfgate.auth import Authenticator
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.http.access import install_access_log
+from perfgate.http.edge import install_edge
 from perfgate.http.problems import from_http_exception, from_perfgate_error, from_unexpected
 from perfgate.readiness import Readiness
 
@@ -38,7 +39,10 @@ def create_app(state: AppState) -> Quart:
     # Long-polls (?wait=S) are capped at max_wait_s; leave room above it before Quart gives up.
     app.config["RESPONSE_TIMEOUT"] = state.config.http.max_wait_s + 30
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # Quart runs after_request hooks last-registered-first: the edge (ETag, gzip, CORS) shapes
+    # the response before the access log records its final status.
     install_access_log(app)
+    state.components["edge"] = install_edge(app, state.config.http)
     _install_error_handlers(app)
 
     @app.get("/healthz")

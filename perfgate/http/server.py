@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -11,6 +12,7 @@ from hypercorn.trio import serve
 from quart import Quart
 
 from perfgate.config import HttpConfig
+from perfgate.http.proxy import TrustedProxyMiddleware
 
 
 def hypercorn_config(config: HttpConfig, *, graceful_timeout_s: float) -> HypercornConfig:
@@ -39,9 +41,12 @@ async def serve_http(
     ``graceful_timeout_s`` to complete before they are cancelled.
     """
     hc = hypercorn_config(config, graceful_timeout_s=graceful_timeout_s)
+    asgi: Any = (
+        TrustedProxyMiddleware(app, config.trusted_proxies) if config.trusted_proxies else app
+    )
 
     async def _serve(*, task_status: trio.TaskStatus[list[str]]) -> None:
-        await serve(app, hc, shutdown_trigger=shutdown_trigger, task_status=task_status)
+        await serve(asgi, hc, shutdown_trigger=shutdown_trigger, task_status=task_status)
 
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(_serve)

@@ -1,0 +1,216 @@
+"""Request bodies described once, as data: the same table validates input and feeds OpenAPI.
+
+A :class:`Body` is a list of :class:`Field` specs. ``Body.parse(raw)`` returns a plain dict of
+checked values or raises :class:`~perfgate.errors.ValidationError` (422) naming every bad field;
+``Body.json_schema()`` is what ``/openapi.json`` publishes. Pure: no I/O, no framework.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from perfgate.errors import ValidationError
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "object": dict,
+}
+
+
+@attrs.frozen
+class Field:
+    name: str
+    type: str  # a JSON Schema type: string, integer, number, boolean, object, or "any"
+    description: str
+    required: bool = False
+    default: Any = None
+    enum: Sequence[str] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    max_length: int | None = None
+    min_length: int | None = None
+    nullable: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": self.description}
+        if self.type != "any":
+            out["type"] = [self.type, "null"] if self.nullable else self.type
+        for key, value in (
+            ("enum", list(self.enum) if self.enum else None),
+            ("minimum", self.minimum),
+            ("maximum", self.maximum),
+            ("exclusiveMinimum", self.exclusive_minimum),
+            ("maxLength", self.max_length),
+            ("minLength", self.min_length),
+            ("default", self.default),
+        ):
+            if value is not None:
+                out[key] = value
+        return out
+
+    def check(self, value: Any) -> str | None:
+        """Return a problem with ``value`` in words, or None when it is acceptable."""
+        if value is None and self.nullable:
+            return None
+        if self.type == "any":
+            return None
+        expected = _JSON_TYPES[self.type]
+        if isinstance(value, bool) and self.type != "boolean":
+            return f"expected {self.type}, got boolean"
+        if not isinstance(value, expected):
+            return f"expected {self.type}, got {_json_type(value)}"
+        return self._check_range(value)
+
+    def _check_range(self, value: Any) -> str | None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return "must be a finite number"
+        if self.enum is not None and value not in self.enum:
+            return f"must be one of {', '.join(self.enum)}"
+        if self.minimum is not None and value < self.minimum:
+            return f"must be >= {self.minimum:g}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be <= {self.maximum:g}"
+        if self.exclusive_minimum is not None and value <= self.exclusive_minimum:
+            return f"must be > {self.exclusive_minimum:g}"
+        if self.max_length is not None and len(value) > self.max_length:
+            return f"must be at most {self.max_length} characters"
+        if self.min_length is not None and len(value) < self.min_length:
+            return f"must be at least {self.min_length} characters"
+        return None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+@attrs.frozen
+class Body:
+    name: str
+    fields: Sequence[Field]
+    description: str = ""
+
+    def parse(self, raw: Any) -> dict[str, Any]:
+        """Check a decoded JSON body; unknown fields are refused so that typos are caught."""
+        if not isinstance(raw, Mapping):
+            raise ValidationError(
+                f"the body must be a JSON object, got {_json_type(raw)}",
+                errors=[{"field": "", "message": "expected a JSON object"}],
+            )
+        errors: list[dict[str, str]] = []
+        known = {f.name for f in self.fields}
+        errors.extend(
+            {"field": str(key), "message": "unknown field"} for key in raw if key not in known
+        )
+        out: dict[str, Any] = {}
+        for field in self.fields:
+            if field.name not in raw:
+                if field.required:
+                    errors.append({"field": field.name, "message": "required"})
+                else:
+                    out[field.name] = field.default
+                continue
+            problem = field.check(raw[field.name])
+            if problem is not None:
+                errors.append({"field": field.name, "message": problem})
+            else:
+                out[field.name] = raw[field.name]
+        if errors:
+            summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
+            raise ValidationError(summary, errors=errors)
+        return out
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {f.name: f.schema() for f in self.fields},
+        }
+        required = [f.name for f in self.fields if f.required]
+        if required:
+            schema["required"] = required
+        if self.description:
+            schema["description"] = self.description
+        return schema
+
+
+SUBMIT_JOB = Body(
+    name="SubmitJob",
+    description="A job to run: a configured task and its arguments.",
+    fields=[
+        Field(
+            "task",
+            "string",
+            "a task name from the [tasks] configuration",
+            required=True,
+            min_length=1,
+            max_length=64,
+        ),
+        Field("args", "object", "keyword arguments for the task", default=None, nullable=True),
+        Field(
+            "priority",
+            "string",
+            "queue priority (default: the task's)",
+            enum=("high", "normal", "low"),
+            nullable=True,
+        ),
+        Field(
+            "timeout_s",
+            "number",
+            "per-attempt timeout (default: the task's)",
+            exclusive_minimum=0,
+            maximum=86_400,
+            nullable=True,
+        ),
+        Field(
+            "max_retries",
+            "integer",
+            "retries after the first attempt (default: the task's)",
+            minimum=0,
+            maximum=100,
+            nullable=True,
+        ),
+        Field(
+            "idempotency_key",
+            "string",
+            "the same key and body return the first job; a different body is 409",
+            min_length=1,
+            max_length=200,
+            nullable=True,
+        ),
+    ],
+)
+
+PUBLISH_MESSAGE = Body(
+    name="PublishMessage",
+    description="A message for every subscriber of the channel.",
+    fields=[
+        Field("data", "any", "any JSON value", required=True),
+        Field(
+            "priority",
+            "string",
+            "high bypasses batching",
+            enum=("high", "normal"),
+            default="normal",
+        ),
+    ],
+)

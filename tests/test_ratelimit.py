@@ -1,0 +1,51 @@
+"""Token buckets: refill, burst, cost, and a bounded client map."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perfgate.ratelimit import KeyedBuckets, TokenBucket
+
+
+def test_burst_then_refill() -> None:
+    bucket = TokenBucket(rate_per_s=10, burst=3)
+    assert [bucket.take(0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = bucket.take(0.0)
+    assert math.isclose(wait, 0.1)
+    assert bucket.take(0.1) == 0.0  # one token refilled after 100 ms
+    assert bucket.take(0.1) > 0
+
+
+def test_cost_weights_writes() -> None:
+    bucket = TokenBucket(rate_per_s=1, burst=5)
+    assert bucket.take(0.0, cost=5) == 0.0
+    assert math.isclose(bucket.take(0.0, cost=5), 5.0)
+
+
+def test_clock_going_backwards_does_not_mint_tokens() -> None:
+    bucket = TokenBucket(rate_per_s=1, burst=1)
+    assert bucket.take(10.0) == 0.0
+    assert bucket.take(5.0) > 0
+
+
+@given(st.lists(st.floats(min_value=0, max_value=0.5), min_size=1, max_size=200))
+def test_never_more_than_rate_times_time_plus_burst(gaps: list[float]) -> None:
+    bucket = TokenBucket(rate_per_s=20, burst=5)
+    now, granted = 0.0, 0
+    for gap in gaps:
+        now += gap
+        if bucket.take(now) == 0.0:
+            granted += 1
+    assert granted <= 5 + 20 * now + 1e-9
+
+
+def test_keyed_buckets_are_bounded_and_per_client() -> None:
+    buckets = KeyedBuckets(rate_per_s=1, burst=1, max_keys=100)
+    for i in range(1000):
+        assert buckets.take(f"client-{i}", 0.0) == 0.0
+    assert len(buckets) == 100
+    assert buckets.take("client-999", 0.0) > 0
+    assert not KeyedBuckets(rate_per_s=0, burst=1).take("x", 0.0)
