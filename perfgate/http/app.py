@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
@@ -14,8 +15,11 @@ from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.http.access import install_access_log
 from perfgate.http.edge import install_edge
+from perfgate.http.openapi import build_openapi, document
 from perfgate.http.problems import from_http_exception, from_perfgate_error, from_unexpected
 from perfgate.readiness import Readiness
+
+STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}}
 
 
 @attrs.define
@@ -46,16 +50,26 @@ def create_app(state: AppState) -> Quart:
     _install_error_handlers(app)
 
     @app.get("/healthz")
+    @document("Liveness", responses={200: STATUS_SCHEMA}, tags=["health"])
     async def healthz() -> dict[str, str]:
         """Liveness: the process is up and its event loop answers."""
         return {"status": "ok"}
 
     @app.get("/readyz")
+    @document("Readiness", responses={200: STATUS_SCHEMA, 503: None}, tags=["health"])
     async def readyz() -> tuple[dict[str, str], int]:
         """Readiness: 200 only while accepting work; 503 while starting or draining."""
         readiness = state.readiness
         status = 200 if readiness.ready else 503
         return {"status": readiness.reason()}, status
+
+    @app.get("/openapi.json")
+    @document("This document", responses={200: {"type": "object"}}, tags=["meta"])
+    async def openapi() -> Response:
+        doc = build_openapi(app, auth_enabled=state.config.auth_enabled)
+        response = Response(json.dumps(doc), content_type="application/json")
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
 
     return app
 
