@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.store import Journal, JobRecord, new_job_id
+from perfgate.store import JobRecord, Journal, new_job_id
 
 T0 = 1_700_000_000.0
 

@@ -73,9 +73,7 @@ async def test_create_is_durable_on_return_for_another_connection(
 # -- idempotency ------------------------------------------------------------------------------
 
 
-async def test_same_key_same_body_returns_the_first_job(
-    journal: Journal, clock: FakeClock
-) -> None:
+async def test_same_key_same_body_returns_the_first_job(journal: Journal, clock: FakeClock) -> None:
     body = {"task": "echo", "args": {"x": 1}}
     first, created = await journal.create(
         make_job(clock, x=1), idempotency_key="k", fingerprint=body_fingerprint(body)
@@ -128,8 +126,13 @@ async def test_a_failing_write_does_not_undo_its_batch_neighbours(
 
     async def create(key: str, fingerprint: str) -> None:
         try:
-            outcomes.append((await journal.create(make_job(clock), idempotency_key=key,
-                                                  fingerprint=fingerprint))[1])
+            outcomes.append(
+                (
+                    await journal.create(
+                        make_job(clock), idempotency_key=key, fingerprint=fingerprint
+                    )
+                )[1]
+            )
         except Conflict:
             outcomes.append("conflict")
 
@@ -161,7 +164,10 @@ async def test_lifecycle_with_a_retry(journal: Journal, clock: FakeClock) -> Non
     done = await journal.mark_finished(job.id, SUCCEEDED, result={"ok": True})
     assert done is not None
     assert (done.state, done.result, done.error, done.progress) == (
-        SUCCEEDED, {"ok": True}, None, 1.0
+        SUCCEEDED,
+        {"ok": True},
+        None,
+        1.0,
     )
     assert done.finished_at == clock.now
     assert done.to_json()["finished_at"].endswith("Z")
@@ -298,12 +304,8 @@ async def test_logs_keep_the_last_lines(journal: Journal, clock: FakeClock) -> N
     await journal.mark_finished(job.id, FAILED)  # ordered after the lines: no flush needed
     lines = await journal.logs(job.id)
     assert [line["seq"] for line in lines] == [8, 9, 10, 11, 12]  # max_log_lines=5
-    assert lines[-1] == {
-        "seq": 12, "ts": lines[-1]["ts"], "stream": "stderr", "line": "line 12"
-    }
-    assert [line["line"] for line in await journal.logs(job.id, after=10)] == [
-        "line 11", "line 12"
-    ]
+    assert lines[-1] == {"seq": 12, "ts": lines[-1]["ts"], "stream": "stderr", "line": "line 12"}
+    assert [line["line"] for line in await journal.logs(job.id, after=10)] == ["line 11", "line 12"]
     assert len(await journal.logs(job.id, limit=2)) == 2
 
 
@@ -372,10 +374,13 @@ async def test_run_sweeper_sweeps_periodically(tmp_path: Path) -> None:
         await journal.mark_finished(job.id, SUCCEEDED)
         clock.advance(11)
         async with trio.open_nursery() as nursery:
-            await nursery.start(lambda task_status: journal.run_sweeper(
-                period_s=0.01, task_status=task_status))
+            await nursery.start(
+                lambda task_status: journal.run_sweeper(period_s=0.01, task_status=task_status)
+            )
+            # Poll what a client would see; the sweep runs in a thread, so neither an event
+            # nor the autojump clock can tell us when it has happened.
             with trio.fail_after(20):
-                while await journal.get(job.id) is not None:
+                while await journal.get(job.id) is not None:  # noqa: ASYNC110
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
 
