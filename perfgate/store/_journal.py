@@ -25,6 +25,7 @@ import builtins
 import contextlib
 import functools
 import logging
+import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -252,9 +253,11 @@ class Journal:
                     conn.execute("RELEASE op")
             flush_events()
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if not isinstance(exc, sqlite3.Error):
+                raise  # a bug, not a disk problem: let it take the component down
             log.error("journal batch of %d writes failed: %s", len(batch), exc)
             for op in batch:
                 if op.kind != _CALL:
@@ -377,14 +380,18 @@ class Journal:
     async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         """Record a running job's progress (fire-and-forget, batched; waits only when the
         writer is behind). Ignored once the job is no longer running."""
-        fraction = min(1.0, max(0.0, float(fraction)))
-        await self._enqueue(_Op(_PROGRESS, payload=(job_id, fraction, message)))
+        # Checked here, not in the writer: one bad event must not fail a whole batch.
+        fraction = float(fraction)
+        fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else 0.0
+        text = None if message is None else str(message)
+        await self._enqueue(_Op(_PROGRESS, payload=(str(job_id), fraction, text)))
 
     async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None:
         """Append one log line (fire-and-forget, batched; waits only when the writer is
         behind). The job keeps its last ``max_log_lines`` lines (see
         :mod:`perfgate.store.retention`); lines are cut at 8 KiB."""
-        await self._enqueue(_Op(_LOG, payload=(job_id, stream, line, self._clock())))
+        payload = (str(job_id), str(stream), str(line), self._clock())
+        await self._enqueue(_Op(_LOG, payload=payload))
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is committed."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from perfgate.errors import Conflict, NotFound
+from perfgate.errors import Conflict, NotFound, ValidationError
 from perfgate.store import retention
 from perfgate.store.record import FINISHED_STATES, PENDING_STATES, QUEUED, JobRecord, iso_utc
 
@@ -118,7 +118,12 @@ def journal_mode(conn: sqlite3.Connection) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """JSON text for a column; NaN, infinities and non-JSON values are refused (an API
+    client could not read them back)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"not representable as JSON: {exc}") from None
 
 
 def _to_row(record: JobRecord) -> tuple[Any, ...]:

@@ -425,3 +425,18 @@ async def test_concurrent_creates_share_commits(journal: Journal, clock: FakeClo
             nursery.start_soon(journal.create, make_job(clock))
     assert len((await journal.list(limit=1000))[0]) == 100
     assert journal.stats()["batches"] < 100
+
+
+async def test_bad_values_fail_their_own_write_only(journal: Journal, clock: FakeClock) -> None:
+    job, _ = await journal.create(make_job(clock))
+    await journal.mark_running(job.id)
+    with pytest.raises(ValidationError):
+        await journal.create(make_job(clock, x=float("nan")))
+    with pytest.raises(ValidationError):
+        await journal.mark_finished(job.id, SUCCEEDED, result={"bad": {1, 2}})
+    await journal.set_progress(job.id, float("nan"), 42)  # type: ignore[arg-type]
+    await journal.append_log(job.id, 123, "stdout")  # type: ignore[arg-type]
+    done = await journal.mark_finished(job.id, SUCCEEDED, result="fine")
+    assert done is not None
+    assert done.result == "fine"
+    assert [line["line"] for line in await journal.logs(job.id)] == ["123"]
