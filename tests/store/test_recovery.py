@@ -90,3 +90,52 @@ async def test_recover_returns_oldest_first_and_skips_finished(
     recovered = await journal.recover()
     assert [job.id for job in recovered] == [a.id, b.id]
     assert [job.attempts for job in recovered] == [1, 0]
+
+
+# Creates jobs as fast as it can, printing each id once ``create`` has returned.
+_CHURNER = textwrap.dedent(
+    """
+    import sys, trio
+    from pathlib import Path
+    from perfgate.store import Journal, JobRecord, new_job_id
+
+    async def main(data_dir):
+        async with Journal.open(Path(data_dir), max_log_lines=10, result_ttl_s=60) as j:
+            async def one(worker):
+                while True:
+                    job, _ = await j.create(JobRecord(id=new_job_id(), task="echo", args={}))
+                    await j.append_log(job.id, "hello", "stdout")
+                    print(job.id, flush=True)
+
+            async with trio.open_nursery() as nursery:
+                for worker in range(4):
+                    nursery.start_soon(one, worker)
+
+    trio.run(main, sys.argv[1])
+    """
+)
+
+
+async def test_every_acknowledged_create_survives_kill_9_mid_write(tmp_path: Path) -> None:
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-c", _CHURNER, str(tmp_path)], stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        received = b""
+        with trio.fail_after(30):
+            while received.count(b"\n") < 200:
+                chunk = await proc.stdout.receive_some()
+                assert chunk, "writer exited early"
+                received += chunk
+    finally:
+        proc.send_signal(signal.SIGKILL)  # while it is still writing
+        await proc.wait()
+    acknowledged = received.rpartition(b"\n")[0].decode().split("\n")
+    assert len(acknowledged) >= 200
+
+    async with Journal.open(tmp_path, max_log_lines=10, result_ttl_s=60) as journal:
+        recovered = {job.id for job in await journal.recover()}
+        assert set(acknowledged) <= recovered
+        for job_id in acknowledged[:20]:
+            assert await journal.get(job_id) is not None
