@@ -114,6 +114,7 @@ class Journal:
         self._batches = 0
         self._ops = 0
         self._events_lost = 0
+        self._closed = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -162,6 +163,7 @@ class Journal:
                     try:
                         yield journal
                     finally:
+                        journal._closed = True
                         # The sweeper stops; the writer is shielded and drains what is
                         # queued, within its own deadline, then sees the channel close.
                         nursery.cancel_scope.cancel()
@@ -200,10 +202,18 @@ class Journal:
                             batch.append(receive.receive_nowait())
                         except (trio.WouldBlock, trio.EndOfChannel):
                             break
-                    await trio.to_thread.run_sync(self._commit, batch)
-                    for op in batch:
-                        if op.done is not None:
-                            op.done.set()
+                    committed = False
+                    try:
+                        await trio.to_thread.run_sync(self._commit, batch)
+                        committed = True
+                    finally:
+                        # Wake every waiter, even when the commit blew up: they may be in
+                        # tasks outside our nursery that nothing else would wake.
+                        for op in batch:
+                            if op.done is not None:
+                                if not committed and op.error is None:
+                                    op.error = Unavailable("the journal writer failed")
+                                op.done.set()
             finally:
                 leftover = 0
                 while True:
@@ -286,6 +296,8 @@ class Journal:
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         async with self._read_lock:
+            if self._closed:
+                raise Unavailable("the journal is closed")
             return await trio.to_thread.run_sync(fn, self._read_conn)
 
     # -- writes -----------------------------------------------------------------------------

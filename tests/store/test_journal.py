@@ -388,11 +388,13 @@ async def test_run_sweeper_sweeps_periodically(tmp_path: Path) -> None:
 # -- lifecycle --------------------------------------------------------------------------------
 
 
-async def test_writes_after_close_are_unavailable(tmp_path: Path, clock: FakeClock) -> None:
+async def test_use_after_close_is_unavailable(tmp_path: Path, clock: FakeClock) -> None:
     async with Journal.open(tmp_path, max_log_lines=5, result_ttl_s=10.0) as journal:
         pass
     with pytest.raises(Unavailable):
         await journal.create(make_job(clock))
+    with pytest.raises(Unavailable):
+        await journal.get("x")
 
 
 async def test_queued_events_are_committed_on_close(tmp_path: Path, clock: FakeClock) -> None:
@@ -440,3 +442,30 @@ async def test_bad_values_fail_their_own_write_only(journal: Journal, clock: Fak
     assert done is not None
     assert done.result == "fine"
     assert [line["line"] for line in await journal.logs(job.id)] == ["123"]
+
+
+async def test_a_writer_bug_wakes_its_waiters_and_surfaces(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    failures: list[BaseException] = []
+
+    async def waiter(journal: Journal) -> None:
+        try:
+            await journal.create(make_job(clock))
+        except Unavailable as exc:
+            failures.append(exc)
+
+    # The waiter runs in a nursery outside the journal's, as an HTTP handler would.
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with (
+            trio.open_nursery() as outside,
+            Journal.open(tmp_path, max_log_lines=5, result_ttl_s=10.0) as journal,
+        ):
+            monkeypatch.setattr(journal, "_commit", broken)
+            outside.start_soon(waiter, journal)
+            await trio.sleep_forever()
+    assert info.group_contains(RuntimeError, match="bug")
+    assert len(failures) == 1
