@@ -1,0 +1,509 @@
+"""The durable job journal: SQLite in WAL mode behind a single writer task.
+
+Why one writer task fed by a channel, rather than ``trio.to_thread`` per call:
+
+* **Group commit.** Every state change must be durable before the caller goes on (a job is
+  on disk before its 202 is sent), and a durable commit costs an fsync. The writer takes
+  every operation waiting in its channel and commits them in one transaction, so N
+  concurrent submits cost one fsync, not N, and a lone submit waits for no timer.
+* **Chatty events are cheap.** Progress and log lines are fire-and-forget: they are queued
+  behind the state changes, coalesced (the latest progress per job wins) and written in the
+  same batch. A task printing thousands of lines a second costs a few transactions a second.
+* **Order.** One queue means one order: a job's log lines, queued before its final state,
+  are committed no later than that state, so ``logs()`` after a finished ``get()`` is whole.
+* **Backpressure.** The channel is bounded (:data:`QUEUE_SIZE`): when the disk cannot keep
+  up, producers wait in ``send`` instead of memory growing.
+
+Reads use a second connection (WAL lets readers run beside the writer), serialised by a
+lock, each read in a worker thread. Reads see every committed write; a progress or log event
+is visible once its batch commits (call :meth:`Journal.flush` to wait for that).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import functools
+import logging
+import math
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import trio
+
+from perfgate.errors import Unavailable, ValidationError
+from perfgate.store import _sql, paging, retention
+from perfgate.store.record import (
+    CANCELLED,
+    FINISHED_STATES,
+    PENDING_STATES,
+    RETRYING,
+    RUNNING,
+    STARTABLE_STATES,
+    STATES,
+    SUCCEEDED,
+    JobRecord,
+)
+
+log = logging.getLogger("perfgate.store")
+
+T = TypeVar("T")
+
+#: Operations waiting for the writer. Full means the disk is behind: producers wait.
+QUEUE_SIZE: Final = 4096
+#: Operations per transaction, so one batch never holds the write lock for long.
+BATCH_MAX: Final = 1024
+#: How long closing the journal may spend committing what is still queued.
+CLOSE_TIMEOUT_S: Final = 5.0
+MAX_PAGE: Final = 1000
+
+_CALL, _LOG, _PROGRESS = 0, 1, 2
+
+
+class _Op:
+    """One queued write. ``done`` is set once its batch committed (or failed)."""
+
+    __slots__ = ("done", "error", "fn", "kind", "payload", "result")
+
+    def __init__(
+        self,
+        kind: int,
+        *,
+        fn: Callable[[sqlite3.Connection], Any] | None = None,
+        payload: Any = None,
+    ) -> None:
+        self.kind = kind
+        self.fn = fn
+        self.payload = payload
+        self.done = trio.Event() if kind == _CALL else None
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Journal:
+    """The job journal. Open it with ``async with Journal.open(data_dir, ...) as journal``.
+
+    Writes (``create``, the ``mark_*`` transitions, ``sweep``, ``recover``) return once the
+    change is committed. They are not cancellation-atomic: a caller cancelled while waiting
+    may or may not have had its write committed (re-submitting with the same idempotency key
+    yields the same job either way). Reads are checkpoints that cannot be cancelled while
+    their short query runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        send: trio.MemorySendChannel[_Op],
+        write_conn: sqlite3.Connection,
+        read_conn: sqlite3.Connection,
+        max_log_lines: int,
+        result_ttl_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._send = send
+        self._write_conn = write_conn
+        self._read_conn = read_conn
+        self._read_lock = trio.Lock()
+        self.max_log_lines = max_log_lines
+        self.result_ttl_s = result_ttl_s
+        self._clock = clock
+        self._writer_scope: trio.CancelScope | None = None
+        self._batches = 0
+        self._ops = 0
+        self._events_lost = 0
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        data_dir: Path,
+        *,
+        max_log_lines: int,
+        result_ttl_s: float,
+        clock: Callable[[], float] = time.time,
+        sweep: bool = True,
+    ) -> AsyncIterator[Journal]:
+        """Open (creating if needed) ``data_dir/journal.sqlite3`` and start the writer and,
+        unless ``sweep=False``, the retention sweeper (see :meth:`run_sweeper`).
+
+        ``clock`` gives the wall-clock timestamps (epoch seconds) the journal records.
+        On exit, queued writes are committed (for at most :data:`CLOSE_TIMEOUT_S`, even when
+        the exit is a cancellation), then the connections are closed.
+        """
+        if max_log_lines < 1 or result_ttl_s <= 0:
+            raise ValueError("max_log_lines must be >= 1 and result_ttl_s > 0")
+        await trio.to_thread.run_sync(
+            functools.partial(data_dir.mkdir, parents=True, exist_ok=True)
+        )
+        write_conn = await trio.to_thread.run_sync(_sql.connect, data_dir)
+        try:
+            read_conn = await trio.to_thread.run_sync(
+                functools.partial(_sql.connect, data_dir, readonly=True)
+            )
+            try:
+                send, receive = trio.open_memory_channel[_Op](QUEUE_SIZE)
+                journal = cls(
+                    send=send,
+                    write_conn=write_conn,
+                    read_conn=read_conn,
+                    max_log_lines=max_log_lines,
+                    result_ttl_s=result_ttl_s,
+                    clock=clock,
+                )
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(journal._write_loop, receive)
+                    if sweep:
+                        await nursery.start(journal.run_sweeper)
+                    try:
+                        yield journal
+                    finally:
+                        journal._closed = True
+                        # The sweeper stops; the writer is shielded and drains what is
+                        # queued, within its own deadline, then sees the channel close.
+                        nursery.cancel_scope.cancel()
+                        send.close()
+                        assert journal._writer_scope is not None
+                        journal._writer_scope.deadline = trio.current_time() + CLOSE_TIMEOUT_S
+            finally:
+                read_conn.close()
+        finally:
+            # Blocking, but brief (a WAL checkpoint at most), and it must happen even when
+            # we are being cancelled, which rules out awaiting a thread here.
+            write_conn.close()
+
+    async def _write_loop(
+        self,
+        receive: trio.MemoryReceiveChannel[_Op],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Commit queued operations in batches until the channel closes.
+
+        Shielded: shutdown closes the channel instead of cancelling, so that queued writes
+        are not lost; closing sets a deadline on this scope to bound that.
+        """
+        with trio.CancelScope(shield=True) as scope:
+            self._writer_scope = scope
+            task_status.started()
+            try:
+                while True:
+                    try:
+                        batch = [await receive.receive()]
+                    except trio.EndOfChannel:
+                        return
+                    while len(batch) < BATCH_MAX:
+                        try:
+                            batch.append(receive.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    committed = False
+                    try:
+                        await trio.to_thread.run_sync(self._commit, batch)
+                        committed = True
+                    finally:
+                        # Wake every waiter, even when the commit blew up: they may be in
+                        # tasks outside our nursery that nothing else would wake.
+                        for op in batch:
+                            if op.done is not None:
+                                if not committed and op.error is None:
+                                    op.error = Unavailable("the journal writer failed")
+                                op.done.set()
+            finally:
+                leftover = 0
+                while True:
+                    try:
+                        op = receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    leftover += 1
+                    if op.done is not None:
+                        op.error = Unavailable("the journal closed before this write")
+                        op.done.set()
+                receive.close()
+                if leftover:
+                    log.warning("journal closed with %d writes not committed", leftover)
+
+    def _commit(self, batch: list[_Op]) -> None:
+        """Run one batch as one transaction (in a worker thread)."""
+        conn = self._write_conn
+        lines: list[tuple[str, str, str, float]] = []
+        progress: dict[str, tuple[float, str | None]] = {}
+
+        def flush_events() -> None:
+            if progress:
+                _sql.set_progress(conn, progress)
+                progress.clear()
+            if lines:
+                _sql.append_logs(conn, lines, self.max_log_lines)
+                lines.clear()
+
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op in batch:
+                if op.kind == _LOG:
+                    lines.append(op.payload)
+                elif op.kind == _PROGRESS:
+                    job_id, fraction, message = op.payload
+                    progress[job_id] = (fraction, message)
+                else:
+                    assert op.fn is not None
+                    flush_events()
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        op.result = op.fn(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO op")
+                        op.error = exc
+                    conn.execute("RELEASE op")
+            flush_events()
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if not isinstance(exc, sqlite3.Error):
+                raise  # a bug, not a disk problem: let it take the component down
+            log.error("journal batch of %d writes failed: %s", len(batch), exc)
+            for op in batch:
+                if op.kind != _CALL:
+                    self._events_lost += 1
+                elif op.error is None:
+                    op.result = None
+                    op.error = Unavailable(f"journal write failed: {exc}")
+        self._batches += 1
+        self._ops += len(batch)
+
+    async def _enqueue(self, op: _Op) -> None:
+        try:
+            await self._send.send(op)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise Unavailable("the journal is closed") from None
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        op = _Op(_CALL, fn=fn)
+        await self._enqueue(op)
+        assert op.done is not None
+        await op.done.wait()
+        if op.error is not None:
+            raise op.error
+        result: T = op.result
+        return result
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._read_lock:
+            if self._closed:
+                raise Unavailable("the journal is closed")
+            return await trio.to_thread.run_sync(fn, self._read_conn)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        record: JobRecord,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Store a new job; return it and ``True`` once it is durable.
+
+        With an ``idempotency_key`` already in the journal, nothing is written: the earlier
+        job is returned with ``False`` when ``fingerprint`` matches the earlier one, and
+        :class:`~perfgate.errors.Conflict` is raised when it does not. A key is free again
+        once the retention sweep deleted its job.
+        """
+        if record.state not in STATES:
+            raise ValidationError(f"unknown job state {record.state!r}")
+        return await self._call(
+            functools.partial(
+                _sql.insert,
+                record=record,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+            )
+        )
+
+    async def mark_running(self, job_id: str) -> JobRecord | None:
+        """``queued``/``retrying`` → ``running``: one more attempt, ``started_at`` = now.
+
+        ``None`` means the job may not start (it was cancelled meanwhile): skip it.
+        Raises :class:`~perfgate.errors.NotFound` for an unknown job, like every ``mark_*``.
+        """
+        return await self._transition(
+            job_id, STARTABLE_STATES, {"state": RUNNING, "started_at": self._clock()}, True
+        )
+
+    async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None:
+        """``running`` → ``retrying``, keeping the attempt's ``error``; ``None`` if not running."""
+        return await self._transition(job_id, {RUNNING}, {"state": RETRYING, "error": error})
+
+    async def mark_finished(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        result: Any = None,
+        error: Any = None,
+        cached: bool = False,
+    ) -> JobRecord | None:
+        """Any unfinished state → ``state`` (succeeded, failed, cancelled or dead).
+
+        ``None`` means the job had already finished (the first final state wins, so a job
+        cancelled while running stays cancelled whatever its worker reports afterwards).
+        """
+        if state not in FINISHED_STATES:
+            raise ValueError(f"{state!r} is not a final state")
+        fields: dict[str, Any] = {
+            "state": state,
+            "result": result,
+            "error": error,
+            "cached": cached,
+            "finished_at": self._clock(),
+        }
+        if state == SUCCEEDED:
+            fields["progress"] = 1.0
+        return await self._transition(job_id, PENDING_STATES, fields)
+
+    async def cancel(self, job_id: str) -> JobRecord | None:
+        """Mark an unfinished job cancelled; ``None`` if it had finished already."""
+        return await self.mark_finished(job_id, CANCELLED)
+
+    async def _transition(
+        self,
+        job_id: str,
+        from_states: frozenset[str] | set[str],
+        fields: dict[str, Any],
+        increment_attempts: bool = False,
+    ) -> JobRecord | None:
+        return await self._call(
+            functools.partial(
+                _sql.transition,
+                job_id=job_id,
+                from_states=from_states,
+                fields=fields,
+                increment_attempts=increment_attempts,
+            )
+        )
+
+    async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
+        """Record a running job's progress (fire-and-forget, batched; waits only when the
+        writer is behind). Ignored once the job is no longer running."""
+        # Checked here, not in the writer: one bad event must not fail a whole batch.
+        fraction = float(fraction)
+        fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else 0.0
+        text = None if message is None else str(message)
+        await self._enqueue(_Op(_PROGRESS, payload=(str(job_id), fraction, text)))
+
+    async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None:
+        """Append one log line (fire-and-forget, batched; waits only when the writer is
+        behind). The job keeps its last ``max_log_lines`` lines (see
+        :mod:`perfgate.store.retention`); lines are cut at 8 KiB."""
+        payload = (str(job_id), str(stream), str(line), self._clock())
+        await self._enqueue(_Op(_LOG, payload=payload))
+
+    async def flush(self) -> None:
+        """Wait until every write queued before this call is committed."""
+        await self._call(lambda _conn: None)
+
+    async def recover(self) -> list[JobRecord]:
+        """Re-queue the jobs that were queued, running or retrying when the process stopped,
+        and return them (oldest first) for the service to submit again.
+
+        Call it once at start-up, before accepting work: it re-queues *every* unfinished job.
+        Delivery is at-least-once: a job that was running is run again, and its ``attempts``
+        grows by one more when it starts.
+        """
+        return await self._call(_sql.requeue_pending)
+
+    async def sweep(self, now: float) -> int:
+        """Delete jobs (and their logs) finished more than ``result_ttl_s`` before ``now``;
+        return how many. Works in chunks so other writes interleave."""
+        cutoff = now - self.result_ttl_s
+        total = 0
+        while True:
+            deleted = await self._call(
+                functools.partial(
+                    _sql.sweep_chunk, finished_before=cutoff, chunk=retention.SWEEP_CHUNK
+                )
+            )
+            total += deleted
+            if deleted < retention.SWEEP_CHUNK:
+                return total
+
+    async def run_sweeper(
+        self,
+        *,
+        period_s: float | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Sweep every ``period_s`` (default: :func:`retention.sweep_period_s` of the TTL)
+        until cancelled. A failed sweep is logged and retried next period.
+        :meth:`open` starts one unless given ``sweep=False``."""
+        period = retention.sweep_period_s(self.result_ttl_s) if period_s is None else period_s
+        task_status.started()
+        while True:
+            await trio.sleep(period)
+            try:
+                deleted = await self.sweep(self._clock())
+            except (Unavailable, sqlite3.Error) as exc:
+                log.warning("journal sweep failed: %s", exc)
+                continue
+            if deleted:
+                log.info("journal sweep deleted %d finished jobs", deleted)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        return await self._read(functools.partial(_sql.get, job_id=job_id))
+
+    async def list(
+        self, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[JobRecord], str | None]:
+        """A page of jobs, newest first by ``(created_at, id)``, and the cursor of the next
+        page (``None`` on the last page). Stable while jobs are added: a job is never shown
+        twice across pages. Raises :class:`~perfgate.errors.ValidationError` for an unknown
+        state or a limit outside 1..1000, :class:`~perfgate.errors.BadRequest` for a cursor
+        this journal did not issue."""
+        if state is not None and state not in STATES:
+            raise ValidationError(f"unknown state {state!r}; one of {', '.join(sorted(STATES))}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}")
+        before = None if cursor is None else paging.decode_cursor(cursor)
+        jobs, more = await self._read(
+            functools.partial(_sql.list_page, state=state, limit=limit, before=before)
+        )
+        next_cursor = paging.encode_cursor(jobs[-1].created_at, jobs[-1].id) if more else None
+        return jobs, next_cursor
+
+    async def logs(
+        self, job_id: str, *, after: int = 0, limit: int = 1000
+    ) -> builtins.list[dict[str, Any]]:
+        """Log lines with ``seq > after``, oldest first: ``{"seq", "ts", "stream", "line"}``.
+        ``seq`` numbers a job's lines from 1; a first ``seq`` above 1 means older lines were
+        dropped by the cap. Raises ValidationError for a negative ``after`` or a bad limit."""
+        if after < 0 or not 1 <= limit <= 10 * MAX_PAGE:
+            raise ValidationError("after must be >= 0 and limit between 1 and 10000")
+        return await self._read(
+            functools.partial(_sql.logs, job_id=job_id, after=after, limit=limit)
+        )
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per state, every state present (0 when none)."""
+        found = await self._read(_sql.count)
+        return {state: found.get(state, 0) for state in sorted(STATES)}
+
+    def stats(self) -> dict[str, int]:
+        """Writer counters for the monitor."""
+        return {
+            "write_queue": self._send.statistics().current_buffer_used,
+            "batches": self._batches,
+            "ops": self._ops,
+            "events_lost": self._events_lost,
+        }
+
+    async def journal_mode(self) -> str:
+        return await self._read(_sql.journal_mode)

@@ -1,0 +1,104 @@
+"""The job record: one row of the journal, and its JSON face (DESIGN §4).
+
+Pure: no I/O. Timestamps are epoch seconds (floats) inside perfgate and ISO-8601 UTC strings
+with a ``Z`` suffix and millisecond precision on the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Any, Final
+
+import attrs
+
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+RETRYING: Final = "retrying"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+DEAD: Final = "dead"
+
+STATES: Final = frozenset({QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED, DEAD})
+#: A job in one of these states is never touched again except by the retention sweep.
+FINISHED_STATES: Final = frozenset({SUCCEEDED, FAILED, CANCELLED, DEAD})
+#: Jobs in these states were owed work when the process stopped: recovery re-queues them.
+PENDING_STATES: Final = frozenset({QUEUED, RUNNING, RETRYING})
+#: The states from which a worker may start an attempt.
+STARTABLE_STATES: Final = frozenset({QUEUED, RETRYING})
+
+
+def new_job_id(now: float | None = None) -> str:
+    """A 26-character id: 12 hex digits of milliseconds since the epoch, then 14 random ones.
+
+    Ids sort by creation time (to the millisecond), which keeps the journal's index on
+    ``(created_at, id)`` append-mostly; the random part (56 bits) makes collisions negligible.
+    """
+    millis = int((time.time() if now is None else now) * 1000)
+    return f"{millis:012x}{secrets.token_hex(7)}"
+
+
+def iso_utc(epoch_s: float | None) -> str | None:
+    """``1700000000.5`` → ``"2023-11-14T22:13:20.500Z"``; ``None`` stays ``None``."""
+    if epoch_s is None:
+        return None
+    stamp = dt.datetime.fromtimestamp(epoch_s, tz=dt.UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@attrs.frozen
+class JobRecord:
+    """One job as the journal stores it. Immutable: change it with :func:`attrs.evolve`.
+
+    ``progress`` is the fraction done (0.0 to 1.0) with ``progress_message`` from the last
+    ``ctx.progress`` call. ``attempts`` counts started attempts, so a job re-run after a
+    restart shows one more attempt than it would have otherwise. ``started_at`` is the start
+    of the latest attempt. ``fingerprint`` is internal (idempotency) and not in :meth:`to_json`.
+    """
+
+    id: str
+    task: str
+    args: dict[str, Any]
+    state: str = QUEUED
+    priority: str = "normal"
+    attempts: int = 0
+    progress: float = 0.0
+    progress_message: str | None = None
+    result: Any = None
+    error: Any = None
+    created_at: float = attrs.field(factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+    timeout_s: float | None = None
+    max_retries: int = 0
+    cached: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        """The job as the HTTP API and the job channels show it (DESIGN §4 field names)."""
+        return {
+            "id": self.id,
+            "task": self.task,
+            "args": self.args,
+            "state": self.state,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "progress": self.progress,
+            "progress_message": self.progress_message,
+            "result": self.result,
+            "error": self.error,
+            "created_at": iso_utc(self.created_at),
+            "started_at": iso_utc(self.started_at),
+            "finished_at": iso_utc(self.finished_at),
+            "timeout_s": self.timeout_s,
+            "max_retries": self.max_retries,
+            "idempotency_key": self.idempotency_key,
+            "cached": self.cached,
+        }
