@@ -1,0 +1,231 @@
+"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, list, logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, current_app, jsonify, request
+
+from perfgate.errors import Unavailable, ValidationError
+from perfgate.http.bodies import read_json
+from perfgate.http.openapi import document
+from perfgate.http.security import requires
+from perfgate.jobs import JobService
+from perfgate.schema import SUBMIT_JOB
+
+JOB_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "task": {"type": "string"},
+        "args": {"type": "object"},
+        "state": {
+            "type": "string",
+            "enum": ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"],
+        },
+        "priority": {"type": "string"},
+        "attempts": {"type": "integer"},
+        "progress": {"type": "number"},
+        "result": {},
+        "error": {},
+        "created_at": {"type": ["string", "null"]},
+        "started_at": {"type": ["string", "null"]},
+        "finished_at": {"type": ["string", "null"]},
+        "cached": {"type": "boolean"},
+    },
+    "required": ["id", "task", "state"],
+}
+LIST_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "jobs": {"type": "array", "items": JOB_SCHEMA},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+}
+LOGS_SCHEMA = {
+    "type": "object",
+    "properties": {"lines": {"type": "array", "items": {"type": "object"}}},
+}
+ID_LIMIT = 64
+
+
+def _service() -> JobService:
+    service: JobService | None = current_app.config["PERFGATE"].components.get("jobs")
+    if service is None:
+        raise Unavailable("the job service is not running")
+    return service
+
+
+def _number_arg(name: str, default: float, *, minimum: float = 0) -> float:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(
+            f"{name} must be a number", errors=[{"field": name, "message": "not a number"}]
+        ) from None
+    if not value >= minimum or value == float("inf"):
+        raise ValidationError(
+            f"{name} must be >= {minimum:g}", errors=[{"field": name, "message": "out of range"}]
+        )
+    return value
+
+
+def _int_arg(name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+        raise ValidationError(
+            f"{name} must be an integer between {minimum} and {maximum}",
+            errors=[{"field": name, "message": "out of range"}],
+        )
+    return int(raw)
+
+
+def _job_response(job: dict[str, Any], status: int) -> Response:
+    response = jsonify(job)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+blueprint = Blueprint("jobs", __name__)
+
+
+@blueprint.post("/v1/jobs")
+@document(
+    "Submit a job",
+    body=SUBMIT_JOB,
+    responses={200: JOB_SCHEMA, 202: JOB_SCHEMA, 409: None, 503: None},
+    scope="submit",
+    tags=["jobs"],
+)
+@requires("submit")
+async def submit_job() -> Response:
+    record, created = await _service().submit(await read_json())
+    response = _job_response(record.to_json(), 202 if created else 200)
+    response.headers["Location"] = f"/v1/jobs/{record.id}"
+    return response
+
+
+WAIT_QUERY = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "number", "minimum": 0},
+    "description": "long-poll up to this many seconds for the job to finish",
+}
+
+
+@blueprint.get("/v1/jobs/<job_id>")
+@document(
+    "Get a job (optionally long-poll until it finishes)",
+    responses={200: JOB_SCHEMA, 404: None, 422: None},
+    scope="subscribe",
+    query=[WAIT_QUERY],
+    tags=["jobs"],
+)
+@requires("subscribe")
+async def get_job(job_id: str) -> Response:
+    wait_s = _number_arg("wait", 0.0)
+    service = _service()
+    record = await (service.wait(job_id, wait_s) if wait_s > 0 else service.get(job_id))
+    return _job_response(record.to_json(), 200)
+
+
+@blueprint.delete("/v1/jobs/<job_id>")
+@document(
+    "Cancel a job (idempotent)",
+    responses={200: JOB_SCHEMA, 404: None},
+    scope="submit",
+    tags=["jobs"],
+)
+@requires("submit")
+async def cancel_job(job_id: str) -> Response:
+    record = await _service().cancel(job_id)
+    return _job_response(record.to_json(), 200)
+
+
+LIST_QUERY = [
+    {
+        "name": "state",
+        "in": "query",
+        "required": False,
+        "schema": {
+            "type": "string",
+            "enum": ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"],
+        },
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "maxLength": 200},
+    },
+]
+
+
+@blueprint.get("/v1/jobs")
+@document(
+    "List jobs, newest first",
+    responses={200: LIST_SCHEMA, 400: None, 422: None},
+    scope="subscribe",
+    query=LIST_QUERY,
+    tags=["jobs"],
+)
+@requires("subscribe")
+async def list_jobs() -> Response:
+    limit = _int_arg("limit", 50, minimum=1, maximum=1000)
+    jobs, cursor = await _service().journal.list(
+        state=request.args.get("state") or None,
+        limit=limit,
+        cursor=request.args.get("cursor") or None,
+    )
+    response = jsonify({"jobs": [j.to_json() for j in jobs], "next_cursor": cursor})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+LOGS_QUERY = [
+    {
+        "name": "after",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
+    },
+]
+
+
+@blueprint.get("/v1/jobs/<job_id>/logs")
+@document(
+    "A job's log lines",
+    responses={200: LOGS_SCHEMA, 404: None, 422: None},
+    scope="subscribe",
+    query=LOGS_QUERY,
+    tags=["jobs"],
+)
+@requires("subscribe")
+async def job_logs(job_id: str) -> Response:
+    service = _service()
+    await service.get(job_id)  # 404 for an unknown job
+    after = _int_arg("after", 0, minimum=0, maximum=2**62)
+    limit = _int_arg("limit", 1000, minimum=1, maximum=10_000)
+    lines = await service.journal.logs(job_id, after=after, limit=limit)
+    response = jsonify({"lines": lines})
+    response.headers["Cache-Control"] = "no-store"
+    return response

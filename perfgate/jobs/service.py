@@ -1,0 +1,378 @@
+"""Jobs: the journal, the pool, the result cache and the job channels, kept in step.
+
+The guarantee is that an accepted job is never lost: ``submit`` returns (and the API answers
+202) only after the job's row is committed, and jobs that were owed work when the process
+died are re-queued by :meth:`JobService.run` on the next start (at-least-once).
+
+The pool reports events synchronously (``on_pool_event``); they are applied in order by one
+task, :meth:`_apply_events`, which writes the journal first and publishes to ``jobs:{id}``
+second, so a subscriber never sees a state the journal does not hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from perfgate.config import Config, TaskConfig
+from perfgate.errors import NotFound, QueueFull, Unavailable, ValidationError
+from perfgate.logs import log_event
+from perfgate.pool import JobSpec, Pool
+from perfgate.readiness import Readiness
+from perfgate.schema import SUBMIT_JOB
+from perfgate.store import (
+    CANCELLED,
+    FINISHED_STATES,
+    QUEUED,
+    SUCCEEDED,
+    Journal,
+    JobRecord,
+    body_fingerprint,
+    new_job_id,
+)
+
+log = logging.getLogger("perfgate.jobs")
+
+Publish = Callable[[str, Any], Awaitable[Any]]
+#: Progress events beyond this many pending are dropped (the next one supersedes them anyway);
+#: state, result, error and log events are never dropped.
+MAX_PENDING_PROGRESS = 10_000
+RECOVERY_RETRY_S = 0.5
+_MISS = object()  # a task may legitimately return None: a cache miss is not None
+
+
+class ResultCacheLike:
+    """What the service needs of :class:`perfgate.cache.ResultCache` (duck-typed)."""
+
+    async def get(self, task: str, args: Mapping[str, Any], default: Any = None) -> Any: ...
+    async def put(self, task: str, args: Mapping[str, Any], result: Any) -> None: ...
+
+
+@attrs.define
+class _Waiters:
+    event: trio.Event = attrs.field(factory=trio.Event)
+    count: int = 0
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        pool: Pool,
+        journal: Journal,
+        publish: Publish,
+        readiness: Readiness,
+        cache: ResultCacheLike | None = None,
+        on_finished: Callable[[str, str, float | None], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.pool = pool
+        self.journal = journal
+        self.cache = cache
+        self._publish = publish
+        self._readiness = readiness
+        self._on_finished = on_finished
+        self._events: deque[tuple[str, dict[str, Any]]] = deque()
+        self._progress_pending = 0
+        self._progress_dropped = 0
+        self._events_ready = trio.Event()
+        self._waiters: dict[str, _Waiters] = {}
+        self._results: dict[str, Any] = {}
+        self._reserved = 0
+        self._overflow: deque[JobRecord] = deque()
+        self.recovered = 0
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Re-queue jobs owed work from an earlier run, then apply pool events until cancelled.
+
+        ``task_status.started(n)`` reports how many jobs were recovered.
+        """
+        recovered = await self.journal.recover()
+        self._overflow.extend(recovered)
+        await self._fail_unrunnable(self._resubmit_overflow())
+        self.recovered = len(recovered)
+        if recovered:
+            log_event(log, logging.INFO, "recovered jobs", count=len(recovered))
+        task_status.started(len(recovered))
+        async with trio.open_nursery() as nursery:
+            if self._overflow:
+                nursery.start_soon(self._feed_overflow)
+            await self._apply_events()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Wake every long-poll (they answer with the job as it is), then let the pool finish."""
+        for waiters in self._waiters.values():
+            waiters.event.set()
+        await self.pool.drain(timeout_s)
+
+    # -- submitting ----------------------------------------------------------------------
+
+    async def submit(self, body: Any) -> tuple[JobRecord, bool]:
+        """Validate, journal and enqueue a job. Returns ``(job, created)``.
+
+        ``created`` is False when an ``idempotency_key`` matched an earlier job with the same
+        body (that job is returned). Raises ValidationError (422), Conflict (409, same key and
+        another body), QueueFull (429) or Unavailable (503, draining).
+        """
+        if not self._readiness.accepting:
+            raise Unavailable(f"not accepting jobs ({self._readiness.reason()})")
+        request = SUBMIT_JOB.parse(body)
+        task = self._task(request["task"])
+        args = dict(request["args"] or {})
+        spec = JobSpec(
+            id=new_job_id(),
+            task=task.name,
+            args=args,
+            priority=request["priority"] or task.priority,
+            timeout_s=request["timeout_s"] or task.timeout_s,
+            max_retries=(
+                request["max_retries"] if request["max_retries"] is not None else task.max_retries
+            ),
+        )
+        self.pool.validate(spec)
+        key = request["idempotency_key"]
+        fingerprint = body_fingerprint({k: v for k, v in request.items() if k != "idempotency_key"})
+        record = JobRecord(
+            id=spec.id,
+            task=spec.task,
+            args=args,
+            priority=spec.priority or task.priority,
+            timeout_s=spec.timeout_s,
+            max_retries=spec.max_retries or 0,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+        )
+        if task.cacheable and self.cache is not None:
+            hit = await self.cache.get(task.name, args, _MISS)
+            if hit is not _MISS:
+                return await self._create_cached(record, hit, key, fingerprint)
+        self._reserve_slot()
+        try:
+            stored, created = await self.journal.create(
+                record, idempotency_key=key, fingerprint=fingerprint
+            )
+            if created:
+                self.pool.submit(spec)
+        finally:
+            self._reserved -= 1
+        return stored, created
+
+    def _task(self, name: str) -> TaskConfig:
+        task = self.config.tasks.get(name)
+        if task is None:
+            raise ValidationError(
+                f"unknown task {name!r}; configured: {', '.join(sorted(self.config.tasks))}",
+                errors=[{"field": "task", "message": "unknown task"}],
+            )
+        return task
+
+    def _reserve_slot(self) -> None:
+        """Hold a queue slot across the journal write, so that a job that was journalled is
+        never then refused by a full queue (other submits run while we wait for the commit)."""
+        queue = self.pool.stats()["queue"]
+        if queue["total"] + self._reserved >= queue["max"]:
+            raise QueueFull(f"the job queue is full ({queue['max']} waiting)", retry_after_s=1.0)
+        self._reserved += 1
+
+    async def _create_cached(
+        self, record: JobRecord, result: Any, key: str | None, fingerprint: str
+    ) -> tuple[JobRecord, bool]:
+        now = time.time()
+        done = attrs.evolve(
+            record,
+            state=SUCCEEDED,
+            result=result,
+            cached=True,
+            progress=1.0,
+            started_at=now,
+            finished_at=now,
+        )
+        stored, created = await self.journal.create(
+            done, idempotency_key=key, fingerprint=fingerprint
+        )
+        if created:
+            channel = f"jobs:{stored.id}"
+            await self._publish(channel, {"event": "result", "result": result, "cached": True})
+            await self._publish(channel, {"event": "state", "state": SUCCEEDED, "attempt": 0})
+        return stored, created
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> JobRecord:
+        record = await self.journal.get(job_id)
+        if record is None:
+            raise NotFound(f"no job {job_id!r}")
+        return record
+
+    async def wait(self, job_id: str, wait_s: float) -> JobRecord:
+        """The job once it has finished, or as it is after ``wait_s`` (capped by config)."""
+        record = await self.get(job_id)
+        wait_s = min(wait_s, self.config.http.max_wait_s)
+        if record.finished or wait_s <= 0 or not self._readiness.accepting:
+            return record
+        waiters = self._waiters.setdefault(job_id, _Waiters())
+        waiters.count += 1
+        try:
+            with trio.move_on_after(wait_s):
+                await waiters.event.wait()
+        finally:
+            waiters.count -= 1
+            if waiters.count == 0 and self._waiters.get(job_id) is waiters:
+                del self._waiters[job_id]
+        return await self.get(job_id)
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a queued or running job; a finished job is returned unchanged (idempotent)."""
+        record = await self.get(job_id)
+        if record.finished:
+            return record
+        cancelled = await self.journal.cancel(job_id)
+        self.pool.cancel(job_id)
+        if cancelled is not None:
+            await self._after_final(cancelled)
+            await self._publish(
+                f"jobs:{job_id}", {"event": "state", "state": CANCELLED, "attempt": record.attempts}
+            )
+            return cancelled
+        return await self.get(job_id)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "events_pending": len(self._events),
+            "progress_dropped": self._progress_dropped,
+            "waiters": sum(w.count for w in self._waiters.values()),
+            "recovered": self.recovered,
+            "overflow": len(self._overflow),
+        }
+
+    # -- pool events ---------------------------------------------------------------------
+
+    def on_pool_event(self, job_id: str, event: dict[str, Any]) -> None:
+        """Called by the pool, synchronously: queue the event for :meth:`_apply_events`."""
+        if event.get("event") == "progress":
+            if self._progress_pending >= MAX_PENDING_PROGRESS:
+                self._progress_dropped += 1
+                return
+            self._progress_pending += 1
+        self._events.append((job_id, event))
+        self._events_ready.set()
+
+    async def _apply_events(self) -> None:
+        while True:
+            await self._events_ready.wait()
+            self._events_ready = trio.Event()
+            while self._events:
+                job_id, event = self._events.popleft()
+                try:
+                    await self._apply(job_id, event)
+                except Exception as exc:  # contain one job's failure; never stop the pump
+                    log_event(
+                        log,
+                        logging.ERROR,
+                        "failed to apply job event",
+                        exc_info=exc,
+                        job=job_id,
+                        event=event.get("event"),
+                    )
+
+    async def _apply(self, job_id: str, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        channel = f"jobs:{job_id}"
+        if kind == "progress":
+            self._progress_pending -= 1
+            await self.journal.set_progress(
+                job_id, float(event.get("fraction", 0.0)), event.get("message")
+            )
+        elif kind == "log":
+            await self.journal.append_log(
+                job_id, str(event.get("line", "")), str(event.get("stream", "stdout"))
+            )
+        elif kind == "result":
+            self._results[job_id] = event.get("result")
+        elif kind == "state":
+            if not await self._apply_state(job_id, event):
+                return  # the journal refused the transition (e.g. already cancelled)
+        await self._publish(channel, event)
+
+    async def _apply_state(self, job_id: str, event: dict[str, Any]) -> bool:
+        state = event.get("state")
+        if state == QUEUED:
+            return True
+        if state == "running":
+            return await self.journal.mark_running(job_id) is not None
+        if state == "retrying":
+            return await self.journal.mark_retrying(job_id, error=event.get("error")) is not None
+        if state in FINISHED_STATES:
+            result = self._results.pop(job_id, None)
+            record = await self.journal.mark_finished(
+                job_id, str(state), result=result, error=event.get("error")
+            )
+            if record is None:
+                return False
+            if state == SUCCEEDED and self.cache is not None:
+                task = self.config.tasks.get(record.task)
+                if task is not None and task.cacheable:
+                    await self.cache.put(record.task, record.args, result)
+            await self._after_final(record)
+            return True
+        return True
+
+    async def _after_final(self, record: JobRecord) -> None:
+        waiters = self._waiters.get(record.id)
+        if waiters is not None:
+            waiters.event.set()
+        if self._on_finished is not None:
+            run_s = (
+                record.finished_at - record.started_at
+                if record.finished_at is not None and record.started_at is not None
+                else None
+            )
+            self._on_finished(record.task, record.state, run_s)
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def _resubmit_overflow(self) -> list[tuple[JobRecord, str]]:
+        """Submit recovered jobs while the queue has room; return those that cannot run."""
+        unrunnable: list[tuple[JobRecord, str]] = []
+        while self._overflow:
+            record = self._overflow[0]
+            spec = JobSpec(
+                id=record.id,
+                task=record.task,
+                args=record.args,
+                priority=record.priority,
+                timeout_s=record.timeout_s,
+                max_retries=record.max_retries,
+                attempts=record.attempts,
+            )
+            try:
+                self.pool.submit(spec)
+            except QueueFull:
+                break
+            except ValidationError as exc:
+                # The task was removed from (or changed in) the configuration since.
+                unrunnable.append((record, exc.message))
+            self._overflow.popleft()
+        return unrunnable
+
+    async def _fail_unrunnable(self, unrunnable: list[tuple[JobRecord, str]]) -> None:
+        for record, reason in unrunnable:
+            log_event(log, logging.WARNING, "cannot recover job", job=record.id, error=reason)
+            error = {"type": "Unrecoverable", "message": f"cannot run after restart: {reason}"}
+            failed = await self.journal.mark_finished(record.id, "failed", error=error)
+            if failed is not None:
+                await self._after_final(failed)
+
+    async def _feed_overflow(self) -> None:
+        while self._overflow:
+            await trio.sleep(RECOVERY_RETRY_S)
+            await self._fail_unrunnable(self._resubmit_overflow())
