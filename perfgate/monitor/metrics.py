@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from perfgate.monitor.alerts import Alert
+from perfgate.monitor.recommend import number as _num
 from perfgate.monitor.system import SystemSample
 
 OTHER = "other"
@@ -77,6 +78,11 @@ class Metrics:
     ) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
+        # Registered first: collected first, so a source failing during this scrape is
+        # already counted in perfgate_monitor_source_errors_total below.
+        registry.register(
+            SourcesCollector(sources, system, alerts, self._source_failed, on_source_error)
+        )
         self._route = BoundedLabel(200)
         self._task = BoundedLabel(100)
         self._outcome = BoundedLabel(20)
@@ -116,9 +122,6 @@ class Metrics:
             registry=registry,
         )
         ProcessCollector(namespace="perfgate", registry=registry)
-        registry.register(
-            SourcesCollector(sources, system, alerts, self._source_failed, on_source_error)
-        )
 
     def _source_failed(self, name: str) -> None:
         self.source_errors.labels(source=name).inc()
@@ -137,17 +140,6 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every series, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-def _num(mapping: Any, *path: str) -> float | None:
-    node = mapping
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    if isinstance(node, bool) or not isinstance(node, int | float):
-        return None
-    return float(node)
 
 
 def _items(mapping: Any, key: str, limit: int = 50) -> list[tuple[str, float]]:

@@ -7,6 +7,7 @@ conservative; each fires only on evidence that is not a single sample.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,7 +43,7 @@ def number(mapping: Mapping[str, Any] | None, *path: str) -> float | None:
         if not isinstance(node, Mapping) or key not in node:
             return None
         node = node[key]
-    if isinstance(node, bool) or not isinstance(node, int | float):
+    if isinstance(node, bool) or not isinstance(node, int | float) or not math.isfinite(node):
         return None
     return float(node)
 
@@ -52,7 +53,7 @@ def queue_depth(pool: Mapping[str, Any] | None) -> int | None:
     depths = pool.get("queue_depth") if pool else None
     if not isinstance(depths, Mapping):
         return None
-    return int(sum(v for v in depths.values() if isinstance(v, int | float)))
+    return int(sum(number(depths, str(key)) or 0 for key in depths))
 
 
 def recommend(
