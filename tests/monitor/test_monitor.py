@@ -279,12 +279,15 @@ async def test_run_survives_a_failing_or_stuck_publisher(autojump_clock: trio.ab
     monitor = Monitor(MonitorConfig(), clock=trio.current_time, system=FakeSampler())
     calls: list[str] = []
 
+    async def stuck() -> None:
+        await trio.sleep_forever()
+
     def publish(channel: str, data: Any) -> Any:
         calls.append(channel)
         if len(calls) == 1:
             raise ConnectionError("broker down")
         if len(calls) == 2:
-            return trio.sleep_forever()  # a stuck broker: abandoned after one interval
+            return stuck()  # a stuck broker: abandoned after one interval
         return None
 
     async with trio.open_nursery() as nursery:
