@@ -125,7 +125,7 @@
     if (Math.abs(value) >= 1e9) return (value / 1e9).toFixed(1) + "G";
     if (Math.abs(value) >= 1e6) return (value / 1e6).toFixed(1) + "M";
     if (Math.abs(value) >= 1e4) return (value / 1e3).toFixed(1) + "k";
-    if (Math.abs(value) >= 100 || value === 0) return String(Math.round(value));
+    if (Math.abs(value) >= 100 || Number.isInteger(value)) return String(Math.round(value));
     return value.toFixed(value >= 10 ? 1 : 2);
   }
 
