@@ -168,6 +168,22 @@ class MonitorConfig:
     error_rate_alert_pct: float = attrs.field(default=5.0, validator=_percent)
     queue_depth_alert: int = attrs.field(default=100, validator=_positive)
     p99_alert_ms: float = attrs.field(default=500.0, validator=_positive)
+    sample_interval_s: float = attrs.field(default=1.0, validator=_positive)
+    regression_warn_pct: float = attrs.field(default=15.0, validator=_positive)
+    regression_critical_pct: float = attrs.field(default=30.0, validator=_positive)
+    min_samples: int = attrs.field(default=100, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.regression_warn_pct > self.regression_critical_pct:
+            raise ConfigError(
+                f"regression_warn_pct ({self.regression_warn_pct}) must not exceed "
+                f"regression_critical_pct ({self.regression_critical_pct})"
+            )
+        if self.sample_interval_s > self.window_s:
+            raise ConfigError(
+                f"sample_interval_s ({self.sample_interval_s}) must not exceed "
+                f"window_s ({self.window_s})"
+            )
 
 
 def _tokens(_inst: Any, attr: attrs.Attribute[Any], value: Mapping[str, tuple[str, ...]]) -> None:

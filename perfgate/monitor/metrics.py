@@ -1,0 +1,316 @@
+"""Prometheus metrics: a per-monitor registry, event histograms, and a collector for stats dicts.
+
+Each :class:`Metrics` owns its own ``CollectorRegistry`` (never the global one), so that
+several services in one test process do not collide. Two kinds of series:
+
+- *events*, observed as they happen through the monitor's ``observe_*`` hooks: HTTP request
+  durations, job durations, WebSocket delivery latency and heartbeat round trips;
+- *figures* owned by other components, read from their ``stats()`` dicts at scrape time by
+  :class:`SourcesCollector` (keys listed on it). A missing key is skipped, never an error.
+
+Labels are bounded: routes are URL rule templates (``/v1/jobs/<job_id>``), never raw paths;
+every label passes through a :class:`BoundedLabel`, which folds values past its limit into
+``"other"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from perfgate.monitor.alerts import Alert
+from perfgate.monitor.recommend import number as _num
+from perfgate.monitor.system import SystemSample
+
+OTHER = "other"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LATENCY_BUCKETS_S = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+JOB_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+Source = Callable[[], Mapping[str, Any]]
+
+
+class BoundedLabel:
+    """Passes the first ``limit`` distinct values through; later new ones become "other"."""
+
+    def __init__(self, limit: int = 100) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, value: object) -> str:
+        text = str(value)[:128]
+        if text in self._seen:
+            return text
+        if len(self._seen) >= self.limit - 1:
+            return OTHER
+        self._seen.add(text)
+        return text
+
+
+def status_class(status: int) -> str:
+    """``200 -> "2xx"``; anything out of range is ``"other"``."""
+    return f"{status // 100}xx" if 100 <= status <= 599 else OTHER
+
+
+class Metrics:
+    """The registry and the event series. Not thread-safe beyond what prometheus_client is."""
+
+    def __init__(
+        self,
+        *,
+        sources: Mapping[str, Source],
+        system: Callable[[], SystemSample],
+        alerts: Callable[[], list[Alert]],
+        on_source_error: Callable[[str, Exception], None] = lambda _name, _exc: None,
+    ) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        # Registered first: collected first, so a source failing during this scrape is
+        # already counted in perfgate_monitor_source_errors_total below.
+        registry.register(
+            SourcesCollector(sources, system, alerts, self._source_failed, on_source_error)
+        )
+        self._route = BoundedLabel(200)
+        self._task = BoundedLabel(100)
+        self._outcome = BoundedLabel(20)
+        self.http_duration = Histogram(
+            "perfgate_http_request_duration_seconds",
+            "HTTP request duration, by route template, method and status class.",
+            ["route", "method", "status_class"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.http_in_flight = Gauge(
+            "perfgate_http_requests_in_flight", "HTTP requests being handled.", registry=registry
+        )
+        self.job_duration = Histogram(
+            "perfgate_job_duration_seconds",
+            "Job duration from start to finish, by task and outcome.",
+            ["task", "outcome"],
+            buckets=JOB_BUCKETS_S,
+            registry=registry,
+        )
+        self.ws_delivery = Histogram(
+            "perfgate_ws_delivery_seconds",
+            "Publish-to-send latency of WebSocket messages.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.ws_heartbeat_rtt = Histogram(
+            "perfgate_ws_heartbeat_rtt_seconds",
+            "WebSocket heartbeat ping/pong round-trip time.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.source_errors = Counter(
+            "perfgate_monitor_source_errors",
+            "stats() providers that raised or returned a non-dict, by source.",
+            ["source"],
+            registry=registry,
+        )
+        ProcessCollector(namespace="perfgate", registry=registry)
+
+    def _source_failed(self, name: str) -> None:
+        self.source_errors.labels(source=name).inc()
+
+    def observe_http(self, route: str, method: str, status: int, duration_s: float) -> None:
+        method = method.upper() if method.upper() in HTTP_METHODS else OTHER
+        self.http_duration.labels(
+            route=self._route(route), method=method, status_class=status_class(status)
+        ).observe(max(0.0, duration_s))
+
+    def observe_job(self, task: str, outcome: str, duration_s: float) -> None:
+        self.job_duration.labels(task=self._task(task), outcome=self._outcome(outcome)).observe(
+            max(0.0, duration_s)
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition of every series, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _items(mapping: Any, key: str, limit: int = 50) -> list[tuple[str, float]]:
+    """Numeric ``(label, value)`` pairs of ``mapping[key]`` (a dict), at most ``limit``."""
+    node = mapping.get(key) if isinstance(mapping, Mapping) else None
+    if not isinstance(node, Mapping):
+        return []
+    out = []
+    for label, value in list(node.items())[:limit]:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out.append((str(label)[:64], float(value)))
+    return out
+
+
+class SourcesCollector(Collector):
+    """Reads the registered ``stats()`` dicts at scrape time.
+
+    Keys read (all optional):
+
+    - ``pool``: ``workers.{idle,busy,total,max}``, ``queue_depth.{high,normal,low}``,
+      ``jobs.{completed,failed,retried}``, ``restarts.{REASON: n}``
+    - ``gateway``: ``connections``, ``messages_sent``, ``messages_dropped``,
+      ``messages_batched``, ``closes.{CODE: n}``, ``heartbeat_rtt_ms.{STAT: ms}``
+    - ``cache``: ``l1|l2.{hits,misses,evictions,bytes,entries}``
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, Source],
+        system: Callable[[], SystemSample],
+        alerts: Callable[[], list[Alert]],
+        count_failure: Callable[[str], None],
+        on_source_error: Callable[[str, Exception], None],
+    ) -> None:
+        self._sources = sources
+        self._system = system
+        self._alerts = alerts
+        self._count_failure = count_failure
+        self._on_source_error = on_source_error
+
+    def describe(self) -> list[Metric]:
+        return []  # the series depend on which sources are registered
+
+    def _read(self, name: str) -> Mapping[str, Any] | None:
+        source = self._sources.get(name)
+        if source is None:
+            return None
+        try:
+            stats = source()
+        except Exception as exc:
+            self._count_failure(name)
+            self._on_source_error(name, exc)
+            return None
+        if not isinstance(stats, Mapping):
+            self._count_failure(name)
+            return None
+        return stats
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._system_metrics()
+        yield from self._pool(self._read("pool"))
+        yield from self._gateway(self._read("gateway"))
+        yield from self._cache(self._read("cache"))
+        active = GaugeMetricFamily(
+            "perfgate_alerts_active",
+            "Active alerts, by rule and severity.",
+            labels=["rule", "severity"],
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for alert in self._alerts():
+            key = (alert.rule, alert.severity)
+            counts[key] = counts.get(key, 0) + 1
+        for (rule, severity), n in sorted(counts.items()):
+            active.add_metric([rule, severity], n)
+        yield active
+
+    def _system_metrics(self) -> Iterator[Metric]:
+        sample = self._system()
+        for name, doc, value in (
+            ("perfgate_process_cpu_percent", "Process CPU, percent of one core.", sample.process_cpu_pct),
+            ("perfgate_host_cpu_percent", "Host CPU, percent of all cores.", sample.host_cpu_pct),
+            ("perfgate_host_memory_percent", "Host memory in use, percent.", sample.host_memory_pct),
+            ("perfgate_process_threads", "Threads of the server process.", float(sample.threads)),
+        ):  # fmt: skip
+            yield GaugeMetricFamily(name, doc, value=value)
+
+    def _pool(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
+        if stats is None:
+            return
+        workers = GaugeMetricFamily(
+            "perfgate_pool_workers", "Pool workers by state.", labels=["state"]
+        )
+        for state in ("idle", "busy"):
+            value = _num(stats, "workers", state)
+            if value is not None:
+                workers.add_metric([state], value)
+        yield workers
+        for key, name, doc in (
+            ("total", "perfgate_pool_workers_running", "Pool worker processes alive."),
+            ("max", "perfgate_pool_workers_max", "Configured maximum of pool workers."),
+        ):
+            value = _num(stats, "workers", key)
+            if value is not None:
+                yield GaugeMetricFamily(name, doc, value=value)
+        depth = GaugeMetricFamily(
+            "perfgate_pool_queue_depth", "Queued jobs by priority.", labels=["priority"]
+        )
+        for priority, value in _items(stats, "queue_depth", limit=10):
+            depth.add_metric([priority], value)
+        yield depth
+        jobs = CounterMetricFamily(
+            "perfgate_pool_jobs", "Jobs finished, by result.", labels=["result"]
+        )
+        for result in ("completed", "failed"):
+            value = _num(stats, "jobs", result)
+            if value is not None:
+                jobs.add_metric([result], value)
+        yield jobs
+        retried = _num(stats, "jobs", "retried")
+        if retried is not None:
+            yield CounterMetricFamily("perfgate_pool_job_retries", "Job retries.", value=retried)
+        restarts = CounterMetricFamily(
+            "perfgate_pool_worker_restarts", "Worker restarts, by reason.", labels=["reason"]
+        )
+        for reason, value in _items(stats, "restarts", limit=20):
+            restarts.add_metric([reason], value)
+        yield restarts
+
+    def _gateway(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
+        if stats is None:
+            return
+        connections = _num(stats, "connections")
+        if connections is not None:
+            yield GaugeMetricFamily(
+                "perfgate_ws_connections", "Open WebSocket connections.", value=connections
+            )
+        for key in ("messages_sent", "messages_dropped", "messages_batched"):
+            value = _num(stats, key)
+            if value is not None:
+                doc = f"WebSocket messages {key.removeprefix('messages_')}."
+                yield CounterMetricFamily(f"perfgate_ws_{key}", doc, value=value)
+        closes = CounterMetricFamily(
+            "perfgate_ws_closes", "WebSocket closes, by close code.", labels=["code"]
+        )
+        for code, value in _items(stats, "closes", limit=30):
+            closes.add_metric([code], value)
+        yield closes
+        rtt = GaugeMetricFamily(
+            "perfgate_ws_heartbeat_rtt_summary_ms",
+            "Heartbeat round trip as summarised by the gateway, by statistic.",
+            labels=["stat"],
+        )
+        for stat, value in _items(stats, "heartbeat_rtt_ms", limit=10):
+            rtt.add_metric([stat], value)
+        yield rtt
+
+    def _cache(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
+        if stats is None:
+            return
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
+            "hits": CounterMetricFamily("perfgate_cache_hits", "Cache hits, by tier.", labels=["tier"]),
+            "misses": CounterMetricFamily("perfgate_cache_misses", "Cache misses, by tier.", labels=["tier"]),
+            "evictions": CounterMetricFamily(
+                "perfgate_cache_evictions", "Cache evictions, by tier.", labels=["tier"]
+            ),
+            "bytes": GaugeMetricFamily("perfgate_cache_bytes", "Bytes held, by tier.", labels=["tier"]),
+            "entries": GaugeMetricFamily("perfgate_cache_entries", "Entries held, by tier.", labels=["tier"]),
+        }  # fmt: skip
+        for tier in ("l1", "l2"):
+            for key, family in families.items():
+                value = _num(stats, tier, key)
+                if value is not None:
+                    family.add_metric([tier], value)
+        yield from families.values()
