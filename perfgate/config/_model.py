@@ -119,6 +119,7 @@ class GatewayConfig:
     history_ttl_s: float = attrs.field(default=300.0, validator=_positive)
     allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
     rate_limit_per_s: float = attrs.field(default=100.0, validator=_non_negative)
+    close_timeout_s: float = attrs.field(default=5.0, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_min_s > self.heartbeat_max_s:
@@ -190,9 +191,7 @@ class AuthConfig:
 @attrs.frozen
 class ServerConfig:
     broker: str = "memory://"
-    log_format: str = attrs.field(
-        default="text", validator=attrs.validators.in_(("text", "json"))
-    )
+    log_format: str = attrs.field(default="text", validator=attrs.validators.in_(("text", "json")))
     log_level: str = attrs.field(
         default="info", validator=attrs.validators.in_(("debug", "info", "warning", "error"))
     )
