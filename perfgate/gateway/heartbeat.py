@@ -78,9 +78,8 @@ class HeartbeatPolicy:
         """The probe was answered after ``rtt_s``: record it and adapt the interval."""
         self.last_rtt_s = rtt_s
         self.srtt_s = rtt_s if self.srtt_s is None else 0.875 * self.srtt_s + 0.125 * rtt_s
-        self._last_traffic = now
-        # The pong itself is traffic, but it must not count as activity for the next
-        # tick (or an idle peer would be probed only every other tick).
+        # The pong proves liveness up to ``now``, but it is not traffic: the next tick
+        # must still probe an otherwise idle peer, so the activity window restarts here.
         self._last_tick = now
         if rtt_s > self.slow_rtt_s:
             self.interval_s = self.min_s

@@ -147,7 +147,9 @@ class RawClient:
 
     def abort(self) -> None:
         """Vanish: reset the connection (RST), no close frame."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.sock.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+        )
         self.sock.close()
 
     def close(self) -> None:
