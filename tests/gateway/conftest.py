@@ -18,6 +18,15 @@ TOKENS = {
     "sub-only-publish": ("publish",),
 }
 
+
+async def eventually(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds (state owned by the server or another process,
+    with no event to wait on), failing after ``limit_s``."""
+    with trio.fail_after(limit_s):
+        while not predicate():  # noqa: ASYNC110 - polling foreign state on purpose
+            await trio.sleep(0.01)
+
+
 Start = Callable[..., Awaitable[tuple[Gateway, str]]]
 
 

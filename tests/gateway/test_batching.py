@@ -30,12 +30,12 @@ async def test_high_priority_bypasses_the_window(start_gateway: Start) -> None:
     gateway, url = await start_gateway(batch_window_ms=60_000, batch_max=100)
     client = await subscribed(url)
     await gateway.publish("c", "urgent", priority="high")
-    frame = await client.recv(timeout=5)  # would wait a minute if batched
+    frame = await client.recv(wait_s=5)  # would wait a minute if batched
     assert frame["type"] == "message" and frame["data"] == "urgent"
     await gateway.publish("c", "a")
     await gateway.publish("c", "b")
     await gateway.publish("c", "now", priority="high")
-    frame = await client.recv(timeout=5)
+    frame = await client.recv(wait_s=5)
     assert frame["type"] == "batch"
     assert [m["data"] for m in frame["messages"]] == ["a", "b", "now"]
     await client.close()

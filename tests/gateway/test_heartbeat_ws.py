@@ -5,7 +5,7 @@ import json
 import trio
 
 from perfgate.gateway import CloseInfo
-from tests.gateway.conftest import Start
+from tests.gateway.conftest import Start, eventually
 from tests.gateway.wsclient import Client, RawClient
 
 
@@ -27,9 +27,7 @@ async def test_silent_peer_is_closed_4009_and_polite_peer_stays(
     assert 0x9 in opcodes  # it was probed
     assert opcodes[-1] == 0x8
     assert int.from_bytes(frames[-1][1][:2], "big") == 4009
-    with trio.fail_after(5):
-        while not closes:
-            await trio.sleep(0.01)
+    await eventually(lambda: bool(closes))
     assert [c.code for c in closes] == [4009]
     assert (await polite.request({"op": "ping", "id": 1}))["type"] == "ack"
     stats = gateway.stats()

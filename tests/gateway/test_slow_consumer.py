@@ -14,6 +14,7 @@ import psutil
 import pytest
 import trio
 
+from tests.gateway.conftest import eventually
 from tests.gateway.wsclient import Client
 
 MESSAGE_BYTES = 64_000
@@ -37,14 +38,20 @@ async def server() -> AsyncIterator[tuple[str, psutil.Process]]:
     argv = [sys.executable, "-m", "perfgate.gateway"]
     for key, value in settings.items():
         argv += ["--set", f"{key}={json.dumps(value)}"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE)
     try:
         assert proc.stdout is not None
-        line = await trio.to_thread.run_sync(proc.stdout.readline)
+        line = b""
+        with trio.fail_after(20):
+            while not line.endswith(b"\n"):
+                line += await proc.stdout.receive_some(4096)
         yield json.loads(line)["url"], psutil.Process(proc.pid)
     finally:
         proc.terminate()
-        await trio.to_thread.run_sync(proc.wait, 10)
+        with trio.move_on_after(10):
+            await proc.wait()
+        proc.kill()
+        await proc.wait()
 
 
 async def test_slow_consumer_is_cut_off_and_memory_stays_bounded(
@@ -70,7 +77,7 @@ async def test_slow_consumer_is_cut_off_and_memory_stays_bounded(
             await trio.sleep(0.02)
 
     async def read_fast() -> None:
-        received.extend(await fast.messages(MESSAGES, timeout=30))
+        received.extend(await fast.messages(MESSAGES, wait_s=30))
 
     blob = "x" * MESSAGE_BYTES
     async with trio.open_nursery() as nursery:
@@ -81,9 +88,7 @@ async def test_slow_consumer_is_cut_off_and_memory_stays_bounded(
                 {"op": "publish", "id": i, "channel": "firehose", "data": {"i": i, "b": blob}}
             )
             assert reply["type"] == "ack"
-        with trio.fail_after(30):
-            while len(received) < MESSAGES:
-                await trio.sleep(0.01)
+        await eventually(lambda: len(received) >= MESSAGES, 30)
         done.set()
 
     # The reading client was not held back by the slow one: everything, in order.
@@ -98,7 +103,7 @@ async def test_slow_consumer_is_cut_off_and_memory_stays_bounded(
     with trio.fail_after(30):
         while True:
             try:
-                frame = await slow.recv(timeout=20)
+                frame = await slow.recv(wait_s=20)
             except Exception as exc:
                 code = getattr(getattr(exc, "rcvd", None), "code", None)
                 break

@@ -41,41 +41,41 @@ class Client:
         text = frame if isinstance(frame, str) else json.dumps(frame)
         await trio.to_thread.run_sync(self.ws.send, text)
 
-    async def recv(self, timeout: float = 10) -> dict[str, Any]:
+    async def recv(self, wait_s: float = 10) -> dict[str, Any]:
         if self.stash:
             return self.stash.pop(0)
-        text = await trio.to_thread.run_sync(partial(self.ws.recv, timeout))
+        text = await trio.to_thread.run_sync(partial(self.ws.recv, wait_s))
         result: dict[str, Any] = json.loads(text)
         return result
 
-    async def request(self, frame: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+    async def request(self, frame: dict[str, Any], wait_s: float = 10) -> dict[str, Any]:
         """Send ``frame`` and return the ack/error with its id (skipping other frames)."""
         await self.send(frame)
         skipped: list[dict[str, Any]] = []
         while True:
-            reply = await self.recv(timeout)
+            reply = await self.recv(wait_s)
             if reply["type"] in ("ack", "error") and reply.get("id") == frame.get("id"):
                 self.stash[:0] = skipped
                 return reply
             skipped.append(reply)
 
-    async def messages(self, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+    async def messages(self, count: int, wait_s: float = 10) -> list[dict[str, Any]]:
         """The next ``count`` channel messages, unpacking batches."""
         out: list[dict[str, Any]] = []
         while len(out) < count:
-            frame = await self.recv(timeout)
+            frame = await self.recv(wait_s)
             if frame["type"] == "message":
                 out.append(frame)
             elif frame["type"] == "batch":
                 out.extend(frame["messages"])
         return out
 
-    async def wait_closed(self, timeout: float = 10) -> int | None:
+    async def wait_closed(self, wait_s: float = 10) -> int | None:
         """Read until the server closes; return the close code it sent."""
-        with trio.fail_after(timeout + 5):
+        with trio.fail_after(wait_s + 5):
             while True:
                 try:
-                    await trio.to_thread.run_sync(partial(self.ws.recv, timeout))
+                    await trio.to_thread.run_sync(partial(self.ws.recv, wait_s))
                 except ConnectionClosed as exc:
                     return exc.rcvd.code if exc.rcvd is not None else None
 
