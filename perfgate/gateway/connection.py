@@ -5,7 +5,8 @@
     Connection.run()            (nursery: nothing of it outlives the connection)
     ├── reader      client frames -> ops -> replies into the outbox
     ├── writer      outbox (bounded memory channel + byte budget) -> batched frames
-    └── heartbeat   adaptive pings; closes 4009 on a missed pong, 4008 on a slow consumer
+    ├── heartbeat   adaptive pings; closes 4009 on a missed pong
+    └── budget      closes 4008 when the queue stays over budget past the grace period
 
 Publishers reach the connection through :class:`_Subscription` sinks, which never block:
 over budget, channel messages are dropped and counted. Errors never leave ``run``: a task
@@ -157,6 +158,10 @@ class Connection:
         self._flush = False
         self._stop_writing = False
         self._writer_wait: trio.CancelScope | None = None
+        self._batch_sleep: trio.CancelScope | None = None
+        self._over_budget = trio.Event()
+        self._queued_messages = 0
+        self._batch_max = config.batch_max
         self._writer_done = trio.Event()
 
     # -- called from other tasks (publishers, the gateway) ------------------------------------
@@ -177,6 +182,7 @@ class Connection:
     def count_drop(self) -> None:
         self.budget.drop(trio.current_time())
         self._stats.messages_dropped += 1
+        self._over_budget.set()
 
     def offer(self, message: Message) -> None:
         """Queue a channel message if the byte budget allows; drop and count it otherwise.
@@ -194,14 +200,23 @@ class Connection:
             self._stats.messages_dropped += 1
             if budget.is_slow(now):
                 self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
+            self._over_budget.set()
             return
         try:
             self._send.send_nowait(message)
         except trio.WouldBlock:
             budget.release(size)
             self.count_drop()
+            return
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             budget.release(size)
+            return
+        self._queued_messages += 1
+        sleep = self._batch_sleep
+        if sleep is not None and (
+            message.priority == "high" or self._queued_messages + 1 >= self._batch_max
+        ):
+            sleep.cancel()
 
     # -- the task tree ------------------------------------------------------------------------
 
@@ -215,6 +230,7 @@ class Connection:
                 nursery.start_soon(self._guard, self._write_loop)
                 nursery.start_soon(self._guard, self._read_loop)
                 nursery.start_soon(self._guard, self._heartbeat)
+                nursery.start_soon(self._guard, self._watch_budget)
                 await self._close_requested.wait()
                 await self._close(nursery)
         finally:
@@ -274,21 +290,27 @@ class Connection:
         """Queue a frame that must not be dropped (acks, errors). May wait for room in the
         channel: only the connection's own reader calls it, so only this client waits."""
         self.budget.force_reserve(len(frame))
+        if self._batch_sleep is not None:
+            self._batch_sleep.cancel()
         try:
             await self._send.send(frame)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             self.budget.release(len(frame))
 
     async def _write_loop(self) -> None:
+        """Take frames off the outbox and send them, coalescing channel messages.
+
+        A batch costs one wake-up, not one per message: after its first message the
+        writer sleeps out the window, and :meth:`offer` cuts the sleep short when the
+        batch is full or a ``high`` message arrives (a control frame does too).
+        """
         recv = self._recv
         plan = self._plan
-        pending: str | None = None
-        ended = False
+        pending: _Outgoing | None = None
         try:
-            while not self._stop_writing and not ended:
+            while not self._stop_writing:
                 if pending is not None:
-                    item: _Outgoing = pending
-                    pending = None
+                    item, pending = pending, None
                 else:
                     with trio.CancelScope() as self._writer_wait:
                         item = await recv.receive()
@@ -299,27 +321,39 @@ class Connection:
                 if isinstance(item, str):
                     await self._write(item, len(item), 0)
                     continue
+                self._queued_messages -= 1
                 batch = [item]
                 if not plan.flush_now(1, item):
-                    with trio.move_on_at(plan.deadline(trio.current_time())):
-                        while True:
-                            try:
-                                nxt = await recv.receive()
-                            except trio.EndOfChannel:
-                                ended = True
-                                break
-                            if isinstance(nxt, str):
-                                pending = nxt
-                                break
-                            batch.append(nxt)
-                            if plan.flush_now(len(batch), nxt):
-                                break
+                    pending = self._take_queued(batch)
+                    if pending is None and not plan.flush_now(len(batch), batch[-1]):
+                        with trio.CancelScope(deadline=plan.deadline(trio.current_time())) as s:
+                            self._batch_sleep = s
+                            await trio.sleep_forever()
+                        self._batch_sleep = None
+                        pending = self._take_queued(batch)
                 frame, count = encode(batch)
                 await self._write(frame, sum(len(protocol.message_frame(m)) for m in batch), count)
         except trio.EndOfChannel:
             pass
         finally:
             self._writer_done.set()
+
+    def _take_queued(self, batch: list[Message]) -> _Outgoing | None:
+        """Move already-queued messages into ``batch`` until it must be flushed; return a
+        control frame met on the way (it goes out after the batch). Raises EndOfChannel
+        only when nothing was taken, so that a batch in hand is always sent."""
+        plan = self._plan
+        recv = self._recv
+        while not plan.flush_now(len(batch), batch[-1]):
+            try:
+                item = recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return None
+            if isinstance(item, str):
+                return item
+            self._queued_messages -= 1
+            batch.append(item)
+        return None
 
     async def _write(self, frame: str, reserved: int, messages: int) -> None:
         try:
@@ -346,6 +380,21 @@ class Connection:
             reply = await self._handle(protocol.parse(text))
             if reply:
                 await self._queue_control(reply)
+
+    async def _watch_budget(self) -> None:
+        """Close with 4008 once the queue has stayed over budget for the grace period,
+        even if nothing more is published (the drop path only checks on a drop)."""
+        budget = self.budget
+        while True:
+            await self._over_budget.wait()
+            since = budget.over_since
+            if since is None:
+                self._over_budget = trio.Event()
+                continue
+            await trio.sleep_until(since + budget.grace_s)
+            if budget.is_slow(trio.current_time()):
+                self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
+                return
 
     async def _heartbeat(self) -> None:
         def on_rtt(rtt_s: float) -> None:

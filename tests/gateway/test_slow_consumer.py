@@ -58,7 +58,7 @@ async def test_slow_consumer_is_cut_off_and_memory_stays_bounded(
     server: tuple[str, psutil.Process],
 ) -> None:
     url, process = server
-    slow = await Client.connect(url, max_queue=2)
+    slow = await Client.connect(url, max_queue=2, rcvbuf=65536)
     fast = await Client.connect(url, max_size=2**20)
     publisher = await Client.connect(url)
     for client in (slow, fast, publisher):

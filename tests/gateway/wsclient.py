@@ -27,6 +27,15 @@ class Client:
         cls, url: str, *, path: str = "/ws", token: str | None = None, **kwargs: Any
     ) -> Client:
         headers = kwargs.pop("additional_headers", {})
+        rcvbuf = kwargs.pop("rcvbuf", None)
+        if rcvbuf is not None:
+            # A small fixed receive buffer (no autotuning, which on loopback may absorb
+            # tens of MB), so that not reading quickly backs up into the server.
+            host, port = url.removeprefix("ws://").rsplit(":", 1)
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            await trio.to_thread.run_sync(sock.connect, (host, int(port)))
+            kwargs["sock"] = sock
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         kwargs.setdefault("open_timeout", 10)
