@@ -27,9 +27,10 @@ from perfgate.broker import Hub, Message
 from perfgate.config import GatewayConfig
 from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.gateway import channels, protocol
+from perfgate.gateway._wire import send_texts
 from perfgate.gateway.heartbeat import HeartbeatPolicy
 from perfgate.gateway.limits import TokenBucket
-from perfgate.gateway.outbox import BatchPlan, ByteBudget, encode
+from perfgate.gateway.outbox import BatchPlan, ByteBudget, plan_frames
 from perfgate.gateway.stats import GatewayStats
 
 log = logging.getLogger("perfgate.gateway")
@@ -38,6 +39,8 @@ OUTBOX_MESSAGES = 4096
 """Count bound of the outgoing memory channel (the byte budget usually binds first)."""
 MAX_SUBSCRIPTIONS = 1000
 """Channels one connection may subscribe to: keeps per-connection hub state bounded."""
+WRITE_ITEMS = 256
+"""At most this many queued items go out in one socket write."""
 MAX_HELD = 1024
 """Live messages held back while a subscription's replay is being queued."""
 
@@ -161,6 +164,7 @@ class Connection:
         self._batch_sleep: trio.CancelScope | None = None
         self._over_budget = trio.Event()
         self._queued_messages = 0
+        self._urgent = False
         self._batch_max = config.batch_max
         self._writer_done = trio.Event()
 
@@ -212,10 +216,10 @@ class Connection:
             budget.release(size)
             return
         self._queued_messages += 1
+        if message.priority == "high":
+            self._urgent = True
         sleep = self._batch_sleep
-        if sleep is not None and (
-            message.priority == "high" or self._queued_messages + 1 >= self._batch_max
-        ):
+        if sleep is not None and (self._urgent or self._queued_messages >= self._batch_max):
             sleep.cancel()
 
     # -- the task tree ------------------------------------------------------------------------
@@ -290,6 +294,7 @@ class Connection:
         """Queue a frame that must not be dropped (acks, errors). May wait for room in the
         channel: only the connection's own reader calls it, so only this client waits."""
         self.budget.force_reserve(len(frame))
+        self._urgent = True
         if self._batch_sleep is not None:
             self._batch_sleep.cancel()
         try:
@@ -298,74 +303,65 @@ class Connection:
             self.budget.release(len(frame))
 
     async def _write_loop(self) -> None:
-        """Take frames off the outbox and send them, coalescing channel messages.
+        """Take frames off the outbox and send them.
 
-        A batch costs one wake-up, not one per message: after its first message the
-        writer sleeps out the window, and :meth:`offer` cuts the sleep short when the
-        batch is full or a ``high`` message arrives (a control frame does too).
+        One wake-up and one socket write serve many frames: with batching on, the writer
+        sleeps out the window after the first channel message (:meth:`offer` cuts the
+        sleep short when a batch is full, a ``high`` message or a control frame arrives);
+        then it takes everything queued, up to :data:`WRITE_ITEMS`, and writes it at once.
         """
         recv = self._recv
         plan = self._plan
-        pending: _Outgoing | None = None
         try:
             while not self._stop_writing:
-                if pending is not None:
-                    item, pending = pending, None
-                else:
-                    with trio.CancelScope() as self._writer_wait:
-                        item = await recv.receive()
-                    self._writer_wait = None
-                    if self._stop_writing:
-                        self.budget.release(_size(item))
-                        return
-                if isinstance(item, str):
-                    await self._write(item, len(item), 0)
-                    continue
-                self._queued_messages -= 1
-                batch = [item]
-                if not plan.flush_now(1, item):
-                    pending = self._take_queued(batch)
-                    if pending is None and not plan.flush_now(len(batch), batch[-1]):
-                        with trio.CancelScope(deadline=plan.deadline(trio.current_time())) as s:
-                            self._batch_sleep = s
-                            await trio.sleep_forever()
-                        self._batch_sleep = None
-                        pending = self._take_queued(batch)
-                frame, count = encode(batch)
-                await self._write(frame, sum(len(protocol.message_frame(m)) for m in batch), count)
+                with trio.CancelScope() as self._writer_wait:
+                    first = await recv.receive()
+                self._writer_wait = None
+                items: list[_Outgoing] = [first]
+                if self._stop_writing:
+                    self._release(items)
+                    return
+                if (
+                    not isinstance(first, str)
+                    and not plan.flush_now(1, first)
+                    and not self._urgent
+                    and self._queued_messages < plan.max_messages
+                ):
+                    with trio.CancelScope(deadline=plan.deadline(trio.current_time())) as s:
+                        self._batch_sleep = s
+                        await trio.sleep_forever()
+                    self._batch_sleep = None
+                self._urgent = False
+                while len(items) < WRITE_ITEMS:
+                    try:
+                        items.append(recv.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                await self._write(items)
         except trio.EndOfChannel:
             pass
         finally:
             self._writer_done.set()
 
-    def _take_queued(self, batch: list[Message]) -> _Outgoing | None:
-        """Move already-queued messages into ``batch`` until it must be flushed; return a
-        control frame met on the way (it goes out after the batch). Raises EndOfChannel
-        only when nothing was taken, so that a batch in hand is always sent."""
-        plan = self._plan
-        recv = self._recv
-        while not plan.flush_now(len(batch), batch[-1]):
-            try:
-                item = recv.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return None
-            if isinstance(item, str):
-                return item
-            self._queued_messages -= 1
-            batch.append(item)
-        return None
+    def _release(self, items: list[_Outgoing]) -> None:
+        for item in items:
+            if not isinstance(item, str):
+                self._queued_messages -= 1
+            self.budget.release(_size(item))
 
-    async def _write(self, frame: str, reserved: int, messages: int) -> None:
+    async def _write(self, items: list[_Outgoing]) -> None:
+        frames, reserved, messages, batched = plan_frames(items, self._plan)
+        self._queued_messages -= messages
         try:
-            await self._ws.send_message(frame)
+            await send_texts(self._ws, frames)
         finally:
             self.budget.release(reserved)
         stats = self._stats
-        stats.frames_sent += 1
+        stats.frames_sent += len(frames)
         stats.messages_sent += messages
-        if messages > 1:
-            stats.batches_sent += 1
-            stats.messages_batched += messages
+        if batched:
+            stats.batches_sent += sum(1 for f in frames if f.startswith('{"type":"batch"'))
+            stats.messages_batched += batched
 
     async def _read_loop(self) -> None:
         ws = self._ws

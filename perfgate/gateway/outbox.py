@@ -12,7 +12,7 @@ the budget, so a client that reads a trickle but never catches up is still close
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from perfgate.broker import Message
 from perfgate.gateway import protocol
@@ -88,6 +88,45 @@ class BatchPlan:
 
     def deadline(self, opened_at: float) -> float:
         return opened_at + self.window_s
+
+
+def plan_frames(items: Sequence[Message | str], plan: BatchPlan) -> tuple[list[str], int, int, int]:
+    """Turn queued items (channel messages and encoded control frames, in queue order)
+    into wire frames, preserving order.
+
+    With batching on, each run of consecutive messages becomes ``batch`` frames of at most
+    ``plan.max_messages`` (a lone message stays a ``message`` frame); with it off, every
+    message is its own frame. Returns ``(frames, reserved_bytes, messages, batched)``:
+    ``reserved_bytes`` is what the items held of the byte budget, ``batched`` how many
+    messages went out inside ``batch`` frames.
+    """
+    frames: list[str] = []
+    reserved = messages = batched = 0
+    run: list[Message] = []
+    limit = plan.max_messages if plan.enabled else 1
+
+    def flush() -> None:
+        nonlocal batched
+        if run:
+            frame, count = encode(run)
+            frames.append(frame)
+            if count > 1:
+                batched += count
+            run.clear()
+
+    for item in items:
+        if isinstance(item, str):
+            flush()
+            frames.append(item)
+            reserved += len(item)
+            continue
+        reserved += len(protocol.message_frame(item))
+        messages += 1
+        run.append(item)
+        if len(run) >= limit:
+            flush()
+    flush()
+    return frames, reserved, messages, batched
 
 
 def encode(messages: Iterable[Message]) -> tuple[str, int]:

@@ -11,7 +11,7 @@ from perfgate.broker import Message
 from perfgate.errors import Forbidden, ValidationError
 from perfgate.gateway import channels, protocol
 from perfgate.gateway.limits import TokenBucket, drain_schedule
-from perfgate.gateway.outbox import BatchPlan, ByteBudget, encode
+from perfgate.gateway.outbox import BatchPlan, ByteBudget, encode, plan_frames
 
 
 def test_parse_ops() -> None:
@@ -148,3 +148,17 @@ def test_drain_schedule_spreads_batches() -> None:
     plan = drain_schedule(1000, 10.0)
     assert len(plan) > 10
     assert max(count for _, count in plan) < 100
+
+
+def test_plan_frames_keeps_order_and_groups_runs() -> None:
+    msgs = [Message("c", i, i, "normal", 0.0) for i in range(1, 6)]
+    items: list[Message | str] = [msgs[0], msgs[1], '{"type":"ack","id":1}', *msgs[2:]]
+    frames, reserved, count, batched = plan_frames(items, BatchPlan(0.005, 2))
+    decoded = [json.loads(f) for f in frames]
+    assert [d["type"] for d in decoded] == ["batch", "ack", "batch", "message"]
+    assert [m["offset"] for m in decoded[2]["messages"]] == [3, 4]
+    assert (count, batched) == (5, 4)
+    assert reserved == sum(len(protocol.message_frame(m)) for m in msgs) + len(items[2])  # type: ignore[arg-type]
+    frames, _, count, batched = plan_frames(msgs, BatchPlan(0.0, 64))
+    assert [json.loads(f)["offset"] for f in frames] == [1, 2, 3, 4, 5]
+    assert (count, batched) == (5, 0)
