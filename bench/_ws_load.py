@@ -27,7 +27,7 @@ CONNECT_CONCURRENCY = 64
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -62,6 +62,7 @@ class Tally:
         self.reset()
 
     def reset(self) -> None:
+        self.generation = getattr(self, "generation", 0) + 1
         self.received = 0
         self.frames = 0
         self.out_of_order = 0
@@ -73,6 +74,7 @@ class Tally:
 async def subscriber(ws: ClientConnection, channel: str, tally: Tally, sample: int) -> None:
     await ws.send(json.dumps({"op": "subscribe", "id": 1, "channel": channel}))
     last_seq = -1
+    generation = tally.generation
     async for text in ws:
         now = time.time()
         frame = json.loads(text)
@@ -87,6 +89,8 @@ async def subscriber(ws: ClientConnection, channel: str, tally: Tally, sample: i
         if not tally.first:
             tally.first = now
         tally.last = now
+        if generation != tally.generation:
+            generation, last_seq = tally.generation, -1
         for message in messages:
             data = message["data"]
             seq = data["seq"]
@@ -175,7 +179,7 @@ async def run_pub(url: str, channel: str, rate: float, seconds: float) -> None:
             seq += 1
         sent_done = time.time()
         deadline = time.time() + 10
-        while acked < seq and time.time() < deadline:
+        while acked < seq and time.time() < deadline:  # noqa: ASYNC110 - a counter, bounded
             await asyncio.sleep(0.01)
         reader.cancel()
         emit(

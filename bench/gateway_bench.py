@@ -14,6 +14,7 @@ minutes at the defaults. Absolute figures drift on a shared machine; read the ra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -91,19 +92,30 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def fan_out(url: str, subscribers: int, seconds: float, run: int) -> dict[str, Any]:
+def cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def fan_out(
+    url: str, server: psutil.Process, subscribers: int, seconds: float, run: int
+) -> dict[str, Any]:
     channel = f"bench-{subscribers}-{run}"
-    per = [subscribers // CLIENT_PROCS + (i < subscribers % CLIENT_PROCS) for i in range(CLIENT_PROCS)]
+    per = [
+        subscribers // CLIENT_PROCS + (i < subscribers % CLIENT_PROCS) for i in range(CLIENT_PROCS)
+    ]
     subs = [Proc([*LOAD, "sub", url, channel, str(n)]) for n in per]
     try:
         for sub in subs:
             sub.read()
         out: dict[str, Any] = {}
         for phase, rate, span in (("paced", 10.0, seconds), ("flood", 0.0, seconds * 0.6)):
+            cpu_before = cpu_s(server)
             pub = Proc([*LOAD, "pub", url, channel, str(rate), str(span)])
             result = pub.read()
             pub.stop()
             time.sleep(1.0)  # let the tail of the fan-out arrive
+            server_cpu = cpu_s(server) - cpu_before
             reports = []
             for sub in subs:
                 sub.say("report")
@@ -122,6 +134,8 @@ def fan_out(url: str, subscribers: int, seconds: float, run: int) -> dict[str, A
                 "frames": frames,
                 "delivered_per_s": received / max(1e-9, last - result["start"]),
                 "send_lag_ms": result["max_lag_ms"],
+                "server_cpu_s": server_cpu,
+                "server_cpu_us_per_delivery": server_cpu / max(1, received) * 1e6,
                 "latency_ms": {
                     "p50": pct(latencies, 0.5),
                     "p90": pct(latencies, 0.9),
@@ -132,10 +146,8 @@ def fan_out(url: str, subscribers: int, seconds: float, run: int) -> dict[str, A
         return out
     finally:
         for sub in subs:
-            try:
+            with contextlib.suppress(OSError):
                 sub.say("quit")
-            except (BrokenPipeError, OSError):
-                pass
         for sub in subs:
             sub.stop()
 
@@ -154,10 +166,8 @@ def idle_rss(argv: list[str], connections: int) -> dict[str, Any]:
         after = process.memory_info().rss
     finally:
         for c in clients:
-            try:
+            with contextlib.suppress(OSError):
                 c.say("quit")
-            except (BrokenPipeError, OSError):
-                pass
         for c in clients:
             c.stop()
         server.stop()
@@ -180,7 +190,7 @@ def main() -> None:
     parser.add_argument("--subscribers", default="100,1000")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by children
     sizes = [int(x) for x in args.subscribers.split(",")]
     results: dict[str, Any] = {}
@@ -190,22 +200,26 @@ def main() -> None:
         server = Proc(argv)
         try:
             url = server.read()["url"]
+            process = psutil.Process(server.p.pid)
             results[name] = {
-                str(n): fan_out(url, n, args.seconds, run) for run, n in enumerate(sizes)
+                str(n): fan_out(url, process, n, args.seconds, run) for run, n in enumerate(sizes)
             }
         finally:
             server.stop()
     for name, argv in SERVERS.items():
         if name == "perfgate no batching":
             continue  # same per-connection state as with batching
-        print(f"[{time.time() - began:5.0f}s] {name}: {args.idle} idle", file=sys.stderr, flush=True)
+        print(
+            f"[{time.time() - began:5.0f}s] {name}: {args.idle} idle", file=sys.stderr, flush=True
+        )
         results[name]["idle"] = idle_rss(argv, args.idle)
 
     peer = results["websockets broadcast"]
     print()
     header = (
         f"{'server':22} {'subs':>5} | {'paced p50':>9} {'p99 ms':>7} {'lost':>6} | "
-        f"{'flood deliv/s':>13} {'vs peer':>7} {'p50 ms':>8} {'p99 ms':>8} {'lost':>7} {'frames':>8}"
+        f"{'flood deliv/s':>13} {'vs peer':>7} {'p50 ms':>8} {'p99 ms':>8} {'lost':>7} "
+        f"{'frames':>8} {'srv us/msg':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -219,7 +233,8 @@ def main() -> None:
                 f"{fmt(paced['latency_ms']['p99']):>7} {paced['lost']:>6} | "
                 f"{flood['delivered_per_s']:>13,.0f} {ratio:>6.2f}x "
                 f"{fmt(flood['latency_ms']['p50']):>8} {fmt(flood['latency_ms']['p99']):>8} "
-                f"{flood['lost']:>7} {flood['frames']:>8}"
+                f"{flood['lost']:>7} {flood['frames']:>8} "
+                f"{flood['server_cpu_us_per_delivery']:>10.1f}"
             )
     print()
     for name in SERVERS:
