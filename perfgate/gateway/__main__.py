@@ -1,0 +1,58 @@
+"""Run the gateway alone, for tests and benchmarks in separate processes.
+
+``python -m perfgate.gateway [--bind HOST:PORT] [--set KEY=JSON ...] [--tokens JSON]``
+prints one JSON line ``{"url": "ws://h:p", "pid": N}`` once listening, and serves until
+SIGTERM or SIGINT, then drains for up to ``--drain-s`` seconds. (``perfgate serve`` is the
+product entry point; this one has no HTTP, store or pool.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+import trio
+
+from perfgate.auth import Authenticator
+from perfgate.broker import MemoryHub
+from perfgate.config import GatewayConfig
+from perfgate.gateway.server import Gateway
+
+
+async def _main(args: argparse.Namespace) -> None:
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    config = GatewayConfig(bind=args.bind, **overrides)
+    hub = MemoryHub(config.history_size, config.history_ttl_s, clock=trio.current_time)
+    tokens = {k: tuple(v) for k, v in json.loads(args.tokens).items()}
+    gateway = Gateway(config, hub, Authenticator(tokens))
+    async with trio.open_nursery() as nursery:
+        url = await nursery.start(gateway.run)
+        print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for _ in signals:
+                break
+        await gateway.drain(args.drain_s)
+        nursery.cancel_scope.cancel()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m perfgate.gateway")
+    parser.add_argument("--bind", default="127.0.0.1:0")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
+    parser.add_argument("--tokens", default="{}")
+    parser.add_argument("--drain-s", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    try:
+        trio.run(_main, args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

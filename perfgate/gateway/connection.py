@@ -1,0 +1,479 @@
+"""One WebSocket connection's task tree: reader, writer, heartbeat, in its own nursery.
+
+::
+
+    Connection.run()            (nursery: nothing of it outlives the connection)
+    ├── reader      client frames -> ops -> replies into the outbox
+    ├── writer      outbox (bounded memory channel + byte budget) -> batched frames
+    ├── heartbeat   adaptive pings; closes 4009 on a missed pong
+    └── budget      closes 4008 when the queue stays over budget past the grace period
+
+Publishers reach the connection through :class:`_Subscription` sinks, which never block:
+over budget, channel messages are dropped and counted. Errors never leave ``run``: a task
+that fails closes its own connection (1011) and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from perfgate.auth import Principal
+from perfgate.broker import Hub, Message
+from perfgate.config import GatewayConfig
+from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
+from perfgate.gateway import channels, protocol
+from perfgate.gateway._wire import send_texts
+from perfgate.gateway.heartbeat import HeartbeatPolicy
+from perfgate.gateway.limits import TokenBucket
+from perfgate.gateway.outbox import BatchPlan, ByteBudget, plan_frames
+from perfgate.gateway.stats import GatewayStats
+
+log = logging.getLogger("perfgate.gateway")
+
+OUTBOX_MESSAGES = 4096
+"""Count bound of the outgoing memory channel (the byte budget usually binds first)."""
+MAX_SUBSCRIPTIONS = 1000
+"""Channels one connection may subscribe to: keeps per-connection hub state bounded."""
+WRITE_ITEMS = 256
+"""At most this many queued items go out in one socket write."""
+MAX_HELD = 1024
+"""Live messages held back while a subscription's replay is being queued."""
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_INTERNAL = 1011
+CLOSE_SLOW_CONSUMER = 4008
+CLOSE_HEARTBEAT = 4009
+
+_Outgoing = Message | str
+"""A channel message (droppable, shared across subscribers) or a control frame."""
+
+
+async def run_heartbeat(
+    policy: HeartbeatPolicy,
+    ping: Callable[[], Awaitable[None]],
+    *,
+    on_rtt: Callable[[float], None] = lambda _rtt_s: None,
+    on_tick: Callable[[float], None] = lambda _now: None,
+) -> None:
+    """Drive ``policy`` until a probe goes unanswered for ``pong_timeout_s``, then return.
+
+    ``ping`` sends a ping and returns when its pong arrives. ``on_tick`` runs at every
+    tick (the connection checks for a slow consumer there). Runs until cancelled
+    otherwise; it holds no resources, so cancellation needs no cleanup.
+    """
+    while True:
+        await trio.sleep(policy.delay())
+        now = trio.current_time()
+        on_tick(now)
+        if not policy.should_probe(now):
+            continue
+        with trio.move_on_at(policy.pong_deadline(now)):
+            await ping()
+            done = trio.current_time()
+            policy.on_pong(done - now, done)
+            on_rtt(done - now)
+            continue
+        return
+
+
+class _Subscription:
+    """The sink one connection registers for one channel.
+
+    Until :meth:`go_live`, live messages are held back (the subscribe ack and the replay
+    are being queued); afterwards each message is passed on unless its offset was already
+    seen, so a replay and live traffic meet with no duplicate and no gap.
+    """
+
+    __slots__ = ("active", "channel", "conn", "held", "last_offset")
+
+    def __init__(self, conn: Connection, channel: str) -> None:
+        self.conn = conn
+        self.channel = channel
+        self.held: list[Message] | None = []
+        self.last_offset = 0
+        self.active = True
+
+    def deliver(self, message: Message) -> None:
+        if not self.active:
+            return
+        held = self.held
+        if held is not None:
+            if len(held) < MAX_HELD:
+                held.append(message)
+            else:
+                self.conn.count_drop()
+            return
+        if message.offset <= self.last_offset:
+            return
+        self.last_offset = message.offset
+        self.conn.offer(message)
+
+    def go_live(self, after_offset: int) -> None:
+        held, self.held = self.held or [], None
+        self.last_offset = after_offset
+        for message in held:
+            self.deliver(message)
+
+
+class Connection:
+    """One accepted WebSocket. Create it, then ``await run()``; it returns when closed."""
+
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        *,
+        session: str,
+        principal: Principal,
+        hub: Hub,
+        config: GatewayConfig,
+        stats: GatewayStats,
+        close_timeout_s: float,
+        on_rtt: Callable[[float], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.principal = principal
+        self._ws = ws
+        self._hub = hub
+        self._stats = stats
+        self._close_timeout_s = close_timeout_s
+        self._on_rtt = on_rtt
+        now = trio.current_time()
+        self.opened_at = now
+        self.budget = ByteBudget(config.queue_bytes, config.slow_consumer_grace_s)
+        self._plan = BatchPlan(config.batch_window_ms / 1000, config.batch_max)
+        self._policy = HeartbeatPolicy(
+            config.heartbeat_min_s, config.heartbeat_max_s, config.pong_timeout_s, now
+        )
+        rate = config.rate_limit_per_s
+        self._bucket = TokenBucket(rate, max(1.0, rate), now)
+        self._send, self._recv = trio.open_memory_channel[_Outgoing](OUTBOX_MESSAGES)
+        self._subs: dict[str, _Subscription] = {}
+        self._close_requested = trio.Event()
+        self._closing = False
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._flush = False
+        self._stop_writing = False
+        self._writer_wait: trio.CancelScope | None = None
+        self._batch_sleep: trio.CancelScope | None = None
+        self._over_budget = trio.Event()
+        self._queued_messages = 0
+        self._urgent = False
+        self._batch_max = config.batch_max
+        self._writer_done = trio.Event()
+
+    # -- called from other tasks (publishers, the gateway) ------------------------------------
+
+    def request_close(
+        self, code: int | None, reason: str | None = None, *, flush: bool = False
+    ) -> None:
+        """Ask the connection to close with ``code`` (None: it is already closed by the
+        peer). The first request wins. Never blocks."""
+        if self._close_requested.is_set():
+            return
+        self.close_code = code
+        self.close_reason = reason
+        self._flush = flush
+        self._closing = True
+        self._close_requested.set()
+
+    def count_drop(self) -> None:
+        self.budget.drop(trio.current_time())
+        self._stats.messages_dropped += 1
+        self._over_budget.set()
+
+    def offer(self, message: Message) -> None:
+        """Queue a channel message if the byte budget allows; drop and count it otherwise.
+        Called synchronously by publishers: never blocks, never raises."""
+        if self._closing:
+            return
+        try:
+            size = len(protocol.message_frame(message))
+        except (TypeError, ValueError):
+            log.warning("dropping a message on %s: data is not JSON", message.channel)
+            return
+        now = trio.current_time()
+        budget = self.budget
+        if not budget.try_reserve(size, now):
+            self._stats.messages_dropped += 1
+            if budget.is_slow(now):
+                self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
+            self._over_budget.set()
+            return
+        try:
+            self._send.send_nowait(message)
+        except trio.WouldBlock:
+            budget.release(size)
+            self.count_drop()
+            return
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            budget.release(size)
+            return
+        self._queued_messages += 1
+        if message.priority == "high":
+            self._urgent = True
+        sleep = self._batch_sleep
+        if sleep is not None and (self._urgent or self._queued_messages >= self._batch_max):
+            sleep.cancel()
+
+    # -- the task tree ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until the peer leaves, a limit closes the connection, or
+        :meth:`request_close`. If cancelled (hard shutdown), the socket is closed at once
+        and subscriptions are removed. Never raises except Cancelled."""
+        await self._queue_control(protocol.welcome(self.session, self._policy.delay()))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._guard, self._write_loop)
+                nursery.start_soon(self._guard, self._read_loop)
+                nursery.start_soon(self._guard, self._heartbeat)
+                nursery.start_soon(self._guard, self._watch_budget)
+                await self._close_requested.wait()
+                await self._close(nursery)
+        finally:
+            with trio.CancelScope(shield=True) as cleanup:
+                cleanup.deadline = trio.current_time() + 1.0
+                await self._cleanup()
+
+    async def _close(self, nursery: trio.Nursery) -> None:
+        if self._flush:
+            # Graceful (drain): let the writer empty the queue first, within the bound.
+            self._send.close()
+            with trio.move_on_after(self._close_timeout_s):
+                await self._writer_done.wait()
+        self._stop_writing = True
+        if self._writer_wait is not None:
+            self._writer_wait.cancel()
+        code = self.close_code
+        if code is not None:
+            # aclose() waits for an in-flight write (the stream lock) and then for the
+            # peer's close frame; on timeout it closes the socket under the writer.
+            with trio.move_on_after(self._close_timeout_s):
+                await self._ws.aclose(code, self.close_reason)
+        nursery.cancel_scope.cancel()
+
+    async def _cleanup(self) -> None:
+        self._closing = True
+        for name, sub in list(self._subs.items()):
+            sub.active = False
+            await self._hub.unsubscribe(name, sub)
+        self._subs.clear()
+        self._send.close()
+        while True:
+            try:
+                item = self._recv.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            self.budget.release(_size(item))
+        self._recv.close()
+        if self._ws.closed is None:
+            with trio.move_on_after(0.5):
+                await self._ws.aclose(self.close_code or CLOSE_INTERNAL, self.close_reason)
+        stats = self._stats
+        stats.queue_peak_bytes = max(stats.queue_peak_bytes, self.budget.peak_bytes)
+
+    async def _guard(self, task: Callable[[], Awaitable[None]]) -> None:
+        """Contain a task's failure to this connection."""
+        try:
+            await task()
+        except ConnectionClosed:
+            self.request_close(None)
+        except Exception:
+            log.exception("gateway connection %s failed", self.session)
+            self._stats.internal_errors += 1
+            self.request_close(CLOSE_INTERNAL, "internal error")
+
+    async def _queue_control(self, frame: str) -> None:
+        """Queue a frame that must not be dropped (acks, errors). May wait for room in the
+        channel: only the connection's own reader calls it, so only this client waits."""
+        self.budget.force_reserve(len(frame))
+        self._urgent = True
+        if self._batch_sleep is not None:
+            self._batch_sleep.cancel()
+        try:
+            await self._send.send(frame)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self.budget.release(len(frame))
+
+    async def _write_loop(self) -> None:
+        """Take frames off the outbox and send them.
+
+        One wake-up and one socket write serve many frames: with batching on, the writer
+        sleeps out the window after the first channel message (:meth:`offer` cuts the
+        sleep short when a batch is full, a ``high`` message or a control frame arrives);
+        then it takes everything queued, up to :data:`WRITE_ITEMS`, and writes it at once.
+        """
+        recv = self._recv
+        plan = self._plan
+        try:
+            while not self._stop_writing:
+                with trio.CancelScope() as self._writer_wait:
+                    first = await recv.receive()
+                self._writer_wait = None
+                items: list[_Outgoing] = [first]
+                if self._stop_writing:
+                    self._release(items)
+                    return
+                if (
+                    not isinstance(first, str)
+                    and not plan.flush_now(1, first)
+                    and not self._urgent
+                    and self._queued_messages < plan.max_messages
+                ):
+                    with trio.CancelScope(deadline=plan.deadline(trio.current_time())) as s:
+                        self._batch_sleep = s
+                        await trio.sleep_forever()
+                    self._batch_sleep = None
+                self._urgent = False
+                while len(items) < WRITE_ITEMS:
+                    try:
+                        items.append(recv.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                await self._write(items)
+        except trio.EndOfChannel:
+            pass
+        finally:
+            self._writer_done.set()
+
+    def _release(self, items: list[_Outgoing]) -> None:
+        for item in items:
+            if not isinstance(item, str):
+                self._queued_messages -= 1
+            self.budget.release(_size(item))
+
+    async def _write(self, items: list[_Outgoing]) -> None:
+        frames, reserved, messages, batched = plan_frames(items, self._plan)
+        self._queued_messages -= messages
+        try:
+            await send_texts(self._ws, frames)
+        finally:
+            self.budget.release(reserved)
+        stats = self._stats
+        stats.frames_sent += len(frames)
+        stats.messages_sent += messages
+        if batched:
+            stats.batches_sent += sum(1 for f in frames if f.startswith('{"type":"batch"'))
+            stats.messages_batched += batched
+
+    async def _read_loop(self) -> None:
+        ws = self._ws
+        while True:
+            text = await ws.get_message()
+            now = trio.current_time()
+            self._policy.on_traffic(now)
+            if not self._bucket.take(now):
+                self.request_close(CLOSE_POLICY, "rate limit exceeded")
+                return
+            self._stats.requests += 1
+            reply = await self._handle(protocol.parse(text))
+            if reply:
+                await self._queue_control(reply)
+
+    async def _watch_budget(self) -> None:
+        """Close with 4008 once the queue has stayed over budget for the grace period,
+        even if nothing more is published (the drop path only checks on a drop)."""
+        budget = self.budget
+        while True:
+            await self._over_budget.wait()
+            since = budget.over_since
+            if since is None:
+                self._over_budget = trio.Event()
+                continue
+            await trio.sleep_until(since + budget.grace_s)
+            if budget.is_slow(trio.current_time()):
+                self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
+                return
+
+    async def _heartbeat(self) -> None:
+        def on_rtt(rtt_s: float) -> None:
+            self._stats.rtt.record(rtt_s)
+            if self._on_rtt is not None:
+                self._on_rtt(rtt_s)
+
+        def on_tick(now: float) -> None:
+            if self.budget.is_slow(now):
+                self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
+
+        async def ping() -> None:
+            self._stats.heartbeat_probes += 1
+            await self._ws.ping()
+
+        await run_heartbeat(self._policy, ping, on_rtt=on_rtt, on_tick=on_tick)
+        self._stats.heartbeat_timeouts += 1
+        self.request_close(CLOSE_HEARTBEAT, "heartbeat timeout")
+
+    # -- ops ----------------------------------------------------------------------------------
+
+    async def _handle(self, op: protocol.Op | protocol.ProtocolError) -> str:
+        if isinstance(op, protocol.ProtocolError):
+            return protocol.error(op.id, op.code, op.message)
+        try:
+            if isinstance(op, protocol.Ping):
+                return protocol.ack(op.id)
+            if isinstance(op, protocol.Subscribe):
+                return await self._subscribe(op)
+            if isinstance(op, protocol.Unsubscribe):
+                return await self._unsubscribe(op)
+            name = channels.check_client_publish(self.principal, op.channel)
+            offset = await self._hub.publish(name, op.data, priority=op.priority)
+            return protocol.ack(op.id, channel=name, offset=offset)
+        except PerfgateError as exc:
+            return protocol.error_from(op.id, exc)
+
+    async def _subscribe(self, op: protocol.Subscribe) -> str:
+        name = channels.check_subscribe(self.principal, op.channel)
+        if name in self._subs:
+            raise Conflict(f"already subscribed to {name!r}")
+        if len(self._subs) >= MAX_SUBSCRIPTIONS:
+            raise ValidationError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        sub = _Subscription(self, name)
+        self._subs[name] = sub
+        try:
+            replay = await self._hub.subscribe(name, sub, since=op.since, epoch=op.epoch)
+        except Exception:
+            self._subs.pop(name, None)
+            sub.active = False
+            raise
+        fields: dict[str, Any] = {"channel": name, "epoch": replay.epoch, "offset": replay.offset}
+        if op.since is not None:
+            fields["recovered"] = replay.recovered
+        # The ack is queued before the replay; live messages wait in `sub.held` meanwhile
+        # (queueing the ack may wait for room, which lets publishers run).
+        await self._queue_control(protocol.ack(op.id, **fields))
+        for message in replay.messages:
+            self.offer(message)
+        if replay.messages:
+            after = replay.messages[-1].offset
+        elif op.since is not None and replay.recovered:
+            after = op.since
+        else:
+            after = replay.offset
+        sub.go_live(after)
+        # The reply was queued above; the caller queues nothing more.
+        return ""
+
+    async def _unsubscribe(self, op: protocol.Unsubscribe) -> str:
+        name = channels.check_name(op.channel)
+        sub = self._subs.pop(name, None)
+        if sub is None:
+            raise NotFound(f"not subscribed to {name!r}")
+        sub.active = False
+        await self._hub.unsubscribe(name, sub)
+        return protocol.ack(op.id, channel=name)
+
+
+def _size(item: _Outgoing) -> int:
+    if isinstance(item, str):
+        return len(item)
+    return len(protocol.message_frame(item))
+
+
+__all__ = ["Connection", "run_heartbeat"]

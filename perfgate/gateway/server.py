@@ -1,0 +1,229 @@
+"""The WebSocket gateway: handshake admission, one :class:`Connection` per client, drain.
+
+``Gateway.run`` owns one nursery holding the listener and every connection's task tree.
+A connection's failure stays in its own tree: :meth:`Gateway._serve_stream` catches what
+any of it raises, so it never reaches the shared nursery.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+from trio_websocket import WebSocketRequest, wrap_server_stream
+
+from perfgate.auth import Authenticator, Principal, bearer_token
+from perfgate.broker import Hub
+from perfgate.config import GatewayConfig, parse_address
+from perfgate.errors import Forbidden, NotFound, PerfgateError, Unavailable
+from perfgate.gateway import channels
+from perfgate.gateway.connection import CLOSE_GOING_AWAY, Connection
+from perfgate.gateway.limits import drain_schedule
+from perfgate.gateway.stats import CloseInfo, GatewayStats
+
+log = logging.getLogger("perfgate.gateway")
+
+WS_PATH = "/ws"
+HANDSHAKE_TIMEOUT_S = 10.0
+INBOUND_QUEUE_MESSAGES = 4
+"""trio-websocket's inbound queue; the reader handles one frame at a time anyway."""
+
+
+class Gateway:
+    """The WebSocket server of DESIGN.md section 5.
+
+    Start it with ``url = await nursery.start(gateway.run)``; stop it gracefully with
+    ``await gateway.drain(timeout_s)`` (then ``run`` returns), or by cancelling ``run``
+    (sockets closed at once, no close handshake).
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        hub: Hub,
+        authenticator: Authenticator,
+        *,
+        on_close: Callable[[CloseInfo], None] | None = None,
+        on_rtt: Callable[[float], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.hub = hub
+        self.authenticator = authenticator
+        self._on_close = on_close
+        self._on_rtt = on_rtt
+        self._stats = GatewayStats()
+        self._connections: dict[Connection, None] = {}
+        self._draining = False
+        self._listen_scope = trio.CancelScope()
+        self._idle = trio.Event()
+        self._idle.set()
+        self.url: str | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
+        """Bind ``config.bind`` (port 0: any free port), report ``ws://host:port`` through
+        ``task_status.started``, and serve until drained or cancelled."""
+        host, port = parse_address(self.config.bind)
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        bound_port = listeners[0].socket.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"ws://{shown}:{bound_port}"
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self._listen, listeners, nursery)
+            task_status.started(self.url)
+            log.info("gateway listening on %s%s", self.url, WS_PATH)
+
+    async def _listen(
+        self,
+        listeners: list[trio.SocketListener],
+        handler_nursery: trio.Nursery,
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        with self._listen_scope:
+            await trio.serve_listeners(
+                self._serve_stream,
+                listeners,
+                handler_nursery=handler_nursery,
+                task_status=task_status,
+            )
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop accepting, then close every connection with 1001 in batches spread over
+        ``timeout_s`` (each flushes its queue first), and wait for them, at most
+        ``timeout_s`` in all. Connections still open after that are left to cancellation."""
+        self._draining = True
+        self._listen_scope.cancel()
+        start = trio.current_time()
+        conns = list(self._connections)
+        index = 0
+        for offset_s, count in drain_schedule(len(conns), timeout_s):
+            await trio.sleep_until(start + offset_s)
+            for conn in conns[index : index + count]:
+                conn.request_close(CLOSE_GOING_AWAY, "server shutting down", flush=True)
+            index += count
+        for conn in list(self._connections):  # any that slipped in during the handshake
+            conn.request_close(CLOSE_GOING_AWAY, "server shutting down", flush=True)
+        with trio.move_on_at(start + timeout_s):
+            await self._idle.wait()
+
+    # -- server-side publish (the HTTP route calls this) --------------------------------------
+
+    async def publish(
+        self,
+        channel: str,
+        data: Any,
+        *,
+        priority: str = "normal",
+        principal: Principal | None = None,
+    ) -> int:
+        """Validate and publish; return the offset. ``principal=None`` is the server itself
+        (may publish to ``jobs:*``). Raises ValidationError (422) or Forbidden (403)."""
+        name = channels.check_publish(principal, channel)
+        return await self.hub.publish(name, data, priority=priority)
+
+    def stats(self) -> dict[str, Any]:
+        snapshot = self._stats.snapshot()
+        snapshot["connections"] = len(self._connections)
+        snapshot["draining"] = self._draining
+        snapshot["hub"] = self.hub.stats()
+        return snapshot
+
+    # -- per connection -----------------------------------------------------------------------
+
+    async def _serve_stream(self, stream: trio.SocketStream) -> None:
+        """Everything about one TCP connection; never raises (except Cancelled)."""
+        try:
+            async with trio.open_nursery() as nursery:
+                request = None
+                with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+                    request = await wrap_server_stream(
+                        nursery,
+                        stream,
+                        message_queue_size=INBOUND_QUEUE_MESSAGES,
+                        max_message_size=self.config.max_message_bytes,
+                    )
+                if request is not None:
+                    await self._serve_request(request)
+                # Accepted connections are closed by now (Connection.run), rejected ones
+                # have had their response: stop trio-websocket's reader and the socket.
+                nursery.cancel_scope.cancel()
+        except Exception:
+            self._stats.internal_errors += 1
+            log.exception("gateway: connection failed")
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _serve_request(self, request: WebSocketRequest) -> None:
+        try:
+            principal = self._admit(request)
+        except PerfgateError as exc:
+            self._stats.rejected[exc.status] += 1
+            await request.reject(exc.status, body=exc.message.encode())
+            return
+        ws = await request.accept()
+        conn = Connection(
+            ws,
+            session=secrets.token_urlsafe(12),
+            principal=principal,
+            hub=self.hub,
+            config=self.config,
+            stats=self._stats,
+            close_timeout_s=self.config.close_timeout_s,
+            on_rtt=self._on_rtt,
+        )
+        self._connections[conn] = None
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        self._stats.accepted += 1
+        try:
+            await conn.run()
+        finally:
+            del self._connections[conn]
+            if not self._connections:
+                self._idle.set()
+            closed = ws.closed
+            code = closed.code if closed is not None else 1006
+            if conn.close_code is not None and closed is not None and closed.code == 1000:
+                # trio-websocket records 1000 for closes we start; report what we sent.
+                code = conn.close_code
+            self._stats.closes[code] += 1
+            if self._on_close is not None:
+                info = CloseInfo(
+                    session=conn.session,
+                    code=code,
+                    reason=conn.close_reason or (closed.reason if closed else None),
+                    duration_s=trio.current_time() - conn.opened_at,
+                    token_id=principal.token_id,
+                )
+                try:
+                    self._on_close(info)
+                except Exception:
+                    log.exception("gateway: on_close callback failed")
+
+    def _admit(self, request: WebSocketRequest) -> Principal:
+        """Decide a handshake: the Principal, or a PerfgateError whose status is the
+        HTTP answer (404 path, 503 draining/capacity, 403 origin or scope, 401 token)."""
+        url = urlsplit(request.path)
+        if url.path != WS_PATH:
+            raise NotFound(f"no WebSocket endpoint at {url.path}; use {WS_PATH}")
+        if self._draining:
+            raise Unavailable("the server is shutting down")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+        origin = headers.get("origin")
+        allowed = self.config.allowed_origins
+        if origin is not None and allowed and "*" not in allowed and origin not in allowed:
+            raise Forbidden("origin not allowed")
+        token = bearer_token(headers.get("authorization"))
+        if token is None:
+            tokens = parse_qs(url.query).get("token")
+            token = tokens[0] if tokens else None
+        principal = self.authenticator.authenticate(token)
+        principal.require("subscribe")
+        if len(self._connections) >= self.config.max_connections:
+            raise Unavailable("too many connections; try later")
+        return principal

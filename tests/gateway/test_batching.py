@@ -1,0 +1,64 @@
+"""Batching: a window coalesces messages into one frame; high priority and window 0 don't."""
+
+from tests.gateway.conftest import Start
+from tests.gateway.wsclient import Client
+
+
+async def subscribed(url: str) -> Client:
+    client = await Client.connect(url)
+    await client.recv()
+    await client.request({"op": "subscribe", "id": 0, "channel": "c"})
+    return client
+
+
+async def test_messages_within_the_window_share_a_frame(start_gateway: Start) -> None:
+    gateway, url = await start_gateway(batch_window_ms=200, batch_max=4)
+    client = await subscribed(url)
+    for i in range(10):
+        await gateway.publish("c", i)
+    frames = [await client.recv() for _ in range(3)]
+    assert [f["type"] for f in frames] == ["batch", "batch", "batch"]
+    assert [len(f["messages"]) for f in frames] == [4, 4, 2]
+    offsets = [m["offset"] for f in frames for m in f["messages"]]
+    assert offsets == list(range(1, 11))
+    stats = gateway.stats()
+    assert stats["batches_sent"] == 3 and stats["messages_batched"] == 10
+    await client.close()
+
+
+async def test_high_priority_bypasses_the_window(start_gateway: Start) -> None:
+    gateway, url = await start_gateway(batch_window_ms=60_000, batch_max=100)
+    client = await subscribed(url)
+    await gateway.publish("c", "urgent", priority="high")
+    frame = await client.recv(wait_s=5)  # would wait a minute if batched
+    assert frame["type"] == "message" and frame["data"] == "urgent"
+    await gateway.publish("c", "a")
+    await gateway.publish("c", "b")
+    await gateway.publish("c", "now", priority="high")
+    frame = await client.recv(wait_s=5)
+    assert frame["type"] == "batch"
+    assert [m["data"] for m in frame["messages"]] == ["a", "b", "now"]
+    await client.close()
+
+
+async def test_window_zero_sends_every_message_alone(start_gateway: Start) -> None:
+    gateway, url = await start_gateway(batch_window_ms=0)
+    client = await subscribed(url)
+    for i in range(20):
+        await gateway.publish("c", i)
+    frames = [await client.recv() for _ in range(20)]
+    assert all(f["type"] == "message" for f in frames)
+    assert [f["offset"] for f in frames] == list(range(1, 21))
+    assert gateway.stats()["batches_sent"] == 0
+    await client.close()
+
+
+async def test_control_frames_keep_their_order_around_a_batch(start_gateway: Start) -> None:
+    gateway, url = await start_gateway(batch_window_ms=200, batch_max=100)
+    client = await subscribed(url)
+    await gateway.publish("c", 1)
+    await client.send({"op": "ping", "id": "p"})
+    first, second = await client.recv(), await client.recv()
+    assert first["type"] == "batch" or first["type"] == "message"
+    assert second == {"type": "ack", "id": "p"}
+    await client.close()

@@ -1,0 +1,164 @@
+"""Pure pieces: protocol parsing, channel names, byte budget, batching, limits, drain plan."""
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perfgate.auth import Principal
+from perfgate.broker import Message
+from perfgate.errors import Forbidden, ValidationError
+from perfgate.gateway import channels, protocol
+from perfgate.gateway.limits import TokenBucket, drain_schedule
+from perfgate.gateway.outbox import BatchPlan, ByteBudget, encode, plan_frames
+
+
+def test_parse_ops() -> None:
+    assert protocol.parse('{"op":"ping","id":7}') == protocol.Ping(7)
+    assert protocol.parse('{"op":"subscribe","id":"a","channel":"c","since":3,"epoch":"e"}') == (
+        protocol.Subscribe("a", "c", 3, "e")
+    )
+    assert protocol.parse('{"op":"unsubscribe","channel":"c"}') == protocol.Unsubscribe(None, "c")
+    assert protocol.parse('{"op":"publish","channel":"c","data":null,"priority":"high"}') == (
+        protocol.Publish(None, "c", None, "high")
+    )
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "rid"),
+    [
+        ("{nope", "bad_request", None),
+        ("[1,2]", "bad_request", None),
+        ('{"id":1}', "bad_request", 1),
+        ('{"op":"fly","id":2}', "unknown_op", 2),
+        ('{"op":"ping","id":[1]}', "bad_request", None),
+        ('{"op":"subscribe","id":3,"channel":"c","since":-1}', "invalid", 3),
+        ('{"op":"subscribe","id":3,"channel":"c","since":true}', "invalid", 3),
+        ('{"op":"publish","id":4,"channel":"c"}', "invalid", 4),
+        ('{"op":"publish","id":4,"channel":"c","data":1,"priority":"urgent"}', "invalid", 4),
+        (b"\x00binary", "bad_request", None),
+    ],
+)
+def test_parse_errors_carry_the_id(frame: str | bytes, code: str, rid: object) -> None:
+    result = protocol.parse(frame)
+    assert isinstance(result, protocol.ProtocolError)
+    assert (result.code, result.id) == (code, rid)
+
+
+@given(st.text(max_size=200))
+def test_parse_never_raises(text: str) -> None:
+    protocol.parse(text)
+
+
+def test_message_frame_is_encoded_once_and_batches_reuse_it() -> None:
+    message = Message("c", 5, {"k": "é"}, "normal", 0.0)
+    frame = protocol.message_frame(message)
+    assert protocol.message_frame(message) is frame
+    assert json.loads(frame) == {"type": "message", "channel": "c", "offset": 5, "data": {"k": "é"}}
+    other = Message("c", 6, [1], "normal", 0.0)
+    batch, count = encode([message, other])
+    assert count == 2
+    assert json.loads(batch) == {
+        "type": "batch",
+        "messages": [json.loads(frame), json.loads(protocol.message_frame(other))],
+    }
+    assert encode([message]) == (frame, 1)
+
+
+def test_channel_names() -> None:
+    assert channels.check_name("room:42/chat") == "room:42/chat"
+    assert channels.check_name("$sys:metrics") == "$sys:metrics"
+    for bad in ["", "a b", "x" * 129, "$other", 7, None, "é"]:
+        with pytest.raises(ValidationError):
+            channels.check_name(bad)
+
+
+def test_channel_permissions() -> None:
+    sub = Principal("s", frozenset({"subscribe"}))
+    pub = Principal("p", frozenset({"subscribe", "publish"}))
+    admin = Principal("a", frozenset({"admin"}))
+    assert channels.check_subscribe(sub, "jobs:1") == "jobs:1"
+    with pytest.raises(Forbidden):
+        channels.check_subscribe(sub, "$sys:x")
+    assert channels.check_subscribe(admin, "$sys:x") == "$sys:x"
+    with pytest.raises(Forbidden):
+        channels.check_client_publish(sub, "room")
+    with pytest.raises(Forbidden):
+        channels.check_client_publish(pub, "jobs:1")
+    with pytest.raises(Forbidden):
+        channels.check_client_publish(admin, "jobs:1")
+    with pytest.raises(Forbidden):
+        channels.check_client_publish(pub, "$sys:x")
+    assert channels.check_publish(None, "jobs:1") == "jobs:1"
+    with pytest.raises(Forbidden):
+        channels.check_publish(pub, "jobs:1")
+
+
+def test_byte_budget_drops_over_budget_and_tracks_slowness() -> None:
+    budget = ByteBudget(100, grace_s=2.0)
+    assert budget.try_reserve(60, now=0.0)
+    assert not budget.try_reserve(60, now=1.0)
+    assert budget.dropped == 1 and budget.over_since == 1.0
+    assert not budget.is_slow(2.5)
+    assert budget.is_slow(3.0)
+    budget.force_reserve(10)  # control frames are never refused
+    assert budget.queued_bytes == 70
+    budget.release(10)
+    assert budget.over_since == 1.0  # still above half: no forgiveness
+    budget.release(20)
+    assert budget.over_since is None and budget.queued_bytes == 40
+    assert budget.peak_bytes == 70
+
+
+def test_batch_plan() -> None:
+    normal = Message("c", 1, 1, "normal", 0.0)
+    high = Message("c", 2, 1, "high", 0.0)
+    plan = BatchPlan(window_s=0.005, max_messages=3)
+    assert plan.enabled
+    assert not plan.flush_now(1, normal)
+    assert plan.flush_now(1, high)
+    assert plan.flush_now(3, normal)
+    assert plan.deadline(10.0) == pytest.approx(10.005)
+    off = BatchPlan(window_s=0.0, max_messages=64)
+    assert not off.enabled and off.flush_now(1, normal)
+
+
+def test_token_bucket() -> None:
+    bucket = TokenBucket(rate_per_s=2.0, burst=2.0, now=0.0)
+    assert bucket.take(0.0) and bucket.take(0.0)
+    assert not bucket.take(0.0)
+    assert bucket.take(0.5)
+    assert not bucket.take(0.5)
+    assert TokenBucket(0.0, 1.0, 0.0).take(0.0)
+
+
+@given(n=st.integers(0, 20000), window=st.floats(0.0, 120.0))
+def test_drain_schedule_closes_everyone_within_the_window(n: int, window: float) -> None:
+    plan = drain_schedule(n, window)
+    assert sum(count for _, count in plan) == n
+    offsets = [offset for offset, _ in plan]
+    assert offsets == sorted(offsets)
+    assert all(0 <= offset <= window * 0.8 + 1e-9 for offset in offsets)
+    if len(plan) > 1:
+        assert offsets[1] - offsets[0] >= 0.05 - 1e-9
+
+
+def test_drain_schedule_spreads_batches() -> None:
+    plan = drain_schedule(1000, 10.0)
+    assert len(plan) > 10
+    assert max(count for _, count in plan) < 100
+
+
+def test_plan_frames_keeps_order_and_groups_runs() -> None:
+    msgs = [Message("c", i, i, "normal", 0.0) for i in range(1, 6)]
+    items: list[Message | str] = [msgs[0], msgs[1], '{"type":"ack","id":1}', *msgs[2:]]
+    frames, reserved, count, batched = plan_frames(items, BatchPlan(0.005, 2))
+    decoded = [json.loads(f) for f in frames]
+    assert [d["type"] for d in decoded] == ["batch", "ack", "batch", "message"]
+    assert [m["offset"] for m in decoded[2]["messages"]] == [3, 4]
+    assert (count, batched) == (5, 4)
+    assert reserved == sum(len(protocol.message_frame(m)) for m in msgs) + len(items[2])  # type: ignore[arg-type]
+    frames, _, count, batched = plan_frames(msgs, BatchPlan(0.0, 64))
+    assert [json.loads(f)["offset"] for f in frames] == [1, 2, 3, 4, 5]
+    assert (count, batched) == (5, 0)
