@@ -1,0 +1,589 @@
+"""The pool: a priority queue of jobs, warm Python workers, command processes, one cancel scope
+per attempt, retries, and a shutdown that leaves no child behind.
+
+Structure (all tasks live in the pool's own nursery)::
+
+    Pool nursery
+    ├── dispatcher       takes the best job whenever a slot is free (max_workers slots)
+    ├── idle reaper      stops workers idle past idle_timeout_s, down to min_workers
+    ├── attempt tasks    one per running attempt: move_on_after(timeout) + cancel scope
+    ├── back-off tasks   one per job waiting to be retried
+    └── worker stops     graceful stops of recycled workers
+
+A slot is held only while an attempt runs; back-off waits hold none. A Python attempt takes an
+idle worker (most recently used first, so that surplus workers idle out) or starts one; a worker
+is only ever used by one attempt, and is recycled between jobs, never mid-job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from perfgate.config import PoolConfig, TaskConfig
+from perfgate.errors import QueueFull, Unavailable, ValidationError
+from perfgate.pool.backoff import backoff_delay_s
+from perfgate.pool.command import run_command
+from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
+from perfgate.pool.process import describe_exit
+from perfgate.pool.queue import PRIORITIES, PriorityQueue
+from perfgate.pool.stats import PoolStats
+from perfgate.pool.template import render_argv
+from perfgate.pool.worker import Worker, WorkerCrashed
+
+log = logging.getLogger("perfgate.pool")
+
+EventSink = Callable[[str, dict[str, Any]], None]
+_IDLE_CHECK_MAX_S = 1.0
+
+
+class _Job:
+    """Mutable bookkeeping for one live job."""
+
+    def __init__(self, spec: JobSpec, task: TaskConfig, handle: JobHandle) -> None:
+        self.spec = spec
+        self.task = task
+        self.handle = handle
+        self.priority = spec.priority or task.priority
+        self.timeout_s = spec.timeout_s if spec.timeout_s is not None else task.timeout_s
+        self.max_retries = spec.max_retries if spec.max_retries is not None else task.max_retries
+        self.attempts = spec.attempts
+        self.where = "queue"  # queue | running | backoff
+        self.scope: trio.CancelScope | None = None
+        self.cancel_requested = False
+        self.log_lines = 0
+        self.log_dropped = 0
+        self.started_at: float | None = None
+
+
+class Pool:
+    """The subprocess worker pool. Use as ``async with Pool(config, tasks) as pool:``.
+
+    Entering starts ``min_workers`` warm workers and returns once they are ready. Leaving, in
+    any way (normally, by cancellation, or by an exception), cancels every attempt and stops
+    every child: SIGTERM, SIGKILL after ``kill_grace_s``, reaped. To finish work first, call
+    :meth:`drain`. Jobs still live at exit are interrupted: no final state event is emitted for
+    them (so a journal keeps them resumable) and their :meth:`JobHandle.wait` raises
+    :class:`perfgate.errors.Unavailable`.
+
+    ``on_event(job_id, event)`` is called synchronously from the pool's tasks, for every state
+    transition, progress report, log line, result and final error; it must not block. An
+    exception it raises is logged and ignored.
+    """
+
+    def __init__(
+        self,
+        config: PoolConfig,
+        tasks: Mapping[str, TaskConfig],
+        *,
+        max_log_lines: int = 1000,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.config = config
+        self.tasks = dict(tasks)
+        self.max_log_lines = max_log_lines
+        self._on_event = on_event
+        self._queue: PriorityQueue[_Job] = PriorityQueue(
+            max_len=config.max_queue, aging_s=config.priority_aging_s
+        )
+        self._jobs: dict[str, _Job] = {}
+        self._idle: list[Worker] = []
+        self._workers: set[Worker] = set()
+        self._starting = 0
+        self._running = 0
+        self._wakeup = trio.lowlevel.ParkingLot()
+        self._jobs_changed = trio.lowlevel.ParkingLot()
+        self._nursery: trio.Nursery | None = None
+        self._accepting = False
+        self._closing = False
+        self._stats = PoolStats()
+        self._lifetime_cm: Any = None
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Pool:
+        self._lifetime_cm = self._lifetime()
+        result: Pool = await self._lifetime_cm.__aenter__()
+        return result
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        result: bool | None = await self._lifetime_cm.__aexit__(*exc_info)
+        return result
+
+    async def run(self, *, task_status: trio.TaskStatus[Pool] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the pool until cancelled; ``task_status.started(pool)`` once workers are warm."""
+        async with self:
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[Pool]:
+        body_error: BaseException | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                async with trio.open_nursery() as warmup:
+                    for _ in range(self.config.min_workers):
+                        warmup.start_soon(self._add_idle_worker)
+                nursery.start_soon(self._dispatch)
+                nursery.start_soon(self._reap_idle)
+                self._accepting = True
+                try:
+                    yield self
+                except BaseException as exc:
+                    # Re-raised below, outside the nursery, so that the caller sees its own
+                    # exception rather than an ExceptionGroup around it.
+                    body_error = exc
+                finally:
+                    self._accepting = False
+                    self._closing = True
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._stop_all_workers()
+            for job in list(self._jobs.values()):
+                job.handle._finish(None)
+            self._jobs.clear()
+            self._nursery = None
+        if body_error is not None:
+            raise body_error
+
+    async def _stop_all_workers(self) -> None:
+        workers, self._idle = list(self._workers), []
+        self._workers.clear()
+        async with trio.open_nursery() as nursery:
+            for worker in workers:
+                nursery.start_soon(self._stop_worker, worker)
+
+    async def _stop_worker(self, worker: Worker) -> None:
+        await worker.stop(grace_s=self.config.kill_grace_s)
+
+    # -- submitting -----------------------------------------------------------------------
+
+    def validate(self, spec: JobSpec) -> TaskConfig:
+        """Check ``spec`` against configuration; raise :class:`ValidationError` (422) if bad."""
+        task = self.tasks.get(spec.task)
+        if task is None:
+            raise ValidationError(f"unknown task {spec.task!r}", field="task")
+        if spec.priority is not None and spec.priority not in PRIORITIES:
+            raise ValidationError(
+                f"priority must be one of {', '.join(PRIORITIES)}, got {spec.priority!r}",
+                field="priority",
+            )
+        if spec.timeout_s is not None and not (0 < spec.timeout_s < math.inf):
+            raise ValidationError("timeout_s must be a positive number", field="timeout_s")
+        if spec.max_retries is not None and spec.max_retries < 0:
+            raise ValidationError("max_retries must be >= 0", field="max_retries")
+        if not isinstance(spec.args, Mapping):
+            raise ValidationError("args must be an object", field="args")
+        if task.command is not None:
+            render_argv(task.command, spec.args)
+        else:
+            for name in spec.args:
+                if not isinstance(name, str) or not name.isidentifier():
+                    raise ValidationError(f"argument name {name!r} is not an identifier")
+            try:
+                json.dumps(spec.args, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValidationError(f"args are not JSON: {exc}", field="args") from None
+        return task
+
+    def submit(self, spec: JobSpec) -> JobHandle:
+        """Validate and enqueue; synchronous, never blocks.
+
+        Raises :class:`ValidationError` (bad spec), :class:`QueueFull` (``max_queue`` jobs are
+        waiting; ``retry_after_s`` estimates when a slot frees), :class:`Unavailable` (the pool
+        is draining or closed), or ``ValueError`` for a job id that is already live.
+        """
+        if not self._accepting:
+            raise Unavailable("the pool is not accepting jobs (starting, draining or closed)")
+        task = self.validate(spec)
+        if spec.id in self._jobs:
+            raise ValueError(f"job {spec.id!r} is already in the pool")
+        handle = JobHandle(spec)
+        job = _Job(spec, task, handle)
+        if not self._queue.push(spec.id, job, job.priority, trio.current_time()):
+            self._stats.jobs["rejected"] += 1
+            raise QueueFull(
+                f"the job queue is full ({self.config.max_queue} waiting)",
+                retry_after_s=self._retry_after_s(),
+            )
+        self._jobs[spec.id] = job
+        self._stats.jobs["submitted"] += 1
+        self._emit_state(job, "queued")
+        self._wakeup.unpark_all()
+        return handle
+
+    def _retry_after_s(self) -> float:
+        estimate = len(self._queue) * self._stats.mean_run_s / max(1, self.config.max_workers)
+        return float(min(60.0, max(1.0, math.ceil(estimate))))
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a live job; True if it was live (it ends ``cancelled``), False otherwise.
+
+        Idempotent and synchronous. A queued job is removed at once; a running attempt's scope
+        is cancelled, which stops its process (the ``cancelled`` event follows when it is
+        reaped); a job waiting to be retried stops waiting.
+        """
+        job = self._jobs.get(job_id)
+        if job is None:
+            return False
+        if job.where == "queue" and self._queue.remove(job_id) is not None:
+            self._finish(job, "cancelled", error=_cancelled_error())
+            return True
+        job.cancel_requested = True
+        if job.scope is not None:
+            job.scope.cancel()
+        return True
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Stop accepting jobs and wait for the live ones (queued, running, retrying) to finish.
+
+        Returns True if all finished, False if ``timeout_s`` passed first (they keep running
+        until the pool is left). A checkpoint; cancelling it only stops the waiting.
+        """
+        self._accepting = False
+        with trio.move_on_after(timeout_s):
+            while self._jobs:
+                await self._jobs_changed.park()
+        return not self._jobs
+
+    # -- observing ------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-able snapshot: workers, queue depth, job counters, run times, restarts."""
+        idle = len(self._idle)
+        total = len(self._workers)
+        snapshot = self._stats.snapshot()
+        snapshot["workers"] = {
+            "idle": idle,
+            "busy": total - idle,
+            "starting": self._starting,
+            "total": total,
+            "min": self.config.min_workers,
+            "max": self.config.max_workers,
+        }
+        depth = self._queue.depth()
+        snapshot["queue"] = {**depth, "total": len(self._queue), "max": self.config.max_queue}
+        snapshot["running"] = self._running
+        snapshot["accepting"] = self._accepting
+        return snapshot
+
+    def _emit(self, job_id: str, event: dict[str, Any]) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(job_id, event)
+        except Exception:
+            log.exception("on_event raised for job %s; event dropped", job_id)
+
+    def _emit_state(self, job: _Job, state: str, **extra: Any) -> None:
+        job.handle.state = state
+        self._emit(
+            job.spec.id, {"event": "state", "state": state, "attempt": job.attempts, **extra}
+        )
+
+    def _emit_log(self, job: _Job, stream: str, line: str) -> None:
+        if job.log_lines >= self.max_log_lines:
+            job.log_dropped += 1
+            return
+        job.log_lines += 1
+        limit = self.config.max_log_line_bytes
+        if len(line) > limit:
+            line = line[:limit]
+        self._emit(job.spec.id, {"event": "log", "line": line, "stream": stream})
+
+    # -- dispatching ----------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        """Start the best queued job whenever one of ``max_workers`` slots is free."""
+        assert self._nursery is not None
+        while True:
+            while self._running >= self.config.max_workers or not self._queue:
+                await self._wakeup.park()
+            job = self._queue.pop(trio.current_time())
+            assert job is not None
+            self._running += 1
+            job.where = "running"
+            self._nursery.start_soon(self._run_attempt, job)
+
+    async def _run_attempt(self, job: _Job) -> None:
+        job.attempts += 1
+        if job.started_at is None:
+            job.started_at = time.time()
+        self._emit_state(job, "running")
+        started = trio.current_time()
+        error: dict[str, Any] | None = None
+        result: Any = None
+        try:
+            with trio.CancelScope() as scope:
+                job.scope = scope
+                if job.cancel_requested:
+                    scope.cancel()
+                with trio.move_on_after(job.timeout_s) as timeout_scope:
+                    try:
+                        if job.task.command is not None:
+                            error = await self._attempt_command(job)
+                        else:
+                            result, error = await self._attempt_python(job)
+                    except Exception as exc:
+                        # A bug of ours must fail this job, not the pool and every other job.
+                        log.exception("job %s: internal error", job.spec.id)
+                        error = {
+                            "type": "InternalError",
+                            "message": f"{type(exc).__name__}: {exc}",
+                            "kind": "internal",
+                            "permanent": True,
+                        }
+            job.scope = None
+            if timeout_scope.cancelled_caught and not job.cancel_requested:
+                self._stats.jobs["timed_out"] += 1
+                error = {
+                    "type": "Timeout",
+                    "message": f"timed out after {job.timeout_s:g}s",
+                    "kind": "timeout",
+                    "timeout_s": job.timeout_s,
+                }
+            elif job.cancel_requested:
+                error = _cancelled_error()
+        finally:
+            job.scope = None
+            self._running -= 1
+            self._wakeup.unpark_all()
+            self._stats.attempt_finished(trio.current_time() - started)
+        self._after_attempt(job, result, error)
+
+    async def _attempt_command(self, job: _Job) -> dict[str, Any] | None:
+        assert job.task.command is not None
+        argv = render_argv(job.task.command, job.spec.args)
+        try:
+            returncode = await run_command(
+                argv,
+                on_line=lambda stream, line: self._emit_log(job, stream, line),
+                max_line_bytes=self.config.max_log_line_bytes,
+                kill_grace_s=self.config.kill_grace_s,
+            )
+        except OSError as exc:
+            return {"type": "SpawnError", "message": str(exc), "kind": "crash"}
+        if returncode == 0:
+            return None
+        info = describe_exit(returncode)
+        return {"type": "CommandFailed", "kind": "exit", **info}
+
+    async def _attempt_python(self, job: _Job) -> tuple[Any, dict[str, Any] | None]:
+        worker = await self._acquire_worker()
+        if worker is None:
+            return None, {
+                "type": "SpawnError",
+                "message": "could not start a worker",
+                "kind": "crash",
+            }
+        self._stats.python_attempt(reused=worker.jobs_done > 0)
+        finished = False
+        try:
+            done = await worker.run(
+                job.spec.id, job.task.target or "", job.spec.args, lambda m: self._on_frame(job, m)
+            )
+            finished = True
+        except WorkerCrashed as exc:
+            finished = True
+            self._stats.jobs["crashed"] += 1
+            await self._retire(worker, "crash", grace_s=0)
+            return None, {"type": "WorkerCrashed", "kind": "crash", **exc.info}
+        finally:
+            if not finished:  # cancelled mid-job: the worker's state is unknown, replace it
+                if self._closing:
+                    reason = "shutdown"
+                else:
+                    reason = "cancelled" if job.cancel_requested else "timeout"
+                await self._retire(worker, reason, grace_s=self.config.kill_grace_s)
+        self._release_worker(worker)
+        if done.get("ok"):
+            return done.get("result"), None
+        for line in str(done.get("traceback", "")).splitlines():
+            self._emit_log(job, "task", line)
+        return None, dict(done.get("error") or {"type": "Error", "message": "task failed"})
+
+    def _on_frame(self, job: _Job, message: dict[str, Any]) -> None:
+        kind = message.get("ev")
+        if kind == "progress":
+            self._emit(
+                job.spec.id,
+                {
+                    "event": "progress",
+                    "fraction": message.get("fraction", 0.0),
+                    "message": message.get("message", ""),
+                },
+            )
+        elif kind == "log":
+            self._emit_log(job, "task", str(message.get("line", "")))
+
+    def _after_attempt(self, job: _Job, result: Any, error: dict[str, Any] | None) -> None:
+        if error is None:
+            self._finish(job, "succeeded", result=result)
+            return
+        if job.cancel_requested:
+            self._finish(job, "cancelled", error=error)
+            return
+        if error.get("permanent") or job.attempts > job.max_retries:
+            self._finish(job, "dead" if job.attempts > 1 else "failed", error=error)
+            return
+        self._stats.jobs["retried"] += 1
+        delay = backoff_delay_s(
+            job.attempts,
+            base_s=self.config.retry_backoff_s,
+            cap_s=self.config.retry_backoff_max_s,
+        )
+        job.where = "backoff"
+        self._emit_state(job, "retrying", error=error, retry_in_s=delay)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._requeue_after, job, delay)
+
+    async def _requeue_after(self, job: _Job, delay_s: float) -> None:
+        with trio.CancelScope() as scope:
+            job.scope = scope
+            if job.cancel_requested:
+                scope.cancel()
+            await trio.sleep(delay_s)
+        job.scope = None
+        if job.cancel_requested:
+            self._finish(job, "cancelled", error=_cancelled_error())
+            return
+        job.where = "queue"
+        self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
+        self._wakeup.unpark_all()
+
+    def _finish(
+        self, job: _Job, state: str, *, result: Any = None, error: dict[str, Any] | None = None
+    ) -> None:
+        outcome = JobOutcome(
+            state=state,
+            result=result,
+            error=error,
+            attempts=job.attempts,
+            started_at=job.started_at,
+            finished_at=time.time(),
+        )
+        counter = {"succeeded": "completed", "cancelled": "cancelled"}.get(state, "failed")
+        self._stats.jobs[counter] += 1
+        if job.log_dropped:
+            self._emit(
+                job.spec.id,
+                {
+                    "event": "log",
+                    "line": f"[perfgate] {job.log_dropped} more log lines dropped "
+                    f"(max_log_lines={self.max_log_lines})",
+                    "stream": "stderr",
+                },
+            )
+        if state == "succeeded":
+            self._emit(job.spec.id, {"event": "result", "result": result})
+            self._emit_state(job, state)
+        else:
+            assert error is not None
+            if state != "cancelled":
+                self._emit(job.spec.id, {"event": "error", "error": error})
+            self._emit_state(job, state, error=error)
+        self._jobs.pop(job.spec.id, None)
+        job.handle._finish(outcome)
+        self._jobs_changed.unpark_all()
+
+    # -- workers --------------------------------------------------------------------------
+
+    async def _start_worker(self) -> Worker | None:
+        self._starting += 1
+        try:
+            worker = await Worker.start()
+        except (OSError, WorkerCrashed) as exc:
+            log.error("could not start a worker: %s", exc)
+            return None
+        finally:
+            self._starting -= 1
+        self._workers.add(worker)
+        self._stats.workers_started += 1
+        return worker
+
+    async def _add_idle_worker(self) -> None:
+        worker = await self._start_worker()
+        if worker is not None:
+            self._release_worker(worker)
+
+    async def _acquire_worker(self) -> Worker | None:
+        """The most recently used idle worker that is still alive, or a new one."""
+        while self._idle:
+            worker = self._idle.pop()
+            if worker.alive:
+                return worker
+            await self._retire(worker, "crash", grace_s=0)
+        return await self._start_worker()
+
+    def _release_worker(self, worker: Worker) -> None:
+        """Back to the idle stack, unless it is due for recycling (checked between jobs)."""
+        if worker.jobs_done >= self.config.max_jobs_per_worker:
+            self._retire_soon(worker, "max_jobs")
+        elif worker.rss_bytes > self.config.max_worker_rss_mb * 1024 * 1024:
+            self._retire_soon(worker, "rss")
+        else:
+            worker.idle_since = trio.current_time()
+            self._idle.append(worker)
+
+    def _retire_soon(self, worker: Worker, reason: str) -> None:
+        self._forget(worker, reason)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._replace, worker)
+
+    async def _replace(self, worker: Worker) -> None:
+        """Stop a recycled worker gracefully, and start its successor if below the minimum."""
+        await worker.stop(grace_s=self.config.kill_grace_s)
+        if not self._closing and len(self._workers) + self._starting < self.config.min_workers:
+            await self._add_idle_worker()
+
+    async def _retire(self, worker: Worker, reason: str, grace_s: float) -> None:
+        """Stop ``worker`` (shielded) and, if below ``min_workers``, start a replacement."""
+        self._forget(worker, reason)
+        await worker.stop(grace_s=grace_s)
+        if (
+            reason != "idle"
+            and not self._closing
+            and self._nursery is not None
+            and len(self._workers) + self._starting < self.config.min_workers
+        ):
+            self._nursery.start_soon(self._add_idle_worker)
+
+    def _forget(self, worker: Worker, reason: str) -> None:
+        """Take ``worker`` out of the books (synchronously, so that counts stay exact)."""
+        self._workers.discard(worker)
+        if worker in self._idle:
+            self._idle.remove(worker)
+        if reason == "idle":
+            self._stats.workers_retired_idle += 1
+        elif reason != "shutdown":
+            self._stats.restarts[reason] += 1
+
+    async def _reap_idle(self) -> None:
+        """Stop workers idle for ``idle_timeout_s``, oldest first, keeping ``min_workers``."""
+        check_every_s = min(_IDLE_CHECK_MAX_S, self.config.idle_timeout_s / 4)
+        while True:
+            await trio.sleep(check_every_s)
+            now = trio.current_time()
+            # The idle stack's bottom holds the workers that have been idle longest.
+            while (
+                self._idle
+                and len(self._workers) > self.config.min_workers
+                and now - self._idle[0].idle_since >= self.config.idle_timeout_s
+            ):
+                worker = self._idle[0]
+                self._forget(worker, "idle")
+                assert self._nursery is not None
+                self._nursery.start_soon(self._stop_worker, worker)
+
+
+def _cancelled_error() -> dict[str, Any]:
+    return {"type": "Cancelled", "message": "the job was cancelled", "kind": "cancelled"}
