@@ -74,13 +74,21 @@ class WorkerLoop:
     def run_job(self, message: dict[str, Any]) -> None:
         done: dict[str, Any]
         try:
-            fn = self.resolve(str(message["target"]))
+            try:
+                fn = self.resolve(str(message["target"]))
+            except Exception as exc:
+                # A target that cannot be imported now will not be importable on a retry.
+                exc.permanent = True  # type: ignore[attr-defined]
+                raise
             result = fn(self.context, **message.get("args", {}))
-            # Encode here so that a result that is not JSON fails this job, not the worker.
-            encode_frame({"result": result})
+            try:
+                # Encode here, so that a result that is not JSON fails this job, not the worker.
+                encode_frame({"result": result})
+            except (TypeError, ValueError) as exc:
+                exc.permanent = True  # type: ignore[attr-defined]  # the same result next time
+                raise
             done = {"ev": "done", "ok": True, "result": result}
         except Exception as exc:
-            permanent = is_permanent(exc) or isinstance(exc, ImportError | AttributeError)
             done = {
                 "ev": "done",
                 "ok": False,
@@ -88,7 +96,7 @@ class WorkerLoop:
                     "type": type(exc).__name__,
                     "message": str(exc),
                     "kind": "exception",
-                    "permanent": permanent,
+                    "permanent": is_permanent(exc),
                 },
                 "traceback": traceback.format_exc(),
             }
