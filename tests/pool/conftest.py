@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psutil
+import trio
 import pytest
 
 from perfgate.config import PoolConfig, TaskConfig, builtin_tasks
@@ -91,3 +92,12 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+async def wait_until(predicate: Callable[[], bool], *, timeout_s: float = 20.0) -> None:
+    """Poll ``predicate`` (for outside effects, like a file a child writes); fail on timeout."""
+    with trio.fail_after(timeout_s):
+        while True:
+            if predicate():
+                return
+            await trio.sleep(0.01)

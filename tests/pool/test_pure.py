@@ -35,7 +35,7 @@ def test_frames_survive_any_chunking(messages: list[dict[str, object]], cuts: li
     decoder = FrameDecoder()
     decoded: list[dict[str, object]] = []
     start = 0
-    for cut in sorted(c % (len(stream) + 1) for c in cuts) + [len(stream)]:
+    for cut in [*sorted(c % (len(stream) + 1) for c in cuts), len(stream)]:
         decoded += decoder.feed(stream[start:cut])
         start = max(start, cut)
     assert decoded == messages

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import trio
-from conftest import Events, fast_config, gone, make_tasks
+from conftest import Events, fast_config, gone, make_tasks, wait_until
 
 from perfgate.pool import JobSpec, Pool
 
@@ -209,8 +208,7 @@ async def test_recycled_when_rss_passes_the_limit(events: Events) -> None:
 async def test_cancel_a_running_job_kills_its_worker(pool: Pool, events: Events, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pid_file = tmp_path / "pid"
     handle = pool.submit(JobSpec(id="h", task="hang", args={"pid_file": str(pid_file)}))
-    while not pid_file.exists() or not pid_file.read_text():
-        await trio.sleep(0.01)
+    await wait_until(lambda: pid_file.exists() and bool(pid_file.read_text()))
     assert pool.cancel("h") is True
     assert pool.cancel("h") is True  # idempotent while it is being stopped
     outcome = await handle.wait()
@@ -225,8 +223,7 @@ async def test_cancel_during_backoff(events: Events) -> None:
     config = fast_config(retry_backoff_s=60, retry_backoff_max_s=60)
     async with Pool(config, make_tasks(), on_event=events) as pool:
         handle = pool.submit(JobSpec(id="b", task="boom", max_retries=5))
-        while events.states("b")[-1:] != ["retrying"]:
-            await trio.sleep(0.01)
+        await wait_until(lambda: events.states("b")[-1:] == ["retrying"])
         assert pool.cancel("b")
         outcome = await handle.wait()
         assert (outcome.state, outcome.attempts) == ("cancelled", 1)
@@ -241,7 +238,6 @@ async def test_pool_grows_under_load_and_shrinks_when_idle(events: Events) -> No
         for handle in handles:
             assert (await handle.wait()).state == "succeeded"
         assert pool.stats()["workers_started"] == 3
-        while pool.stats()["workers"]["total"] > 1:
-            await trio.sleep(0.05)
+        await wait_until(lambda: pool.stats()["workers"]["total"] == 1)
         assert pool.stats()["workers_retired_idle"] == 2
         assert (await run(pool, "e", "echo")).state == "succeeded"
