@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import psutil
-import trio
 import pytest
+import trio
 
 from perfgate.config import PoolConfig, TaskConfig, builtin_tasks
 from perfgate.pool import Pool

@@ -55,7 +55,9 @@ async def test_builtin_sleep_reports_progress(pool: Pool, events: Events) -> Non
 
 async def test_sha256_builtin(pool: Pool) -> None:
     outcome = await run(pool, "h", "sha256", args={"data": "abc", "rounds": 1})
-    assert outcome.result["hex"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert (
+        outcome.result["hex"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
 
 
 async def test_exception_fails_the_attempt_not_the_worker(pool: Pool, events: Events) -> None:
