@@ -18,3 +18,8 @@ class PermanentError(Exception):
 def is_permanent(exc: BaseException) -> bool:
     value: Any = getattr(exc, "permanent", False)
     return bool(value)
+
+
+def mark_permanent(exc: BaseException) -> None:
+    """Mark an exception the task did not define as not worth retrying."""
+    exc.__dict__["permanent"] = True

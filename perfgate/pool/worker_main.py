@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from perfgate.pool.lifeline import start_lifeline
-from perfgate.pool.permanent import is_permanent
+from perfgate.pool.permanent import is_permanent, mark_permanent
 from perfgate.pool.protocol import FrameDecoder, encode_frame
 
 
@@ -78,14 +78,14 @@ class WorkerLoop:
                 fn = self.resolve(str(message["target"]))
             except Exception as exc:
                 # A target that cannot be imported now will not be importable on a retry.
-                exc.permanent = True  # type: ignore[attr-defined]
+                mark_permanent(exc)
                 raise
             result = fn(self.context, **message.get("args", {}))
             try:
                 # Encode here, so that a result that is not JSON fails this job, not the worker.
                 encode_frame({"result": result})
             except (TypeError, ValueError) as exc:
-                exc.permanent = True  # type: ignore[attr-defined]  # the same result next time
+                mark_permanent(exc)  # the same result would fail the same way next time
                 raise
             done = {"ev": "done", "ok": True, "result": result}
         except Exception as exc:
