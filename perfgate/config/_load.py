@@ -146,9 +146,7 @@ def _check_type(tp: Any, value: Any, where: str) -> Any:
         _, value_tp = typing.get_args(tp)
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return {
-            str(k): _check_type(value_tp, v, f"{where}.{k}") for k, v in value.items()
-        }
+        return {str(k): _check_type(value_tp, v, f"{where}.{k}") for k, v in value.items()}
     raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - a model bug
 
 

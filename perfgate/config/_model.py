@@ -194,9 +194,7 @@ class AuthConfig:
 @attrs.frozen
 class ServerConfig:
     broker: str = "memory://"
-    log_format: str = attrs.field(
-        default="text", validator=attrs.validators.in_(("text", "json"))
-    )
+    log_format: str = attrs.field(default="text", validator=attrs.validators.in_(("text", "json")))
     log_level: str = attrs.field(
         default="info", validator=attrs.validators.in_(("debug", "info", "warning", "error"))
     )

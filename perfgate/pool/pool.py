@@ -526,7 +526,13 @@ class Pool:
 
     def _release_worker(self, worker: Worker) -> None:
         """Back to the idle stack, unless it is due for recycling (checked between jobs)."""
-        if worker.jobs_done >= self.config.max_jobs_per_worker:
+        if len(self._workers) > self.config.max_workers:
+            # A replacement for a recycled worker and an on-demand start can race each other
+            # past the cap for a moment; the surplus goes as soon as it is free.
+            self._forget(worker, "idle")
+            assert self._nursery is not None
+            self._nursery.start_soon(self._stop_worker, worker)
+        elif worker.jobs_done >= self.config.max_jobs_per_worker:
             self._retire_soon(worker, "max_jobs")
         elif worker.rss_bytes > self.config.max_worker_rss_mb * 1024 * 1024:
             self._retire_soon(worker, "rss")
