@@ -42,6 +42,8 @@ log = logging.getLogger("perfgate.pool")
 
 EventSink = Callable[[str, dict[str, Any]], None]
 _IDLE_CHECK_MAX_S = 1.0
+_PREFETCH_MAX_BYTES = 16 * 1024
+"""Only small jobs are prefetched: a queued frame must fit in the worker's pipe buffer."""
 
 
 class _Job:
@@ -61,6 +63,7 @@ class _Job:
         self.log_lines = 0
         self.log_dropped = 0
         self.started_at: float | None = None
+        self.args_bytes = 0
 
 
 class Pool:
@@ -98,6 +101,7 @@ class Pool:
         self._workers: set[Worker] = set()
         self._starting = 0
         self._running = 0
+        self._commands_running = 0
         self._wakeup = trio.lowlevel.ParkingLot()
         self._jobs_changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
@@ -169,6 +173,10 @@ class Pool:
 
     def validate(self, spec: JobSpec) -> TaskConfig:
         """Check ``spec`` against configuration; raise :class:`ValidationError` (422) if bad."""
+        return self._check(spec)[0]
+
+    def _check(self, spec: JobSpec) -> tuple[TaskConfig, int]:
+        """Validate; return the task and the size of the args as JSON."""
         task = self.tasks.get(spec.task)
         if task is None:
             raise ValidationError(f"unknown task {spec.task!r}", field="task")
@@ -185,15 +193,15 @@ class Pool:
             raise ValidationError("args must be an object", field="args")
         if task.command is not None:
             render_argv(task.command, spec.args)
-        else:
-            for name in spec.args:
-                if not isinstance(name, str) or not name.isidentifier():
-                    raise ValidationError(f"argument name {name!r} is not an identifier")
-            try:
-                json.dumps(spec.args, allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise ValidationError(f"args are not JSON: {exc}", field="args") from None
-        return task
+            return task, 0
+        for name in spec.args:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValidationError(f"argument name {name!r} is not an identifier")
+        try:
+            size = len(json.dumps(spec.args, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"args are not JSON: {exc}", field="args") from None
+        return task, size
 
     def submit(self, spec: JobSpec) -> JobHandle:
         """Validate and enqueue; synchronous, never blocks.
@@ -204,11 +212,12 @@ class Pool:
         """
         if not self._accepting:
             raise Unavailable("the pool is not accepting jobs (starting, draining or closed)")
-        task = self.validate(spec)
+        task, args_bytes = self._check(spec)
         if spec.id in self._jobs:
             raise ValueError(f"job {spec.id!r} is already in the pool")
         handle = JobHandle(spec)
         job = _Job(spec, task, handle)
+        job.args_bytes = args_bytes
         if not self._queue.push(spec.id, job, job.priority, trio.current_time()):
             self._stats.jobs["rejected"] += 1
             raise QueueFull(
@@ -303,113 +312,201 @@ class Pool:
     # -- dispatching ----------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        """Start the best queued job whenever one of ``max_workers`` slots is free."""
+        """Start the best queued job as soon as there is room for it.
+
+        Room for a Python job: an idle worker, else a new worker (up to ``max_workers``), else
+        a busy worker with nothing prefetched yet. Room for a command: fewer than
+        ``max_workers`` commands running. The best job waits at the head of the queue until
+        there is room for it: nothing overtakes it, so priorities stay strict.
+        """
         assert self._nursery is not None
         while True:
-            while self._running >= self.config.max_workers or not self._queue:
+            now = trio.current_time()
+            job = self._queue.peek(now)
+            if job is None:
                 await self._wakeup.park()
-            job = self._queue.pop(trio.current_time())
-            assert job is not None
-            self._running += 1
+                continue
+            worker: Worker | None = None
+            if job.task.command is not None:
+                if self._commands_running >= self.config.max_workers:
+                    await self._wakeup.park()
+                    continue
+                self._commands_running += 1
+            else:
+                worker = self._room_for_python(job)
+                if worker is None:
+                    if len(self._workers) + self._starting >= self.config.max_workers:
+                        await self._wakeup.park()
+                        continue
+                    self._starting += 1  # reserved here, started by the attempt task
+                else:
+                    worker.assigned += 1
+            self._queue.pop(now)
             job.where = "running"
-            self._nursery.start_soon(self._run_attempt, job)
+            self._nursery.start_soon(self._run_attempt, job, worker)
 
-    async def _run_attempt(self, job: _Job) -> None:
+    def _room_for_python(self, job: _Job) -> Worker | None:
+        """An idle worker (most recently used first), else one to prefetch on, else None."""
+        if self._idle:
+            return self._idle.pop()
+        if len(self._workers) + self._starting < self.config.max_workers:
+            return None  # better: start a worker
+        if job.args_bytes > _PREFETCH_MAX_BYTES:
+            return None
+        for worker in self._workers:
+            if (
+                worker.assigned == 1
+                and not self._due_for_recycling(worker, extra_jobs=1)
+                and worker.exit_info is None
+            ):
+                return worker
+        return None
+
+    async def _run_attempt(self, job: _Job, worker: Worker | None) -> None:
+        try:
+            if job.task.command is not None:
+                started, result, error = await self._attempt_command(job)
+            else:
+                started, result, error = await self._attempt_python(job, worker)
+        except Exception as exc:
+            # A bug of ours must fail this job, not the pool and every other job.
+            log.exception("job %s: internal error", job.spec.id)
+            started, result = True, None
+            error = {
+                "type": "InternalError",
+                "message": f"{type(exc).__name__}: {exc}",
+                "kind": "internal",
+                "permanent": True,
+            }
+        finally:
+            self._wakeup.unpark_all()
+        if started:
+            self._after_attempt(job, result, error)
+        elif job.cancel_requested:
+            self._finish(job, "cancelled", error=_cancelled_error())
+        else:  # sent to a worker that died before starting it: not an attempt, run it again
+            job.where = "queue"
+            self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
+
+    def _mark_started(self, job: _Job) -> float:
         job.attempts += 1
         if job.started_at is None:
             job.started_at = time.time()
+        self._running += 1
         self._emit_state(job, "running")
-        started = trio.current_time()
-        error: dict[str, Any] | None = None
-        result: Any = None
-        try:
-            with trio.CancelScope() as scope:
-                job.scope = scope
-                if job.cancel_requested:
-                    scope.cancel()
-                with trio.move_on_after(job.timeout_s) as timeout_scope:
-                    try:
-                        if job.task.command is not None:
-                            error = await self._attempt_command(job)
-                        else:
-                            result, error = await self._attempt_python(job)
-                    except Exception as exc:
-                        # A bug of ours must fail this job, not the pool and every other job.
-                        log.exception("job %s: internal error", job.spec.id)
-                        error = {
-                            "type": "InternalError",
-                            "message": f"{type(exc).__name__}: {exc}",
-                            "kind": "internal",
-                            "permanent": True,
-                        }
-            job.scope = None
-            if timeout_scope.cancelled_caught and not job.cancel_requested:
-                self._stats.jobs["timed_out"] += 1
-                error = {
-                    "type": "Timeout",
-                    "message": f"timed out after {job.timeout_s:g}s",
-                    "kind": "timeout",
-                    "timeout_s": job.timeout_s,
-                }
-            elif job.cancel_requested:
-                error = _cancelled_error()
-        finally:
-            job.scope = None
-            self._running -= 1
-            self._wakeup.unpark_all()
-            self._stats.attempt_finished(trio.current_time() - started)
-        self._after_attempt(job, result, error)
+        return trio.current_time()
 
-    async def _attempt_command(self, job: _Job) -> dict[str, Any] | None:
+    def _mark_ended(self, job: _Job, started: float, *, timed_out: bool) -> dict[str, Any] | None:
+        """Bookkeeping after an attempt; the error for a timeout or a cancel, if it was one."""
+        self._running -= 1
+        self._stats.attempt_finished(trio.current_time() - started)
+        if job.cancel_requested:
+            return _cancelled_error()
+        if timed_out:
+            self._stats.jobs["timed_out"] += 1
+            return {
+                "type": "Timeout",
+                "message": f"timed out after {job.timeout_s:g}s",
+                "kind": "timeout",
+                "timeout_s": job.timeout_s,
+            }
+        return None
+
+    async def _attempt_command(self, job: _Job) -> tuple[bool, Any, dict[str, Any] | None]:
+        """Run a command attempt under the job's timeout and cancel scope."""
         assert job.task.command is not None
         argv = render_argv(job.task.command, job.spec.args)
+        started = self._mark_started(job)
+        error: dict[str, Any] | None = None
         try:
-            returncode = await run_command(
-                argv,
-                on_line=lambda stream, line: self._emit_log(job, stream, line),
-                max_line_bytes=self.config.max_log_line_bytes,
-                kill_grace_s=self.config.kill_grace_s,
-            )
-        except OSError as exc:
-            return {"type": "SpawnError", "message": str(exc), "kind": "crash"}
-        if returncode == 0:
-            return None
-        info = describe_exit(returncode)
-        return {"type": "CommandFailed", "kind": "exit", **info}
-
-    async def _attempt_python(self, job: _Job) -> tuple[Any, dict[str, Any] | None]:
-        worker = await self._acquire_worker()
-        if worker is None:
-            return None, {
-                "type": "SpawnError",
-                "message": "could not start a worker",
-                "kind": "crash",
-            }
-        self._stats.python_attempt(reused=worker.jobs_done > 0)
-        finished = False
-        try:
-            done = await worker.run(
-                job.spec.id, job.task.target or "", job.spec.args, lambda m: self._on_frame(job, m)
-            )
-            finished = True
-        except WorkerCrashed as exc:
-            finished = True
-            self._stats.jobs["crashed"] += 1
-            await self._retire(worker, "crash", grace_s=0)
-            return None, {"type": "WorkerCrashed", "kind": "crash", **exc.info}
+            with trio.CancelScope() as job.scope:
+                if job.cancel_requested:
+                    job.scope.cancel()
+                with trio.move_on_after(job.timeout_s) as timeout_scope:
+                    try:
+                        returncode = await run_command(
+                            argv,
+                            on_line=lambda stream, line: self._emit_log(job, stream, line),
+                            max_line_bytes=self.config.max_log_line_bytes,
+                            kill_grace_s=self.config.kill_grace_s,
+                        )
+                    except OSError as exc:
+                        error = {"type": "SpawnError", "message": str(exc), "kind": "crash"}
+                    else:
+                        if returncode != 0:
+                            error = {"type": "CommandFailed", "kind": "exit"}
+                            error.update(describe_exit(returncode))
         finally:
-            if not finished:  # cancelled mid-job: the worker's state is unknown, replace it
+            job.scope = None
+            self._commands_running -= 1
+        stopped = self._mark_ended(job, started, timed_out=timeout_scope.cancelled_caught)
+        return True, None, stopped or error
+
+    async def _attempt_python(
+        self, job: _Job, worker: Worker | None
+    ) -> tuple[bool, Any, dict[str, Any] | None]:
+        """Run a Python attempt on ``worker`` (None: start one). Returns (started, result,
+        error); not started means it can be re-run without counting an attempt."""
+        if worker is None:
+            worker = await self._launch_worker()
+            if worker is None:
+                self._mark_ended(job, self._mark_started(job), timed_out=False)
+                return True, None, {"type": "SpawnError", "message": "no worker", "kind": "crash"}
+            worker.assigned += 1
+        try:
+            return await self._attempt_on(job, worker)
+        finally:
+            worker.assigned -= 1
+            self._settle(worker)
+
+    async def _attempt_on(
+        self, job: _Job, worker: Worker
+    ) -> tuple[bool, Any, dict[str, Any] | None]:
+        reused = worker.jobs_done + len(worker.pending) > 0
+        attempt = await worker.send_job(
+            job.spec.id, job.task.target or "", job.spec.args, lambda m: self._on_frame(job, m)
+        )
+        if not attempt.is_started:  # prefetched: wait for the worker to finish its current job
+            with trio.CancelScope() as job.scope:
+                if job.cancel_requested:
+                    job.scope.cancel()
+                await attempt.started.wait()
+            job.scope = None
+            if not attempt.is_started:
+                if attempt.crash is None and not self._closing:
+                    await worker.skip(job.spec.id)  # cancelled before it began
+                return False, None, None
+        self._stats.python_attempt(reused=reused)
+        started = self._mark_started(job)
+        try:
+            with trio.CancelScope() as job.scope:
+                if job.cancel_requested:
+                    job.scope.cancel()
+                with trio.move_on_after(job.timeout_s):
+                    await attempt.finished.wait()
+        finally:
+            job.scope = None
+            # Read this before stopping the worker, which fails the attempt as a crash.
+            completed = attempt.finished.is_set()
+            if not completed:
+                # Cancelled, timed out, or shut down mid-job: the worker's state is unknown.
                 if self._closing:
                     reason = "shutdown"
                 else:
                     reason = "cancelled" if job.cancel_requested else "timeout"
                 await self._retire(worker, reason, grace_s=self.config.kill_grace_s)
-        self._release_worker(worker)
+        stopped = self._mark_ended(job, started, timed_out=not completed)
+        if not completed:
+            return True, None, stopped
+        if attempt.crash is not None:
+            self._stats.jobs["crashed"] += 1
+            return True, None, {"type": "WorkerCrashed", "kind": "crash", **attempt.crash.info}
+        done = attempt.done or {}
         if done.get("ok"):
-            return done.get("result"), None
+            return True, done.get("result"), None
         for line in str(done.get("traceback", "")).splitlines():
             self._emit_log(job, "task", line)
-        return None, dict(done.get("error") or {"type": "Error", "message": "task failed"})
+        return True, None, dict(done.get("error") or {"type": "Error", "message": "task failed"})
 
     def _on_frame(self, job: _Job, message: dict[str, Any]) -> None:
         kind = message.get("ev")
@@ -497,8 +594,8 @@ class Pool:
 
     # -- workers --------------------------------------------------------------------------
 
-    async def _start_worker(self) -> Worker | None:
-        self._starting += 1
+    async def _launch_worker(self) -> Worker | None:
+        """Start a worker for which ``_starting`` was already counted; None if it failed."""
         try:
             worker = await Worker.start()
         except (OSError, WorkerCrashed) as exc:
@@ -508,30 +605,32 @@ class Pool:
             self._starting -= 1
         self._workers.add(worker)
         self._stats.workers_started += 1
+        assert self._nursery is not None
+        self._nursery.start_soon(worker.read_frames, self._worker_exited)
         return worker
 
     async def _add_idle_worker(self) -> None:
-        worker = await self._start_worker()
+        self._starting += 1
+        worker = await self._launch_worker()
         if worker is not None:
-            self._release_worker(worker)
+            self._settle(worker)
+        self._wakeup.unpark_all()
 
-    async def _acquire_worker(self) -> Worker | None:
-        """The most recently used idle worker that is still alive, or a new one."""
-        while self._idle:
-            worker = self._idle.pop()
-            if worker.alive:
-                return worker
-            await self._retire(worker, "crash", grace_s=0)
-        return await self._start_worker()
+    def _due_for_recycling(self, worker: Worker, extra_jobs: int = 0) -> bool:
+        return (
+            worker.jobs_done + extra_jobs >= self.config.max_jobs_per_worker
+            or worker.rss_bytes > self.config.max_worker_rss_mb * 1024 * 1024
+        )
 
-    def _release_worker(self, worker: Worker) -> None:
-        """Back to the idle stack, unless it is due for recycling (checked between jobs)."""
+    def _settle(self, worker: Worker) -> None:
+        """A worker with nothing assigned goes back to the idle stack, or is recycled: checked
+        between jobs, never mid-job."""
+        if worker not in self._workers or worker.assigned or worker.exit_info is not None:
+            return
         if len(self._workers) > self.config.max_workers:
             # A replacement for a recycled worker and an on-demand start can race each other
             # past the cap for a moment; the surplus goes as soon as it is free.
-            self._forget(worker, "idle")
-            assert self._nursery is not None
-            self._nursery.start_soon(self._stop_worker, worker)
+            self._retire_soon(worker, "idle")
         elif worker.jobs_done >= self.config.max_jobs_per_worker:
             self._retire_soon(worker, "max_jobs")
         elif worker.rss_bytes > self.config.max_worker_rss_mb * 1024 * 1024:
@@ -539,32 +638,44 @@ class Pool:
         else:
             worker.idle_since = trio.current_time()
             self._idle.append(worker)
+            self._wakeup.unpark_all()
 
-    def _retire_soon(self, worker: Worker, reason: str) -> None:
-        self._forget(worker, reason)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._replace, worker)
+    def _worker_exited(self, worker: Worker) -> None:
+        """Called by a worker's reader task when its process is gone, for whatever reason."""
+        if worker.exit_info is None:
+            return  # the reader was cancelled (shutdown): the pool stops the process itself
+        if worker in self._workers:  # nobody stopped it: it crashed (mid-job or idle)
+            self._forget(worker, "crash")
+            self._replace_if_below_minimum()
+        self._wakeup.unpark_all()
 
-    async def _replace(self, worker: Worker) -> None:
-        """Stop a recycled worker gracefully, and start its successor if below the minimum."""
-        await worker.stop(grace_s=self.config.kill_grace_s)
-        if not self._closing and len(self._workers) + self._starting < self.config.min_workers:
-            await self._add_idle_worker()
-
-    async def _retire(self, worker: Worker, reason: str, grace_s: float) -> None:
-        """Stop ``worker`` (shielded) and, if below ``min_workers``, start a replacement."""
-        self._forget(worker, reason)
-        await worker.stop(grace_s=grace_s)
+    def _replace_if_below_minimum(self) -> None:
         if (
-            reason != "idle"
-            and not self._closing
+            not self._closing
             and self._nursery is not None
             and len(self._workers) + self._starting < self.config.min_workers
         ):
             self._nursery.start_soon(self._add_idle_worker)
 
+    def _retire_soon(self, worker: Worker, reason: str) -> None:
+        self._forget(worker, reason)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._retire_in_background, worker)
+
+    async def _retire_in_background(self, worker: Worker) -> None:
+        await worker.stop(grace_s=self.config.kill_grace_s)
+        self._replace_if_below_minimum()
+
+    async def _retire(self, worker: Worker, reason: str, grace_s: float) -> None:
+        """Stop ``worker`` (shielded) and, if below ``min_workers``, start a replacement."""
+        self._forget(worker, reason)
+        await worker.stop(grace_s=grace_s)
+        self._replace_if_below_minimum()
+
     def _forget(self, worker: Worker, reason: str) -> None:
         """Take ``worker`` out of the books (synchronously, so that counts stay exact)."""
+        if worker not in self._workers:
+            return
         self._workers.discard(worker)
         if worker in self._idle:
             self._idle.remove(worker)

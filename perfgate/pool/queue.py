@@ -63,8 +63,7 @@ class PriorityQueue(Generic[T]):
     def effective_rank(self, priority: str, enqueued_at: float, now: float) -> float:
         return _RANK[priority] - max(0.0, now - enqueued_at) / self.aging_s
 
-    def pop(self, now: float) -> T | None:
-        """Remove and return the item with the best effective rank, or None if empty."""
+    def _best_lane(self, now: float) -> deque[tuple[float, str, T]] | None:
         best_lane: deque[tuple[float, str, T]] | None = None
         best_rank = 0.0
         for name in PRIORITIES:
@@ -74,10 +73,20 @@ class PriorityQueue(Generic[T]):
             rank = self.effective_rank(name, lane[0][0], now)
             if best_lane is None or rank < best_rank:
                 best_lane, best_rank = lane, rank
-        if best_lane is None:
+        return best_lane
+
+    def peek(self, now: float) -> T | None:
+        """The item :meth:`pop` would return at ``now``, left in place; None if empty."""
+        lane = self._best_lane(now)
+        return None if lane is None else lane[0][2]
+
+    def pop(self, now: float) -> T | None:
+        """Remove and return the item with the best effective rank, or None if empty."""
+        lane = self._best_lane(now)
+        if lane is None:
             return None
         self._len -= 1
-        return best_lane.popleft()[2]
+        return lane.popleft()[2]
 
     def remove(self, key: str) -> T | None:
         """Remove the item queued under ``key``; None if it is not queued. O(n), for cancels."""

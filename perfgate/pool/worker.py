@@ -1,14 +1,23 @@
-"""The trio side of one warm worker process: start it, run a job on it, stop it.
+"""The trio side of one warm worker process: start it, pipeline jobs to it, read its frames.
 
-A :class:`Worker` is used by one job at a time (the pool guarantees it). There is no reader
-task: :meth:`Worker.run` reads the worker's frames itself until the job's ``done`` frame, and
-between jobs a worker sends nothing. A worker that dies mid-job shows up at once as EOF on
-its stdout pipe; :meth:`run` then reaps it and raises :class:`WorkerCrashed`.
+A worker runs one job at a time, in the order it received them. The pool may *prefetch*: send
+a second job while the first runs, so that the worker starts it the moment the first is done
+instead of idling through a round trip to the server (on a no-op that round trip is most of the
+cost). Every ``run`` frame is answered by exactly one ``done`` frame, in order, so frames are
+matched to jobs by position: :attr:`Worker.pending` is that FIFO, and its head is the job the
+worker is running now.
+
+:meth:`Worker.read_frames` is the worker's one reader task. It routes progress and log frames
+to the head, completes the head on ``done``, and marks the next one started. When the worker
+dies it sees EOF at once, reaps the process, and fails every pending attempt: the head with
+:class:`WorkerCrashed` (it was running), the others as not started (they can simply be re-run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,15 +32,39 @@ _REAP_DEADLINE_S = 2.0
 
 
 class WorkerCrashed(Exception):
-    """The worker process died (or broke the protocol) while it held a job."""
+    """The worker process died (or broke the protocol)."""
 
     def __init__(self, message: str, info: Mapping[str, Any]) -> None:
         super().__init__(message)
         self.info = dict(info)
 
 
+class Attempt:
+    """One job sent to a worker. ``started`` is set when the worker begins it (or it failed
+    before starting); ``finished`` when its ``done`` frame arrived or the worker died."""
+
+    def __init__(self, job_id: str, on_frame: Callable[[dict[str, Any]], None]) -> None:
+        self.job_id = job_id
+        self.on_frame = on_frame
+        self.is_started = False
+        self.started = trio.Event()
+        self.finished = trio.Event()
+        self.done: dict[str, Any] | None = None
+        self.crash: WorkerCrashed | None = None
+
+    def _start(self) -> None:
+        self.is_started = True
+        self.started.set()
+
+    def _fail(self, crash: WorkerCrashed) -> None:
+        self.crash = crash
+        self.started.set()
+        self.finished.set()
+
+
 class Worker:
-    """One live worker process. Create with :meth:`start`; always finish with :meth:`stop`."""
+    """One live worker process. Create with :meth:`start`, run :meth:`read_frames` in a
+    nursery, and always finish with :meth:`stop`."""
 
     def __init__(self, process: trio.Process) -> None:
         self.process = process
@@ -39,7 +72,12 @@ class Worker:
         self.jobs_done = 0
         self.rss_bytes = 0
         self.idle_since = 0.0
+        self.assigned = 0  # attempts the pool has given this worker and not yet settled
+        self.retiring = False
+        self.pending: deque[Attempt] = deque()
+        self.exit_info: dict[str, Any] | None = None
         self._decoder = FrameDecoder()
+        self._send_lock = trio.Lock()
         assert process.stdin is not None and process.stdout is not None
         self._stdin = process.stdin
         self._stdout = process.stdout
@@ -48,76 +86,117 @@ class Worker:
     async def start(cls, argv: tuple[str, ...] = WORKER_ARGV) -> Worker:
         """Spawn a worker and wait for its ``ready`` frame.
 
-        If cancelled or if the worker fails to start, the process is stopped before this
+        If cancelled, or if the worker fails to start, the process is stopped before this
         raises: nothing is left behind.
         """
         process = await spawn_group(argv)
         worker = cls(process)
         try:
-            frames = await worker._receive_frames()
-            if not frames or frames[0].get("ev") != "ready":
-                raise WorkerCrashed("worker did not say ready", {"frames": frames[:1]})
+            frames: list[dict[str, Any]] = []
+            while not frames:
+                data = await worker._stdout.receive_some(_READ_BYTES)
+                if not data:
+                    raise WorkerCrashed("worker exited during start-up", {})
+                frames = worker._decoder.feed(data)
+            if frames[0].get("ev") != "ready" or len(frames) > 1:
+                raise WorkerCrashed("worker did not say ready", {"frame": frames[0]})
         except BaseException:
             await worker.stop(grace_s=0)
             raise
         return worker
 
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    async def read_frames(self, on_exit: Callable[[Worker], None]) -> None:
+        """The reader task: route frames until EOF, then fail what is pending, call ``on_exit``.
 
-    async def _receive_frames(self) -> list[dict[str, Any]]:
-        """The next non-empty batch of frames; :class:`WorkerCrashed` on EOF or bad bytes."""
-        while True:
-            try:
-                data = await self._stdout.receive_some(_READ_BYTES)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
-            if not data:
-                raise await self._crashed()
-            try:
-                frames = self._decoder.feed(data)
-            except ProtocolError as exc:
+        Ends on its own once the process is gone (whoever stopped it). Cancellation (pool
+        shutdown) also ends it; the pool stops the process separately.
+        """
+        crash: WorkerCrashed | None = None
+        try:
+            while True:
+                try:
+                    data = await self._stdout.receive_some(_READ_BYTES)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                if not data:
+                    break
+                try:
+                    messages = self._decoder.feed(data)
+                except ProtocolError as exc:
+                    crash = WorkerCrashed(f"worker broke the protocol: {exc}", {})
+                    break
+                for message in messages:
+                    self._route(message)
+            if crash is not None:
                 await stop_group(self.process, grace_s=0)
-                raise WorkerCrashed(f"worker broke the protocol: {exc}", {}) from None
-            if frames:
-                return frames
+            else:
+                with trio.CancelScope(shield=True), trio.move_on_after(_REAP_DEADLINE_S):
+                    await self.process.wait()
+            if self.process.returncode is None:  # closed its stdout but kept running
+                await stop_group(self.process, grace_s=0)
+            if crash is None:
+                info = describe_exit(self.process.returncode or 0)
+                crash = WorkerCrashed(f"worker {info['message']}", info)
+            self.exit_info = crash.info
+        finally:
+            self._fail_pending(crash or WorkerCrashed("worker stopped", {"message": "stopped"}))
+            on_exit(self)
 
-    async def _crashed(self) -> WorkerCrashed:
-        with trio.move_on_after(_REAP_DEADLINE_S) as scope:
-            scope.shield = True
-            await self.process.wait()
-        returncode = self.process.returncode
-        if returncode is None:  # pragma: no cover - closed its stdout but kept running
-            await stop_group(self.process, grace_s=0)
-            return WorkerCrashed("worker closed its output", {"message": "closed its output"})
-        info = describe_exit(returncode)
-        return WorkerCrashed(f"worker {info['message']}", info)
+    def _route(self, message: dict[str, Any]) -> None:
+        if not self.pending:
+            return  # nothing is waiting for it: ignore rather than guess
+        head = self.pending[0]
+        if message.get("ev") != "done":
+            head.on_frame(message)
+            return
+        self.pending.popleft()
+        if not message.get("skipped"):
+            self.jobs_done += 1
+            self.rss_bytes = int(message.get("rss_bytes", 0))
+        head.done = message
+        head.finished.set()
+        if self.pending:
+            self.pending[0]._start()
 
-    async def run(
+    def _fail_pending(self, crash: WorkerCrashed) -> None:
+        while self.pending:
+            self.pending.popleft()._fail(crash)
+
+    async def send_job(
         self,
         job_id: str,
         target: str,
         args: Mapping[str, Any],
         on_frame: Callable[[dict[str, Any]], None],
-    ) -> dict[str, Any]:
-        """Run one job; return its ``done`` frame. Progress and log frames go to ``on_frame``.
+    ) -> Attempt:
+        """Queue a job on this worker and return its :class:`Attempt`.
 
-        Raises :class:`WorkerCrashed` if the worker dies or breaks the protocol. If cancelled,
-        the worker is in an unknown state mid-job: the caller must :meth:`stop` it.
+        The frame is written under a shield (a half-written frame would corrupt the stream);
+        the write cannot stall for long, since the pool only prefetches small frames and the
+        worker drains its pipe between jobs. If the worker is already gone, the attempt fails
+        as not started.
         """
         frame = encode_frame({"op": "run", "job": job_id, "target": target, "args": args})
-        try:
-            await self._stdin.send_all(frame)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise await self._crashed() from None
-        while True:
-            for message in await self._receive_frames():
-                if message.get("ev") == "done":
-                    self.jobs_done += 1
-                    self.rss_bytes = int(message.get("rss_bytes", 0))
-                    return message
-                on_frame(message)
+        attempt = Attempt(job_id, on_frame)
+        with trio.CancelScope(shield=True):
+            async with self._send_lock:
+                if self.exit_info is not None:
+                    attempt._fail(WorkerCrashed("worker is gone", self.exit_info))
+                    return attempt
+                self.pending.append(attempt)
+                if len(self.pending) == 1:
+                    attempt._start()
+                # If the pipe is broken, the reader task sees EOF and fails the attempt.
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._stdin.send_all(frame)
+        return attempt
+
+    async def skip(self, job_id: str) -> None:
+        """Ask the worker not to start a prefetched job (answered in turn as skipped)."""
+        with trio.CancelScope(shield=True):
+            async with self._send_lock:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._stdin.send_all(encode_frame({"op": "skip", "job": job_id}))
 
     async def stop(self, *, grace_s: float) -> None:
         """Stop the worker and its process group; see :func:`stop_group`. Shielded."""

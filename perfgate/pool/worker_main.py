@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import select
 import threading
 import traceback
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -104,14 +106,38 @@ class WorkerLoop:
         self.send(done)
 
     def serve(self) -> None:
-        """Answer ``run`` frames until stdin reaches EOF (the pool closed our lifeline)."""
+        """Answer ``run`` frames, in order, until stdin reaches EOF (the pool closed it).
+
+        The pool may send the next job before this one is done (prefetch), and may then take it
+        back with ``{"op": "skip", "job": ID}``; a skipped job is answered, in its turn, with a
+        ``done`` frame carrying ``"skipped": true``, so that every ``run`` gets exactly one
+        ``done`` and the pool can match them by order alone.
+        """
         self.send({"ev": "ready", "pid": os.getpid()})
+        runs: deque[dict[str, Any]] = deque()
+        skipped: set[str] = set()
+        poller = select.poll()
+        poller.register(self._in_fd, select.POLLIN)
         while True:
-            data = os.read(self._in_fd, 1 << 16)
-            if not data:
-                return
-            for message in self._decoder.feed(data):
-                if message.get("op") == "run":
+            # Block for work when there is none; otherwise only pick up what already arrived
+            # (a skip for a queued job must be seen before that job starts).
+            if not runs or poller.poll(0):
+                data = os.read(self._in_fd, 1 << 16)
+                if not data:
+                    return
+                for message in self._decoder.feed(data):
+                    if message.get("op") == "run":
+                        runs.append(message)
+                    elif message.get("op") == "skip" and any(
+                        run["job"] == message.get("job") for run in runs
+                    ):
+                        skipped.add(str(message["job"]))
+            if runs:
+                message = runs.popleft()
+                if message["job"] in skipped:
+                    skipped.discard(message["job"])
+                    self.send({"ev": "done", "ok": False, "skipped": True, "rss_bytes": 0})
+                else:
                     self.run_job(message)
 
 

@@ -43,6 +43,7 @@ def make_tasks() -> dict[str, TaskConfig]:
         "spawn_and_hang",
         "flaky",
         "grow",
+        "touch",
     ):
         tasks[name] = TaskConfig(name=name, target=f"pool_test_tasks:{name}", timeout_s=30)
     tasks["missing"] = TaskConfig(name="missing", target="pool_test_tasks:nope")

@@ -83,3 +83,8 @@ _ballast: list[bytes] = []
 def grow(ctx: Any, mb: int) -> int:
     _ballast.append(os.urandom(mb * 1024 * 1024))
     return os.getpid()
+
+
+def touch(ctx: Any, path: str) -> int:
+    Path(path).write_text("ran")
+    return os.getpid()
