@@ -36,12 +36,12 @@ from perfgate.pool.process import describe_exit
 from perfgate.pool.queue import PRIORITIES, PriorityQueue
 from perfgate.pool.stats import PoolStats
 from perfgate.pool.template import render_argv
-from perfgate.pool.worker import Worker, WorkerCrashed
+from perfgate.pool.worker import Worker
+from perfgate.pool.workers import WorkerSet
 
 log = logging.getLogger("perfgate.pool")
 
 EventSink = Callable[[str, dict[str, Any]], None]
-_IDLE_CHECK_MAX_S = 1.0
 _PREFETCH_MAX_BYTES = 16 * 1024
 """Only small jobs are prefetched: a queued frame must fit in the worker's pipe buffer."""
 
@@ -97,9 +97,6 @@ class Pool:
             max_len=config.max_queue, aging_s=config.priority_aging_s
         )
         self._jobs: dict[str, _Job] = {}
-        self._idle: list[Worker] = []
-        self._workers: set[Worker] = set()
-        self._starting = 0
         self._running = 0
         self._commands_running = 0
         self._wakeup = trio.lowlevel.ParkingLot()
@@ -108,6 +105,7 @@ class Pool:
         self._accepting = False
         self._closing = False
         self._stats = PoolStats()
+        self._crew = WorkerSet(config, self._stats, self._wakeup)
         self._lifetime_cm: Any = None
 
     # -- lifetime -------------------------------------------------------------------------
@@ -132,12 +130,12 @@ class Pool:
         body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
-                self._nursery = nursery
+                self._nursery = self._crew.nursery = nursery
                 async with trio.open_nursery() as warmup:
                     for _ in range(self.config.min_workers):
-                        warmup.start_soon(self._add_idle_worker)
+                        warmup.start_soon(self._crew.add_idle)
                 nursery.start_soon(self._dispatch)
-                nursery.start_soon(self._reap_idle)
+                nursery.start_soon(self._crew.reap_idle)
                 self._accepting = True
                 try:
                     yield self
@@ -147,27 +145,17 @@ class Pool:
                     body_error = exc
                 finally:
                     self._accepting = False
-                    self._closing = True
+                    self._closing = self._crew.closing = True
                     nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
-                await self._stop_all_workers()
+                await self._crew.stop_all()
             for job in list(self._jobs.values()):
                 job.handle._finish(None)
             self._jobs.clear()
-            self._nursery = None
+            self._nursery = self._crew.nursery = None
         if body_error is not None:
             raise body_error
-
-    async def _stop_all_workers(self) -> None:
-        workers, self._idle = list(self._workers), []
-        self._workers.clear()
-        async with trio.open_nursery() as nursery:
-            for worker in workers:
-                nursery.start_soon(self._stop_worker, worker)
-
-    async def _stop_worker(self, worker: Worker) -> None:
-        await worker.stop(grace_s=self.config.kill_grace_s)
 
     # -- submitting -----------------------------------------------------------------------
 
@@ -268,13 +256,13 @@ class Pool:
 
     def stats(self) -> dict[str, Any]:
         """A JSON-able snapshot: workers, queue depth, job counters, run times, restarts."""
-        idle = len(self._idle)
-        total = len(self._workers)
+        idle = len(self._crew.idle)
+        total = len(self._crew.all)
         snapshot = self._stats.snapshot()
         snapshot["workers"] = {
             "idle": idle,
             "busy": total - idle,
-            "starting": self._starting,
+            "starting": self._crew.starting,
             "total": total,
             "min": self.config.min_workers,
             "max": self.config.max_workers,
@@ -333,34 +321,17 @@ class Pool:
                     continue
                 self._commands_running += 1
             else:
-                worker = self._room_for_python(job)
+                worker = self._crew.pick(prefetch=job.args_bytes <= _PREFETCH_MAX_BYTES)
                 if worker is None:
-                    if len(self._workers) + self._starting >= self.config.max_workers:
+                    if not self._crew.can_start:
                         await self._wakeup.park()
                         continue
-                    self._starting += 1  # reserved here, started by the attempt task
+                    self._crew.starting += 1  # reserved here, started by the attempt task
                 else:
                     worker.assigned += 1
             self._queue.pop(now)
             job.where = "running"
             self._nursery.start_soon(self._run_attempt, job, worker)
-
-    def _room_for_python(self, job: _Job) -> Worker | None:
-        """An idle worker (most recently used first), else one to prefetch on, else None."""
-        if self._idle:
-            return self._idle.pop()
-        if len(self._workers) + self._starting < self.config.max_workers:
-            return None  # better: start a worker
-        if job.args_bytes > _PREFETCH_MAX_BYTES:
-            return None
-        for worker in self._workers:
-            if (
-                worker.assigned == 1
-                and not self._due_for_recycling(worker, extra_jobs=1)
-                and worker.exit_info is None
-            ):
-                return worker
-        return None
 
     async def _run_attempt(self, job: _Job, worker: Worker | None) -> None:
         try:
@@ -448,7 +419,7 @@ class Pool:
         """Run a Python attempt on ``worker`` (None: start one). Returns (started, result,
         error); not started means it can be re-run without counting an attempt."""
         if worker is None:
-            worker = await self._launch_worker()
+            worker = await self._crew.launch()
             if worker is None:
                 self._mark_ended(job, self._mark_started(job), timed_out=False)
                 return True, None, {"type": "SpawnError", "message": "no worker", "kind": "crash"}
@@ -457,7 +428,7 @@ class Pool:
             return await self._attempt_on(job, worker)
         finally:
             worker.assigned -= 1
-            self._settle(worker)
+            self._crew.settle(worker)
 
     async def _attempt_on(
         self, job: _Job, worker: Worker
@@ -494,7 +465,7 @@ class Pool:
                     reason = "shutdown"
                 else:
                     reason = "cancelled" if job.cancel_requested else "timeout"
-                await self._retire(worker, reason, grace_s=self.config.kill_grace_s)
+                await self._crew.retire(worker, reason, grace_s=self.config.kill_grace_s)
         stopped = self._mark_ended(job, started, timed_out=not completed)
         if not completed:
             return True, None, stopped
@@ -591,115 +562,6 @@ class Pool:
         self._jobs.pop(job.spec.id, None)
         job.handle._finish(outcome)
         self._jobs_changed.unpark_all()
-
-    # -- workers --------------------------------------------------------------------------
-
-    async def _launch_worker(self) -> Worker | None:
-        """Start a worker for which ``_starting`` was already counted; None if it failed."""
-        try:
-            worker = await Worker.start()
-        except (OSError, WorkerCrashed) as exc:
-            log.error("could not start a worker: %s", exc)
-            return None
-        finally:
-            self._starting -= 1
-        self._workers.add(worker)
-        self._stats.workers_started += 1
-        assert self._nursery is not None
-        self._nursery.start_soon(worker.read_frames, self._worker_exited)
-        return worker
-
-    async def _add_idle_worker(self) -> None:
-        self._starting += 1
-        worker = await self._launch_worker()
-        if worker is not None:
-            self._settle(worker)
-        self._wakeup.unpark_all()
-
-    def _due_for_recycling(self, worker: Worker, extra_jobs: int = 0) -> bool:
-        return (
-            worker.jobs_done + extra_jobs >= self.config.max_jobs_per_worker
-            or worker.rss_bytes > self.config.max_worker_rss_mb * 1024 * 1024
-        )
-
-    def _settle(self, worker: Worker) -> None:
-        """A worker with nothing assigned goes back to the idle stack, or is recycled: checked
-        between jobs, never mid-job."""
-        if worker not in self._workers or worker.assigned or worker.exit_info is not None:
-            return
-        if len(self._workers) > self.config.max_workers:
-            # A replacement for a recycled worker and an on-demand start can race each other
-            # past the cap for a moment; the surplus goes as soon as it is free.
-            self._retire_soon(worker, "idle")
-        elif worker.jobs_done >= self.config.max_jobs_per_worker:
-            self._retire_soon(worker, "max_jobs")
-        elif worker.rss_bytes > self.config.max_worker_rss_mb * 1024 * 1024:
-            self._retire_soon(worker, "rss")
-        else:
-            worker.idle_since = trio.current_time()
-            self._idle.append(worker)
-            self._wakeup.unpark_all()
-
-    def _worker_exited(self, worker: Worker) -> None:
-        """Called by a worker's reader task when its process is gone, for whatever reason."""
-        if worker.exit_info is None:
-            return  # the reader was cancelled (shutdown): the pool stops the process itself
-        if worker in self._workers:  # nobody stopped it: it crashed (mid-job or idle)
-            self._forget(worker, "crash")
-            self._replace_if_below_minimum()
-        self._wakeup.unpark_all()
-
-    def _replace_if_below_minimum(self) -> None:
-        if (
-            not self._closing
-            and self._nursery is not None
-            and len(self._workers) + self._starting < self.config.min_workers
-        ):
-            self._nursery.start_soon(self._add_idle_worker)
-
-    def _retire_soon(self, worker: Worker, reason: str) -> None:
-        self._forget(worker, reason)
-        assert self._nursery is not None
-        self._nursery.start_soon(self._retire_in_background, worker)
-
-    async def _retire_in_background(self, worker: Worker) -> None:
-        await worker.stop(grace_s=self.config.kill_grace_s)
-        self._replace_if_below_minimum()
-
-    async def _retire(self, worker: Worker, reason: str, grace_s: float) -> None:
-        """Stop ``worker`` (shielded) and, if below ``min_workers``, start a replacement."""
-        self._forget(worker, reason)
-        await worker.stop(grace_s=grace_s)
-        self._replace_if_below_minimum()
-
-    def _forget(self, worker: Worker, reason: str) -> None:
-        """Take ``worker`` out of the books (synchronously, so that counts stay exact)."""
-        if worker not in self._workers:
-            return
-        self._workers.discard(worker)
-        if worker in self._idle:
-            self._idle.remove(worker)
-        if reason == "idle":
-            self._stats.workers_retired_idle += 1
-        elif reason != "shutdown":
-            self._stats.restarts[reason] += 1
-
-    async def _reap_idle(self) -> None:
-        """Stop workers idle for ``idle_timeout_s``, oldest first, keeping ``min_workers``."""
-        check_every_s = min(_IDLE_CHECK_MAX_S, self.config.idle_timeout_s / 4)
-        while True:
-            await trio.sleep(check_every_s)
-            now = trio.current_time()
-            # The idle stack's bottom holds the workers that have been idle longest.
-            while (
-                self._idle
-                and len(self._workers) > self.config.min_workers
-                and now - self._idle[0].idle_since >= self.config.idle_timeout_s
-            ):
-                worker = self._idle[0]
-                self._forget(worker, "idle")
-                assert self._nursery is not None
-                self._nursery.start_soon(self._stop_worker, worker)
 
 
 def _cancelled_error() -> dict[str, Any]:
