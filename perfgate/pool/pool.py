@@ -433,6 +433,8 @@ class Pool:
     async def _attempt_on(
         self, job: _Job, worker: Worker
     ) -> tuple[bool, Any, dict[str, Any] | None]:
+        if job.cancel_requested:  # cancelled while its worker was starting
+            return False, None, None
         reused = worker.jobs_done + len(worker.pending) > 0
         attempt = await worker.send_job(
             job.spec.id, job.task.target or "", job.spec.args, lambda m: self._on_frame(job, m)

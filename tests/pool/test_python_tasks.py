@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 from conftest import Events, fast_config, gone, make_tasks, wait_until
 
@@ -244,3 +247,17 @@ async def test_pool_grows_under_load_and_shrinks_when_idle(events: Events) -> No
         await wait_until(lambda: pool.stats()["workers"]["total"] == 1)
         assert pool.stats()["workers_retired_idle"] == 2
         assert (await run(pool, "e", "echo")).state == "succeeded"
+
+
+async def test_an_idle_worker_that_dies_is_replaced_at_once(pool: Pool) -> None:
+    before = (await run(pool, "p1", "pid")).result
+    os.kill(before, signal.SIGKILL)
+    await wait_until(
+        lambda: (
+            pool.stats()["worker_restarts"]["crash"] == 1 and pool.stats()["workers"]["idle"] == 1
+        )
+    )
+    assert pool.stats()["workers_started"] == 2
+    outcome = await run(pool, "p2", "pid")
+    assert (outcome.state, outcome.attempts) == ("succeeded", 1)
+    assert outcome.result != before
