@@ -36,7 +36,7 @@ from perfgate.pool.process import describe_exit
 from perfgate.pool.queue import PRIORITIES, PriorityQueue
 from perfgate.pool.stats import PoolStats
 from perfgate.pool.template import render_argv
-from perfgate.pool.worker import Worker
+from perfgate.pool.worker import Attempt, Worker
 from perfgate.pool.workers import WorkerSet
 
 log = logging.getLogger("perfgate.pool")
@@ -64,6 +64,8 @@ class _Job:
         self.log_dropped = 0
         self.started_at: float | None = None
         self.args_bytes = 0
+        self.finished = False
+        self.attempt_started = 0.0  # trio clock
 
 
 class Pool:
@@ -327,18 +329,17 @@ class Pool:
                         await self._wakeup.park()
                         continue
                     self._crew.starting += 1  # reserved here, started by the attempt task
-                else:
-                    worker.assigned += 1
             self._queue.pop(now)
             job.where = "running"
-            self._nursery.start_soon(self._run_attempt, job, worker)
+            attempt = None if worker is None else self._assign(job, worker)
+            self._nursery.start_soon(self._run_attempt, job, worker, attempt)
 
-    async def _run_attempt(self, job: _Job, worker: Worker | None) -> None:
+    async def _run_attempt(self, job: _Job, worker: Worker | None, attempt: Attempt | None) -> None:
         try:
             if job.task.command is not None:
                 started, result, error = await self._attempt_command(job)
             else:
-                started, result, error = await self._attempt_python(job, worker)
+                started, result, error = await self._attempt_python(job, worker, attempt)
         except Exception as exc:
             # A bug of ours must fail this job, not the pool and every other job.
             log.exception("job %s: internal error", job.spec.id)
@@ -413,32 +414,53 @@ class Pool:
         stopped = self._mark_ended(job, started, timed_out=timeout_scope.cancelled_caught)
         return True, None, stopped or error
 
+    def _assign(self, job: _Job, worker: Worker) -> Attempt:
+        """Hand ``job`` to ``worker`` (synchronously: assignment order is run order)."""
+        worker.assigned += 1
+        reused = worker.jobs_done + len(worker.pending) > 0
+
+        def on_start() -> None:
+            # Called by the worker's reader the moment the worker begins this job, so that
+            # "running" events come in the order jobs really start, and the timeout counts
+            # from then. A job given up (cancelled) before its skip arrived is not reported.
+            if not job.finished:
+                self._stats.python_attempt(reused=reused)
+                job.attempt_started = self._mark_started(job)
+
+        return worker.assign(
+            job.spec.id,
+            job.task.target or "",
+            job.spec.args,
+            on_frame=lambda message: self._on_frame(job, message),
+            on_start=on_start,
+        )
+
     async def _attempt_python(
-        self, job: _Job, worker: Worker | None
+        self, job: _Job, worker: Worker | None, attempt: Attempt | None
     ) -> tuple[bool, Any, dict[str, Any] | None]:
-        """Run a Python attempt on ``worker`` (None: start one). Returns (started, result,
-        error); not started means it can be re-run without counting an attempt."""
+        """Run a Python attempt: on ``worker`` if the dispatcher assigned one, else on a new
+        worker. Returns (started, result, error); not started means it can be re-run without
+        counting an attempt."""
         if worker is None:
             worker = await self._crew.launch()
             if worker is None:
                 self._mark_ended(job, self._mark_started(job), timed_out=False)
                 return True, None, {"type": "SpawnError", "message": "no worker", "kind": "crash"}
-            worker.assigned += 1
+            if job.cancel_requested:  # cancelled while its worker was starting
+                self._crew.settle(worker)
+                return False, None, None
+            attempt = self._assign(job, worker)
+        assert attempt is not None
         try:
-            return await self._attempt_on(job, worker)
+            return await self._attempt_on(job, worker, attempt)
         finally:
             worker.assigned -= 1
             self._crew.settle(worker)
 
     async def _attempt_on(
-        self, job: _Job, worker: Worker
+        self, job: _Job, worker: Worker, attempt: Attempt
     ) -> tuple[bool, Any, dict[str, Any] | None]:
-        if job.cancel_requested:  # cancelled while its worker was starting
-            return False, None, None
-        reused = worker.jobs_done + len(worker.pending) > 0
-        attempt = await worker.send_job(
-            job.spec.id, job.task.target or "", job.spec.args, lambda m: self._on_frame(job, m)
-        )
+        await worker.flush()
         if not attempt.is_started:  # prefetched: wait for the worker to finish its current job
             with trio.CancelScope() as job.scope:
                 if job.cancel_requested:
@@ -449,13 +471,12 @@ class Pool:
                 if attempt.crash is None and not self._closing:
                     await worker.skip(job.spec.id)  # cancelled before it began
                 return False, None, None
-        self._stats.python_attempt(reused=reused)
-        started = self._mark_started(job)
+        started = job.attempt_started
         try:
             with trio.CancelScope() as job.scope:
                 if job.cancel_requested:
                     job.scope.cancel()
-                with trio.move_on_after(job.timeout_s):
+                with trio.move_on_at(started + job.timeout_s):
                     await attempt.finished.wait()
         finally:
             job.scope = None
@@ -533,6 +554,7 @@ class Pool:
     def _finish(
         self, job: _Job, state: str, *, result: Any = None, error: dict[str, Any] | None = None
     ) -> None:
+        job.finished = True
         outcome = JobOutcome(
             state=state,
             result=result,

@@ -15,7 +15,7 @@ dies it sees EOF at once, reaps the process, and fails every pending attempt: th
 
 from __future__ import annotations
 
-import contextlib
+import os
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -43,9 +43,15 @@ class Attempt:
     """One job sent to a worker. ``started`` is set when the worker begins it (or it failed
     before starting); ``finished`` when its ``done`` frame arrived or the worker died."""
 
-    def __init__(self, job_id: str, on_frame: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        on_frame: Callable[[dict[str, Any]], None],
+        on_start: Callable[[], None],
+    ) -> None:
         self.job_id = job_id
         self.on_frame = on_frame
+        self.on_start = on_start
         self.is_started = False
         self.started = trio.Event()
         self.finished = trio.Event()
@@ -54,6 +60,7 @@ class Attempt:
 
     def _start(self) -> None:
         self.is_started = True
+        self.on_start()
         self.started.set()
 
     def _fail(self, crash: WorkerCrashed) -> None:
@@ -77,9 +84,12 @@ class Worker:
         self.pending: deque[Attempt] = deque()
         self.exit_info: dict[str, Any] | None = None
         self._decoder = FrameDecoder()
-        self._send_lock = trio.Lock()
-        assert process.stdin is not None and process.stdout is not None
+        self._send_lock = trio.Lock()  # held by an async flush
+        self._outbox: deque[bytes] = deque()  # frames not yet written, in order
+        assert isinstance(process.stdin, trio.lowlevel.FdStream)
+        assert process.stdout is not None
         self._stdin = process.stdin
+        self._stdin_fd = process.stdin.fileno()
         self._stdout = process.stdout
 
     @classmethod
@@ -162,41 +172,75 @@ class Worker:
         while self.pending:
             self.pending.popleft()._fail(crash)
 
-    async def send_job(
+    def assign(
         self,
         job_id: str,
         target: str,
         args: Mapping[str, Any],
+        *,
         on_frame: Callable[[dict[str, Any]], None],
+        on_start: Callable[[], None],
     ) -> Attempt:
-        """Queue a job on this worker and return its :class:`Attempt`.
+        """Queue a job on this worker, synchronously, and return its :class:`Attempt`.
 
-        The frame is written under a shield (a half-written frame would corrupt the stream);
-        the write cannot stall for long, since the pool only prefetches small frames and the
-        worker drains its pipe between jobs. If the worker is already gone, the attempt fails
-        as not started.
+        Synchronous so that the order in which the pool assigns jobs is exactly the order in
+        which the worker runs them. The frame is written at once if the pipe takes it (it
+        nearly always does); the caller then awaits :meth:`flush` for any remainder.
+        ``on_start()`` is called synchronously when the worker begins the job (here, if it is
+        idle), ``on_frame(message)`` for each of its progress/log frames. If the worker is
+        already gone, the attempt fails as not started.
         """
         frame = encode_frame({"op": "run", "job": job_id, "target": target, "args": args})
-        attempt = Attempt(job_id, on_frame)
-        with trio.CancelScope(shield=True):
-            async with self._send_lock:
-                if self.exit_info is not None:
-                    attempt._fail(WorkerCrashed("worker is gone", self.exit_info))
-                    return attempt
-                self.pending.append(attempt)
-                if len(self.pending) == 1:
-                    attempt._start()
-                # If the pipe is broken, the reader task sees EOF and fails the attempt.
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._stdin.send_all(frame)
+        attempt = Attempt(job_id, on_frame, on_start)
+        if self.exit_info is not None:
+            attempt._fail(WorkerCrashed("worker is gone", self.exit_info))
+            return attempt
+        self.pending.append(attempt)
+        self._outbox.append(frame)
+        self._write_now()
+        if len(self.pending) == 1:
+            attempt._start()
         return attempt
 
     async def skip(self, job_id: str) -> None:
         """Ask the worker not to start a prefetched job (answered in turn as skipped)."""
+        self._outbox.append(encode_frame({"op": "skip", "job": job_id}))
+        self._write_now()
+        await self.flush()
+
+    def _write_now(self) -> None:
+        """Write queued frames without blocking, unless an async :meth:`flush` is under way
+        (it will write them, in order). Saves two trips through the scheduler per job."""
+        if self._send_lock.locked():
+            return
+        while self._outbox:
+            head = self._outbox[0]
+            try:
+                written = os.write(self._stdin_fd, head)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._outbox.clear()  # broken pipe: the reader sees EOF and fails the pending
+                return
+            if written < len(head):
+                self._outbox[0] = head[written:]
+                return
+            self._outbox.popleft()
+
+    async def flush(self) -> None:
+        """Write whatever :meth:`_write_now` could not. Shielded: a half-written frame would
+        corrupt the stream. It cannot stall for long: only small frames are prefetched, and
+        an idle worker reads its pipe."""
+        if not self._outbox:
+            return
         with trio.CancelScope(shield=True):
             async with self._send_lock:
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._stdin.send_all(encode_frame({"op": "skip", "job": job_id}))
+                while self._outbox:
+                    chunk = self._outbox.popleft()
+                    try:
+                        await self._stdin.send_all(chunk)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        self._outbox.clear()
 
     async def stop(self, *, grace_s: float) -> None:
         """Stop the worker and its process group; see :func:`stop_group`. Shielded."""
