@@ -139,6 +139,10 @@ class PoolConfig:
     kill_grace_s: float = attrs.field(default=5.0, validator=_non_negative)
     drain_timeout_s: float = attrs.field(default=30.0, validator=_non_negative)
     idle_timeout_s: float = attrs.field(default=60.0, validator=_positive)
+    retry_backoff_s: float = attrs.field(default=0.5, validator=_non_negative)
+    retry_backoff_max_s: float = attrs.field(default=30.0, validator=_non_negative)
+    priority_aging_s: float = attrs.field(default=10.0, validator=_positive)
+    max_log_line_bytes: int = attrs.field(default=4096, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.min_workers > self.max_workers:

@@ -1,0 +1,592 @@
+"""The pool: a priority queue of jobs, warm Python workers, command processes, one cancel scope
+per attempt, retries, and a shutdown that leaves no child behind.
+
+Structure (all tasks live in the pool's own nursery)::
+
+    Pool nursery
+    ├── dispatcher       takes the best job whenever a slot is free (max_workers slots)
+    ├── idle reaper      stops workers idle past idle_timeout_s, down to min_workers
+    ├── attempt tasks    one per running attempt: move_on_after(timeout) + cancel scope
+    ├── back-off tasks   one per job waiting to be retried
+    └── worker stops     graceful stops of recycled workers
+
+A slot is held only while an attempt runs; back-off waits hold none. A Python attempt takes an
+idle worker (most recently used first, so that surplus workers idle out) or starts one; a worker
+is only ever used by one attempt, and is recycled between jobs, never mid-job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from perfgate.config import PoolConfig, TaskConfig
+from perfgate.errors import QueueFull, Unavailable, ValidationError
+from perfgate.pool.backoff import backoff_delay_s
+from perfgate.pool.command import run_command
+from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
+from perfgate.pool.process import describe_exit
+from perfgate.pool.queue import PRIORITIES, PriorityQueue
+from perfgate.pool.stats import PoolStats
+from perfgate.pool.template import render_argv
+from perfgate.pool.worker import Attempt, Worker
+from perfgate.pool.workers import WorkerSet
+
+log = logging.getLogger("perfgate.pool")
+
+EventSink = Callable[[str, dict[str, Any]], None]
+_PREFETCH_MAX_BYTES = 16 * 1024
+"""Only small jobs are prefetched: a queued frame must fit in the worker's pipe buffer."""
+
+
+class _Job:
+    """Mutable bookkeeping for one live job."""
+
+    def __init__(self, spec: JobSpec, task: TaskConfig, handle: JobHandle) -> None:
+        self.spec = spec
+        self.task = task
+        self.handle = handle
+        self.priority = spec.priority or task.priority
+        self.timeout_s = spec.timeout_s if spec.timeout_s is not None else task.timeout_s
+        self.max_retries = spec.max_retries if spec.max_retries is not None else task.max_retries
+        self.attempts = spec.attempts
+        self.where = "queue"  # queue | running | backoff
+        self.scope: trio.CancelScope | None = None
+        self.cancel_requested = False
+        self.log_lines = 0
+        self.log_dropped = 0
+        self.started_at: float | None = None
+        self.args_bytes = 0
+        self.finished = False
+        self.attempt_started = 0.0  # trio clock
+
+
+class Pool:
+    """The subprocess worker pool. Use as ``async with Pool(config, tasks) as pool:``.
+
+    Entering starts ``min_workers`` warm workers and returns once they are ready. Leaving, in
+    any way (normally, by cancellation, or by an exception), cancels every attempt and stops
+    every child: SIGTERM, SIGKILL after ``kill_grace_s``, reaped. To finish work first, call
+    :meth:`drain`. Jobs still live at exit are interrupted: no final state event is emitted for
+    them (so a journal keeps them resumable) and their :meth:`JobHandle.wait` raises
+    :class:`perfgate.errors.Unavailable`.
+
+    ``on_event(job_id, event)`` is called synchronously from the pool's tasks, for every state
+    transition, progress report, log line, result and final error; it must not block. An
+    exception it raises is logged and ignored.
+    """
+
+    def __init__(
+        self,
+        config: PoolConfig,
+        tasks: Mapping[str, TaskConfig],
+        *,
+        max_log_lines: int = 1000,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.config = config
+        self.tasks = dict(tasks)
+        self.max_log_lines = max_log_lines
+        self._on_event = on_event
+        self._queue: PriorityQueue[_Job] = PriorityQueue(
+            max_len=config.max_queue, aging_s=config.priority_aging_s
+        )
+        self._jobs: dict[str, _Job] = {}
+        self._running = 0
+        self._commands_running = 0
+        self._wakeup = trio.lowlevel.ParkingLot()
+        self._jobs_changed = trio.lowlevel.ParkingLot()
+        self._nursery: trio.Nursery | None = None
+        self._accepting = False
+        self._closing = False
+        self._stats = PoolStats()
+        self._crew = WorkerSet(config, self._stats, self._wakeup)
+        self._lifetime_cm: Any = None
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Pool:
+        self._lifetime_cm = self._lifetime()
+        result: Pool = await self._lifetime_cm.__aenter__()
+        return result
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        result: bool | None = await self._lifetime_cm.__aexit__(*exc_info)
+        return result
+
+    async def run(self, *, task_status: trio.TaskStatus[Pool] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the pool until cancelled; ``task_status.started(pool)`` once workers are warm."""
+        async with self:
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[Pool]:
+        body_error: BaseException | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = self._crew.nursery = nursery
+                async with trio.open_nursery() as warmup:
+                    for _ in range(self.config.min_workers):
+                        warmup.start_soon(self._crew.add_idle)
+                nursery.start_soon(self._dispatch)
+                nursery.start_soon(self._crew.reap_idle)
+                self._accepting = True
+                try:
+                    yield self
+                except BaseException as exc:
+                    # Re-raised below, outside the nursery, so that the caller sees its own
+                    # exception rather than an ExceptionGroup around it.
+                    body_error = exc
+                finally:
+                    self._accepting = False
+                    self._closing = self._crew.closing = True
+                    nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._crew.stop_all()
+            for job in list(self._jobs.values()):
+                job.handle._finish(None)
+            self._jobs.clear()
+            self._nursery = self._crew.nursery = None
+        if body_error is not None:
+            raise body_error
+
+    # -- submitting -----------------------------------------------------------------------
+
+    def validate(self, spec: JobSpec) -> TaskConfig:
+        """Check ``spec`` against configuration; raise :class:`ValidationError` (422) if bad."""
+        return self._check(spec)[0]
+
+    def _check(self, spec: JobSpec) -> tuple[TaskConfig, int]:
+        """Validate; return the task and the size of the args as JSON."""
+        task = self.tasks.get(spec.task)
+        if task is None:
+            raise ValidationError(f"unknown task {spec.task!r}", field="task")
+        if spec.priority is not None and spec.priority not in PRIORITIES:
+            raise ValidationError(
+                f"priority must be one of {', '.join(PRIORITIES)}, got {spec.priority!r}",
+                field="priority",
+            )
+        if spec.timeout_s is not None and not (0 < spec.timeout_s < math.inf):
+            raise ValidationError("timeout_s must be a positive number", field="timeout_s")
+        if spec.max_retries is not None and spec.max_retries < 0:
+            raise ValidationError("max_retries must be >= 0", field="max_retries")
+        if not isinstance(spec.args, Mapping):
+            raise ValidationError("args must be an object", field="args")
+        if task.command is not None:
+            render_argv(task.command, spec.args)
+            return task, 0
+        for name in spec.args:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValidationError(f"argument name {name!r} is not an identifier")
+        try:
+            size = len(json.dumps(spec.args, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"args are not JSON: {exc}", field="args") from None
+        return task, size
+
+    def submit(self, spec: JobSpec) -> JobHandle:
+        """Validate and enqueue; synchronous, never blocks.
+
+        Raises :class:`ValidationError` (bad spec), :class:`QueueFull` (``max_queue`` jobs are
+        waiting; ``retry_after_s`` estimates when a slot frees), :class:`Unavailable` (the pool
+        is draining or closed), or ``ValueError`` for a job id that is already live.
+        """
+        if not self._accepting:
+            raise Unavailable("the pool is not accepting jobs (starting, draining or closed)")
+        task, args_bytes = self._check(spec)
+        if spec.id in self._jobs:
+            raise ValueError(f"job {spec.id!r} is already in the pool")
+        handle = JobHandle(spec)
+        job = _Job(spec, task, handle)
+        job.args_bytes = args_bytes
+        if not self._queue.push(spec.id, job, job.priority, trio.current_time()):
+            self._stats.jobs["rejected"] += 1
+            raise QueueFull(
+                f"the job queue is full ({self.config.max_queue} waiting)",
+                retry_after_s=self._retry_after_s(),
+            )
+        self._jobs[spec.id] = job
+        self._stats.jobs["submitted"] += 1
+        self._emit_state(job, "queued")
+        self._wakeup.unpark_all()
+        return handle
+
+    def _retry_after_s(self) -> float:
+        estimate = len(self._queue) * self._stats.mean_run_s / max(1, self.config.max_workers)
+        return float(min(60.0, max(1.0, math.ceil(estimate))))
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a live job; True if it was live (it ends ``cancelled``), False otherwise.
+
+        Idempotent and synchronous. A queued job is removed at once; a running attempt's scope
+        is cancelled, which stops its process (the ``cancelled`` event follows when it is
+        reaped); a job waiting to be retried stops waiting.
+        """
+        job = self._jobs.get(job_id)
+        if job is None:
+            return False
+        if job.where == "queue" and self._queue.remove(job_id) is not None:
+            self._finish(job, "cancelled", error=_cancelled_error())
+            return True
+        job.cancel_requested = True
+        if job.scope is not None:
+            job.scope.cancel()
+        return True
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Stop accepting jobs and wait for the live ones (queued, running, retrying) to finish.
+
+        Returns True if all finished, False if ``timeout_s`` passed first (they keep running
+        until the pool is left). A checkpoint; cancelling it only stops the waiting.
+        """
+        self._accepting = False
+        with trio.move_on_after(timeout_s):
+            while self._jobs:
+                await self._jobs_changed.park()
+        return not self._jobs
+
+    # -- observing ------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-able snapshot: workers, queue depth, job counters, run times, restarts."""
+        idle = len(self._crew.idle)
+        total = len(self._crew.all)
+        snapshot = self._stats.snapshot()
+        snapshot["workers"] = {
+            "idle": idle,
+            "busy": total - idle,
+            "starting": self._crew.starting,
+            "total": total,
+            "min": self.config.min_workers,
+            "max": self.config.max_workers,
+        }
+        depth = self._queue.depth()
+        snapshot["queue"] = {**depth, "total": len(self._queue), "max": self.config.max_queue}
+        snapshot["running"] = self._running
+        snapshot["accepting"] = self._accepting
+        return snapshot
+
+    def _emit(self, job_id: str, event: dict[str, Any]) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(job_id, event)
+        except Exception:
+            log.exception("on_event raised for job %s; event dropped", job_id)
+
+    def _emit_state(self, job: _Job, state: str, **extra: Any) -> None:
+        job.handle.state = state
+        self._emit(
+            job.spec.id, {"event": "state", "state": state, "attempt": job.attempts, **extra}
+        )
+
+    def _emit_log(self, job: _Job, stream: str, line: str) -> None:
+        if job.log_lines >= self.max_log_lines:
+            job.log_dropped += 1
+            return
+        job.log_lines += 1
+        limit = self.config.max_log_line_bytes
+        if len(line) > limit:
+            line = line[:limit]
+        self._emit(job.spec.id, {"event": "log", "line": line, "stream": stream})
+
+    # -- dispatching ----------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        """Start the best queued job as soon as there is room for it.
+
+        Room for a Python job: an idle worker, else a new worker (up to ``max_workers``), else
+        a busy worker with nothing prefetched yet. Room for a command: fewer than
+        ``max_workers`` commands running. The best job waits at the head of the queue until
+        there is room for it: nothing overtakes it, so priorities stay strict.
+        """
+        assert self._nursery is not None
+        while True:
+            now = trio.current_time()
+            job = self._queue.peek(now)
+            if job is None:
+                await self._wakeup.park()
+                continue
+            worker: Worker | None = None
+            if job.task.command is not None:
+                if self._commands_running >= self.config.max_workers:
+                    await self._wakeup.park()
+                    continue
+                self._commands_running += 1
+            else:
+                worker = self._crew.pick(prefetch=job.args_bytes <= _PREFETCH_MAX_BYTES)
+                if worker is None:
+                    if not self._crew.can_start:
+                        await self._wakeup.park()
+                        continue
+                    self._crew.starting += 1  # reserved here, started by the attempt task
+            self._queue.pop(now)
+            job.where = "running"
+            attempt = None if worker is None else self._assign(job, worker)
+            self._nursery.start_soon(self._run_attempt, job, worker, attempt)
+
+    async def _run_attempt(self, job: _Job, worker: Worker | None, attempt: Attempt | None) -> None:
+        try:
+            if job.task.command is not None:
+                started, result, error = await self._attempt_command(job)
+            else:
+                started, result, error = await self._attempt_python(job, worker, attempt)
+        except Exception as exc:
+            # A bug of ours must fail this job, not the pool and every other job.
+            log.exception("job %s: internal error", job.spec.id)
+            started, result = True, None
+            error = {
+                "type": "InternalError",
+                "message": f"{type(exc).__name__}: {exc}",
+                "kind": "internal",
+                "permanent": True,
+            }
+        finally:
+            self._wakeup.unpark_all()
+        if started:
+            self._after_attempt(job, result, error)
+        elif job.cancel_requested:
+            self._finish(job, "cancelled", error=_cancelled_error())
+        else:  # sent to a worker that died before starting it: not an attempt, run it again
+            job.where = "queue"
+            self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
+
+    def _mark_started(self, job: _Job) -> float:
+        job.attempts += 1
+        if job.started_at is None:
+            job.started_at = time.time()
+        self._running += 1
+        self._emit_state(job, "running")
+        return trio.current_time()
+
+    def _mark_ended(self, job: _Job, started: float, *, timed_out: bool) -> dict[str, Any] | None:
+        """Bookkeeping after an attempt; the error for a timeout or a cancel, if it was one."""
+        self._running -= 1
+        self._stats.attempt_finished(trio.current_time() - started)
+        if job.cancel_requested:
+            return _cancelled_error()
+        if timed_out:
+            self._stats.jobs["timed_out"] += 1
+            return {
+                "type": "Timeout",
+                "message": f"timed out after {job.timeout_s:g}s",
+                "kind": "timeout",
+                "timeout_s": job.timeout_s,
+            }
+        return None
+
+    async def _attempt_command(self, job: _Job) -> tuple[bool, Any, dict[str, Any] | None]:
+        """Run a command attempt under the job's timeout and cancel scope."""
+        assert job.task.command is not None
+        argv = render_argv(job.task.command, job.spec.args)
+        started = self._mark_started(job)
+        error: dict[str, Any] | None = None
+        try:
+            with trio.CancelScope() as job.scope:
+                if job.cancel_requested:
+                    job.scope.cancel()
+                with trio.move_on_after(job.timeout_s) as timeout_scope:
+                    try:
+                        returncode = await run_command(
+                            argv,
+                            on_line=lambda stream, line: self._emit_log(job, stream, line),
+                            max_line_bytes=self.config.max_log_line_bytes,
+                            kill_grace_s=self.config.kill_grace_s,
+                        )
+                    except OSError as exc:
+                        error = {"type": "SpawnError", "message": str(exc), "kind": "crash"}
+                    else:
+                        if returncode != 0:
+                            error = {"type": "CommandFailed", "kind": "exit"}
+                            error.update(describe_exit(returncode))
+        finally:
+            job.scope = None
+            self._commands_running -= 1
+        stopped = self._mark_ended(job, started, timed_out=timeout_scope.cancelled_caught)
+        return True, None, stopped or error
+
+    def _assign(self, job: _Job, worker: Worker) -> Attempt:
+        """Hand ``job`` to ``worker`` (synchronously: assignment order is run order)."""
+        worker.assigned += 1
+        reused = worker.jobs_done + len(worker.pending) > 0
+
+        def on_start() -> None:
+            # Called by the worker's reader the moment the worker begins this job, so that
+            # "running" events come in the order jobs really start, and the timeout counts
+            # from then. A job given up (cancelled) before its skip arrived is not reported.
+            if not job.finished:
+                self._stats.python_attempt(reused=reused)
+                job.attempt_started = self._mark_started(job)
+
+        return worker.assign(
+            job.spec.id,
+            job.task.target or "",
+            job.spec.args,
+            on_frame=lambda message: self._on_frame(job, message),
+            on_start=on_start,
+        )
+
+    async def _attempt_python(
+        self, job: _Job, worker: Worker | None, attempt: Attempt | None
+    ) -> tuple[bool, Any, dict[str, Any] | None]:
+        """Run a Python attempt: on ``worker`` if the dispatcher assigned one, else on a new
+        worker. Returns (started, result, error); not started means it can be re-run without
+        counting an attempt."""
+        if worker is None:
+            worker = await self._crew.launch()
+            if worker is None:
+                self._mark_ended(job, self._mark_started(job), timed_out=False)
+                return True, None, {"type": "SpawnError", "message": "no worker", "kind": "crash"}
+            if job.cancel_requested:  # cancelled while its worker was starting
+                self._crew.settle(worker)
+                return False, None, None
+            attempt = self._assign(job, worker)
+        assert attempt is not None
+        try:
+            return await self._attempt_on(job, worker, attempt)
+        finally:
+            worker.assigned -= 1
+            self._crew.settle(worker)
+
+    async def _attempt_on(
+        self, job: _Job, worker: Worker, attempt: Attempt
+    ) -> tuple[bool, Any, dict[str, Any] | None]:
+        await worker.flush()
+        if not attempt.is_started:  # prefetched: wait for the worker to finish its current job
+            with trio.CancelScope() as job.scope:
+                if job.cancel_requested:
+                    job.scope.cancel()
+                await attempt.started.wait()
+            job.scope = None
+            if not attempt.is_started:
+                if attempt.crash is None and not self._closing:
+                    await worker.skip(job.spec.id)  # cancelled before it began
+                return False, None, None
+        started = job.attempt_started
+        try:
+            with trio.CancelScope() as job.scope:
+                if job.cancel_requested:
+                    job.scope.cancel()
+                with trio.move_on_at(started + job.timeout_s):
+                    await attempt.finished.wait()
+        finally:
+            job.scope = None
+            # Read this before stopping the worker, which fails the attempt as a crash.
+            completed = attempt.finished.is_set()
+            if not completed:
+                # Cancelled, timed out, or shut down mid-job: the worker's state is unknown.
+                if self._closing:
+                    reason = "shutdown"
+                else:
+                    reason = "cancelled" if job.cancel_requested else "timeout"
+                await self._crew.retire(worker, reason, grace_s=self.config.kill_grace_s)
+        stopped = self._mark_ended(job, started, timed_out=not completed)
+        if not completed:
+            return True, None, stopped
+        if attempt.crash is not None:
+            self._stats.jobs["crashed"] += 1
+            return True, None, {"type": "WorkerCrashed", "kind": "crash", **attempt.crash.info}
+        done = attempt.done or {}
+        if done.get("ok"):
+            return True, done.get("result"), None
+        for line in str(done.get("traceback", "")).splitlines():
+            self._emit_log(job, "task", line)
+        return True, None, dict(done.get("error") or {"type": "Error", "message": "task failed"})
+
+    def _on_frame(self, job: _Job, message: dict[str, Any]) -> None:
+        kind = message.get("ev")
+        if kind == "progress":
+            self._emit(
+                job.spec.id,
+                {
+                    "event": "progress",
+                    "fraction": message.get("fraction", 0.0),
+                    "message": message.get("message", ""),
+                },
+            )
+        elif kind == "log":
+            self._emit_log(job, "task", str(message.get("line", "")))
+
+    def _after_attempt(self, job: _Job, result: Any, error: dict[str, Any] | None) -> None:
+        if error is None:
+            self._finish(job, "succeeded", result=result)
+            return
+        if job.cancel_requested:
+            self._finish(job, "cancelled", error=error)
+            return
+        if error.get("permanent") or job.attempts > job.max_retries:
+            self._finish(job, "dead" if job.attempts > 1 else "failed", error=error)
+            return
+        self._stats.jobs["retried"] += 1
+        delay = backoff_delay_s(
+            job.attempts,
+            base_s=self.config.retry_backoff_s,
+            cap_s=self.config.retry_backoff_max_s,
+        )
+        job.where = "backoff"
+        self._emit_state(job, "retrying", error=error, retry_in_s=delay)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._requeue_after, job, delay)
+
+    async def _requeue_after(self, job: _Job, delay_s: float) -> None:
+        with trio.CancelScope() as scope:
+            job.scope = scope
+            if job.cancel_requested:
+                scope.cancel()
+            await trio.sleep(delay_s)
+        job.scope = None
+        if job.cancel_requested:
+            self._finish(job, "cancelled", error=_cancelled_error())
+            return
+        job.where = "queue"
+        self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
+        self._wakeup.unpark_all()
+
+    def _finish(
+        self, job: _Job, state: str, *, result: Any = None, error: dict[str, Any] | None = None
+    ) -> None:
+        job.finished = True
+        outcome = JobOutcome(
+            state=state,
+            result=result,
+            error=error,
+            attempts=job.attempts,
+            started_at=job.started_at,
+            finished_at=time.time(),
+        )
+        counter = {"succeeded": "completed", "cancelled": "cancelled"}.get(state, "failed")
+        self._stats.jobs[counter] += 1
+        if job.log_dropped:
+            self._emit(
+                job.spec.id,
+                {
+                    "event": "log",
+                    "line": f"[perfgate] {job.log_dropped} more log lines dropped "
+                    f"(max_log_lines={self.max_log_lines})",
+                    "stream": "stderr",
+                },
+            )
+        if state == "succeeded":
+            self._emit(job.spec.id, {"event": "result", "result": result})
+            self._emit_state(job, state)
+        else:
+            assert error is not None
+            if state != "cancelled":
+                self._emit(job.spec.id, {"event": "error", "error": error})
+            self._emit_state(job, state, error=error)
+        self._jobs.pop(job.spec.id, None)
+        job.handle._finish(outcome)
+        self._jobs_changed.unpark_all()
+
+
+def _cancelled_error() -> dict[str, Any]:
+    return {"type": "Cancelled", "message": "the job was cancelled", "kind": "cancelled"}

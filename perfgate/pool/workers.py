@@ -1,0 +1,168 @@
+"""The pool's warm workers: start, lend, recycle, replace, idle out, stop.
+
+Every worker's reader task runs in the pool's nursery (given as :attr:`WorkerSet.nursery`), so
+nothing here outlives the pool. Counting is synchronous (a worker leaves :attr:`all` the moment
+it is retired, before its process is stopped), so the ``min_workers``/``max_workers`` checks
+are exact; the only overshoot is a replacement racing an on-demand start, which
+:meth:`settle` trims as soon as the extra worker is free.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from perfgate.config import PoolConfig
+from perfgate.pool.stats import PoolStats
+from perfgate.pool.worker import Worker, WorkerCrashed
+
+log = logging.getLogger("perfgate.pool")
+
+_IDLE_CHECK_MAX_S = 1.0
+_MB = 1024 * 1024
+
+
+class WorkerSet:
+    def __init__(self, config: PoolConfig, stats: PoolStats, wakeup: trio.lowlevel.ParkingLot):
+        self.config = config
+        self.stats = stats
+        self.wakeup = wakeup  # unparked whenever a worker may have become available
+        self.all: set[Worker] = set()
+        self.idle: list[Worker] = []  # a stack: the most recently used on top
+        self.starting = 0
+        self.closing = False
+        self.nursery: trio.Nursery | None = None
+
+    @property
+    def can_start(self) -> bool:
+        return len(self.all) + self.starting < self.config.max_workers
+
+    def pick(self, *, prefetch: bool) -> Worker | None:
+        """An idle worker, else (if ``prefetch``, and no new worker may be started) a busy one
+        with nothing queued behind its current job. The caller must assign it at once."""
+        if self.idle:
+            return self.idle.pop()
+        if not prefetch or self.can_start:
+            return None
+        for worker in self.all:
+            if (
+                worker.assigned == 1
+                and worker.exit_info is None
+                and not self.due_for_recycling(worker, extra_jobs=1)
+            ):
+                return worker
+        return None
+
+    async def launch(self) -> Worker | None:
+        """Start a worker for which :attr:`starting` was already counted; None if it failed."""
+        try:
+            worker = await Worker.start()
+        except (OSError, WorkerCrashed) as exc:
+            log.error("could not start a worker: %s", exc)
+            return None
+        finally:
+            self.starting -= 1
+        self.all.add(worker)
+        self.stats.workers_started += 1
+        assert self.nursery is not None
+        self.nursery.start_soon(worker.read_frames, self._exited)
+        return worker
+
+    async def add_idle(self) -> None:
+        self.starting += 1
+        worker = await self.launch()
+        if worker is not None:
+            self.settle(worker)
+        self.wakeup.unpark_all()
+
+    def due_for_recycling(self, worker: Worker, extra_jobs: int = 0) -> bool:
+        return (
+            worker.jobs_done + extra_jobs >= self.config.max_jobs_per_worker
+            or worker.rss_bytes > self.config.max_worker_rss_mb * _MB
+        )
+
+    def settle(self, worker: Worker) -> None:
+        """A worker with nothing assigned goes back to the idle stack, or is recycled: checked
+        between jobs, never mid-job."""
+        if worker not in self.all or worker.assigned or worker.exit_info is not None:
+            return
+        if len(self.all) > self.config.max_workers:
+            self.retire_soon(worker, "idle")
+        elif worker.jobs_done >= self.config.max_jobs_per_worker:
+            self.retire_soon(worker, "max_jobs")
+        elif worker.rss_bytes > self.config.max_worker_rss_mb * _MB:
+            self.retire_soon(worker, "rss")
+        else:
+            worker.idle_since = trio.current_time()
+            self.idle.append(worker)
+            self.wakeup.unpark_all()
+
+    def _exited(self, worker: Worker) -> None:
+        """Called by a worker's reader task when it ends."""
+        if worker.exit_info is None:
+            return  # the reader was cancelled (shutdown): stop_all stops the process
+        if worker in self.all:  # nobody stopped it: it crashed (mid-job or idle)
+            self.forget(worker, "crash")
+            self._replace_if_below_minimum()
+        self.wakeup.unpark_all()
+
+    def _replace_if_below_minimum(self) -> None:
+        if (
+            not self.closing
+            and self.nursery is not None
+            and len(self.all) + self.starting < self.config.min_workers
+        ):
+            self.nursery.start_soon(self.add_idle)
+
+    def retire_soon(self, worker: Worker, reason: str) -> None:
+        """Retire a free worker gracefully in the background."""
+        self.forget(worker, reason)
+        assert self.nursery is not None
+        self.nursery.start_soon(self.retire, worker, reason, self.config.kill_grace_s)
+
+    async def retire(self, worker: Worker, reason: str, grace_s: float) -> None:
+        """Stop ``worker`` (shielded) and, if below ``min_workers``, start a replacement."""
+        self.forget(worker, reason)
+        await worker.stop(grace_s=grace_s)
+        if reason != "idle":
+            self._replace_if_below_minimum()
+
+    def forget(self, worker: Worker, reason: str) -> None:
+        """Take ``worker`` out of the books and count why. Idempotent."""
+        if worker not in self.all:
+            return
+        self.all.discard(worker)
+        if worker in self.idle:
+            self.idle.remove(worker)
+        if reason == "idle":
+            self.stats.workers_retired_idle += 1
+        elif reason != "shutdown":
+            self.stats.restarts[reason] += 1
+
+    async def reap_idle(self) -> None:
+        """Forever: stop workers idle for ``idle_timeout_s``, oldest first, down to
+        ``min_workers``."""
+        check_every_s = min(_IDLE_CHECK_MAX_S, self.config.idle_timeout_s / 4)
+        while True:
+            await trio.sleep(check_every_s)
+            now = trio.current_time()
+            # The bottom of the idle stack holds the workers that have been idle longest.
+            while (
+                self.idle
+                and len(self.all) > self.config.min_workers
+                and now - self.idle[0].idle_since >= self.config.idle_timeout_s
+            ):
+                self.retire_soon(self.idle[0], "idle")
+
+    async def stop_all(self) -> None:
+        """Stop every worker concurrently (SIGTERM, SIGKILL after ``kill_grace_s``, reaped)."""
+        workers = list(self.all)
+        self.all.clear()
+        self.idle.clear()
+        async with trio.open_nursery() as nursery:
+            for worker in workers:
+                nursery.start_soon(self._stop, worker)
+
+    async def _stop(self, worker: Worker) -> None:
+        await worker.stop(grace_s=self.config.kill_grace_s)
