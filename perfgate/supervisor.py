@@ -22,20 +22,28 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import trio
 
 from perfgate.auth import Authenticator
+from perfgate.broker import MemoryHub
+from perfgate.cache import ResultCache
 from perfgate.config import Config
+from perfgate.errors import ConfigError
+from perfgate.gateway import Gateway
 from perfgate.http.app import AppState, create_app
 from perfgate.http.server import serve_http
+from perfgate.jobs import JobService
 from perfgate.logs import log_event
+from perfgate.monitor import Monitor
+from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
+from perfgate.store import Journal
 
 log = logging.getLogger("perfgate.supervisor")
 
@@ -52,8 +60,22 @@ class Bound:
         return {"http": self.http, "ws": self.ws, "pid": self.pid}
 
 
-class Drainable(Protocol):
-    async def drain(self, timeout_s: float) -> None: ...
+@attrs.define
+class _Parts:
+    monitor: Monitor
+    gateway: Gateway
+    jobs: JobService
+
+
+@attrs.define
+class _EventRelay:
+    """The pool is built before the job service that consumes its events: relay until then."""
+
+    target: Callable[[str, dict[str, Any]], None] | None = None
+
+    def relay(self, job_id: str, event: dict[str, Any]) -> None:
+        if self.target is not None:
+            self.target(job_id, event)
 
 
 @attrs.define
@@ -81,41 +103,102 @@ class Supervisor:
         authenticator = Authenticator(config.auth.tokens)
         state = AppState(config=config, readiness=self.readiness, authenticator=authenticator)
         try:
-            async with trio.open_nursery() as root, AsyncExitStack() as stack:
+            async with trio.open_nursery() as root:
                 if self.handle_signals:
                     await root.start(self._watch_signals, root.cancel_scope)
-                await self._start_components(root, stack, state)
-                app = create_app(state)
-                http_url = await root.start(
-                    _serve_http_task,
-                    app,
-                    config,
-                    self._http_stop.wait,
-                )
-                ws_url = state.components.get("ws_url", "")
-                self.bound = Bound(http=http_url, ws=ws_url, pid=os.getpid())
-                self.readiness.advance(Phase.READY)
-                self._write_ready_file(self.bound)
-                log_event(log, logging.INFO, "ready", http=http_url, ws=ws_url, pid=os.getpid())
-                task_status.started(self.bound)
-
-                await self._stop.wait()
-                await self._drain(config.pool.drain_timeout_s)
+                # Resources first (entered in order, closed in reverse), then the tasks that
+                # use them in an inner nursery: every task is gone before its resource closes.
+                async with AsyncExitStack() as resources:
+                    parts = await self._open_resources(resources, state)
+                    async with trio.open_nursery() as tasks:
+                        bound = await self._start_tasks(tasks, parts, state)
+                        self.readiness.advance(Phase.READY)
+                        self._write_ready_file(bound)
+                        log_event(log, logging.INFO, "ready", **bound.to_json())
+                        task_status.started(bound)
+                        await self._stop.wait()
+                        await self._drain(config.pool.drain_timeout_s)
+                        tasks.cancel_scope.cancel()
                 root.cancel_scope.cancel()
         finally:
             self.readiness.advance(Phase.STOPPED)
             self._remove_ready_file()
         log_event(log, logging.INFO, "stopped")
 
-    async def _start_components(
-        self, root: trio.Nursery, stack: AsyncExitStack, state: AppState
-    ) -> None:
-        """Start the gateway, pool, store and monitor; each records itself in ``state``.
+    async def _open_resources(self, stack: AsyncExitStack, state: AppState) -> _Parts:
+        """The journal, the result cache and the pool (async context managers, closed in
+        reverse order by ``stack``), and the components built on them."""
+        config = self.config
+        data_dir = Path(config.store.data_dir)
+        try:
+            await trio.Path(data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {exc.strerror}") from None
+        monitor = Monitor(config.monitor)
+        hub = MemoryHub(config.gateway.history_size, config.gateway.history_ttl_s)
+        gateway = Gateway(
+            config.gateway, hub, state.authenticator, on_rtt=monitor.observe_heartbeat_rtt
+        )
+        journal = await stack.enter_async_context(
+            Journal.open(
+                data_dir,
+                max_log_lines=config.store.max_log_lines,
+                result_ttl_s=config.store.result_ttl_s,
+            )
+        )
+        cache = await stack.enter_async_context(ResultCache(config.cache, data_dir))
+        relay = _EventRelay()
+        pool = await stack.enter_async_context(
+            Pool(
+                config.pool,
+                config.tasks,
+                max_log_lines=config.store.max_log_lines,
+                on_event=relay.relay,
+            )
+        )
 
-        Components that need ``async with`` enter ``stack`` (so they are closed, in reverse
-        order, before the root nursery finishes); long-running tasks go in ``root``.
-        """
-        del root, stack, state  # filled by the component issues
+        def job_finished(task: str, outcome: str, run_s: float | None) -> None:
+            monitor.observe_job(task, outcome, run_s or 0.0)
+
+        jobs = JobService(
+            config=config,
+            pool=pool,
+            journal=journal,
+            publish=gateway.publish,
+            readiness=self.readiness,
+            cache=cache,
+            on_finished=job_finished,
+        )
+        relay.target = jobs.on_pool_event
+        monitor.add_source("pool", pool.stats)
+        monitor.add_source("gateway", gateway.stats)
+        monitor.add_source("cache", cache.stats)
+        monitor.add_source("jobs", jobs.stats)
+        state.components.update(
+            monitor=monitor,
+            hub=hub,
+            gateway=gateway,
+            journal=journal,
+            cache=cache,
+            pool=pool,
+            jobs=jobs,
+        )
+        return _Parts(monitor=monitor, gateway=gateway, jobs=jobs)
+
+    async def _start_tasks(self, nursery: trio.Nursery, parts: _Parts, state: AppState) -> Bound:
+        """Start every long-running task; each reports readiness through ``nursery.start``."""
+        # Recovery first: jobs owed from an earlier run are queued before we say "ready".
+        await nursery.start(parts.jobs.run)
+        with _bind_errors("gateway", self.config.gateway.bind):
+            ws_url = await nursery.start(parts.gateway.run)
+        state.components["ws_url"] = ws_url
+        await nursery.start(parts.monitor.run, parts.gateway.publish)
+        app = create_app(state)
+        with _bind_errors("http", self.config.http.bind):
+            http_url = await nursery.start(_serve_http_task, app, self.config, self._http_stop.wait)
+        self._drainers = [parts.gateway.drain, parts.jobs.drain]
+        self.bound = Bound(http=http_url, ws=ws_url, pid=os.getpid())
+        return self.bound
 
     async def _drain(self, timeout_s: float) -> None:
         self.readiness.advance(Phase.DRAINING)
@@ -158,6 +241,19 @@ class Supervisor:
     def _remove_ready_file(self) -> None:
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
+
+
+@contextmanager
+def _bind_errors(section: str, bind: str) -> Iterator[None]:
+    """Turn a failed bind into a one-line configuration error naming the address."""
+    try:
+        yield
+    except* OSError as group:
+        reason: BaseException = group
+        while isinstance(reason, BaseExceptionGroup):
+            reason = reason.exceptions[0]
+        text = getattr(reason, "strerror", None) or str(reason)
+        raise ConfigError(f"[{section}] bind {bind}: {text}") from None
 
 
 async def _serve_http_task(

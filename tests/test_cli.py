@@ -58,8 +58,12 @@ def test_bind_in_use_is_one_line(tmp_path: Path) -> None:
             "serve", "--http", f"127.0.0.1:{port}", "--ws", "127.0.0.1:0", cwd=tmp_path
         )
         assert result.returncode == 2
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "in use" in result.stderr.lower()
+        last = result.stderr.strip().splitlines()[-1]
+        assert (
+            last
+            == f"perfgate: configuration error: [http] bind 127.0.0.1:{port}: Address already in use"
+        )
+        assert "Traceback" not in result.stderr
     finally:
         stop_server(proc)
 

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import attrs
-from quart import Quart, Response
+from quart import Blueprint, Quart, Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -14,9 +14,13 @@ from perfgate.auth import Authenticator
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.http.access import install_access_log
+from perfgate.http.channels import blueprint as channels_blueprint
 from perfgate.http.edge import install_edge
+from perfgate.http.jobs import blueprint as jobs_blueprint
 from perfgate.http.openapi import build_openapi, document
 from perfgate.http.problems import from_http_exception, from_perfgate_error, from_unexpected
+from perfgate.http.security import authenticate
+from perfgate.monitor import Monitor, monitor_blueprint
 from perfgate.readiness import Readiness
 
 STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}}
@@ -71,7 +75,25 @@ def create_app(state: AppState) -> Quart:
         response.headers["Cache-Control"] = "public, max-age=60"
         return response
 
+    app.register_blueprint(jobs_blueprint)
+    app.register_blueprint(channels_blueprint)
+    monitor = state.components.get("monitor")
+    if monitor is not None:
+        app.register_blueprint(_guarded_monitor_routes(monitor, state))
     return app
+
+
+def _guarded_monitor_routes(monitor: Monitor, state: AppState) -> Blueprint:
+    """``/metrics`` and ``/v1/stats`` need the admin scope when tokens are configured; the
+    dashboard page itself holds no data (it reads the gateway with the user's token)."""
+    blueprint = monitor_blueprint(monitor, ws_url=lambda: state.components.get("ws_url", ""))
+
+    @blueprint.before_request
+    async def _admin_only() -> None:
+        if request.path in ("/metrics", "/v1/stats"):
+            authenticate().require("admin")
+
+    return blueprint
 
 
 def _install_error_handlers(app: Quart) -> None:

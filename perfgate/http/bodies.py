@@ -30,6 +30,7 @@ async def read_json() -> Any:
     if not _is_json(request.headers.get("Content-Type")):
         raise UnsupportedMediaType("send the body as application/json")
     raw = await request.get_data(as_text=False)
+    assert isinstance(raw, bytes)
     if not raw.strip():
         raise BadRequest("the body is empty; expected a JSON object")
     try:

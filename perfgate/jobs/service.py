@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -31,8 +31,8 @@ from perfgate.store import (
     FINISHED_STATES,
     QUEUED,
     SUCCEEDED,
-    Journal,
     JobRecord,
+    Journal,
     body_fingerprint,
     new_job_id,
 )
@@ -47,11 +47,11 @@ RECOVERY_RETRY_S = 0.5
 _MISS = object()  # a task may legitimately return None: a cache miss is not None
 
 
-class ResultCacheLike:
-    """What the service needs of :class:`perfgate.cache.ResultCache` (duck-typed)."""
+class ResultCacheLike(Protocol):
+    """What the service needs of :class:`perfgate.cache.ResultCache`."""
 
     async def get(self, task: str, args: Mapping[str, Any], default: Any = None) -> Any: ...
-    async def put(self, task: str, args: Mapping[str, Any], result: Any) -> None: ...
+    async def put(self, task: str, args: Mapping[str, Any], result: Any) -> Any: ...
 
 
 @attrs.define
@@ -298,9 +298,8 @@ class JobService:
             )
         elif kind == "result":
             self._results[job_id] = event.get("result")
-        elif kind == "state":
-            if not await self._apply_state(job_id, event):
-                return  # the journal refused the transition (e.g. already cancelled)
+        elif kind == "state" and not await self._apply_state(job_id, event):
+            return  # the journal refused the transition (e.g. already cancelled)
         await self._publish(channel, event)
 
     async def _apply_state(self, job_id: str, event: dict[str, Any]) -> bool:

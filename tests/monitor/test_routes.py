@@ -13,16 +13,22 @@ from perfgate.monitor import Monitor, monitor_blueprint
 from perfgate.readiness import Readiness
 
 
-def make_app(**blueprint: Any) -> tuple[Quart, Monitor]:
-    """The lead's app with the monitor wired in as the supervisor will (test-only wiring)."""
+def make_app(ws_url: str | None = None, **blueprint: Any) -> tuple[Quart, Monitor]:
+    """The app as the supervisor builds it; with ``blueprint`` options, the monitor routes are
+    registered by hand instead (to test options the service does not use)."""
     config = load_config(None, env={})
     monitor = Monitor(config.monitor)
     state = AppState(
         config=config, readiness=Readiness(), authenticator=Authenticator(config.auth.tokens)
     )
-    state.components["monitor"] = monitor
-    app = create_app(state)
-    app.register_blueprint(monitor_blueprint(monitor, **blueprint))
+    if ws_url is not None:
+        state.components["ws_url"] = ws_url
+    if blueprint:
+        app = create_app(state)
+        app.register_blueprint(monitor_blueprint(monitor, **blueprint))
+    else:
+        state.components["monitor"] = monitor
+        app = create_app(state)
     return app, monitor
 
 
@@ -57,7 +63,7 @@ async def test_metrics_content_type_and_stats_shape() -> None:
 
 
 async def test_dashboard_page_carries_the_gateway_url_escaped() -> None:
-    app, _ = make_app(ws_url=lambda: 'ws://127.0.0.1:8081/ws?x="><script>')
+    app, _ = make_app(ws_url='ws://127.0.0.1:8081/ws?x="><script>')
     response = await app.test_client().get("/")
     assert response.status_code == 200
     assert response.content_type == "text/html; charset=utf-8"

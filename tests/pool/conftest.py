@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -10,6 +12,11 @@ import trio
 
 from perfgate.config import PoolConfig, TaskConfig, builtin_tasks
 from perfgate.pool import Pool
+
+# Workers inherit this process's sys.path; the test tasks live beside this file.
+_HERE = str(Path(__file__).parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 
 class Events:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Events, fast_config, make_tasks, wait_until
-
 from perfgate.pool import JobSpec, Pool
+from tests.pool.conftest import Events, fast_config, make_tasks, wait_until
 
 
 def one_worker(events: Events) -> Pool:
