@@ -6,15 +6,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
-from perfgate.config import load_config
+from perfgate.config import Config, TaskConfig, load_config
 from perfgate.supervisor import Bound, Supervisor
 
 
-def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Any:
-    """A config bound to free loopback ports with data under ``tmp_path``."""
+def make_config(
+    tmp_path: Path, *, tasks: dict[str, TaskConfig] | None = None, **sections: dict[str, Any]
+) -> Config:
+    """A config bound to free loopback ports with data under ``tmp_path``; ``tasks`` are added
+    to the built-in ones."""
     overrides: dict[str, dict[str, Any]] = {
         "http": {"bind": "127.0.0.1:0"},
         "gateway": {"bind": "127.0.0.1:0"},
@@ -23,7 +27,10 @@ def make_config(tmp_path: Path, **sections: dict[str, Any]) -> Any:
     }
     for name, values in sections.items():
         overrides.setdefault(name, {}).update(values)
-    return load_config(None, env={}, overrides=overrides)
+    config = load_config(None, env={}, overrides=overrides)
+    if tasks:
+        config = attrs.evolve(config, tasks={**config.tasks, **tasks})
+    return config
 
 
 class RunningService:
@@ -46,8 +53,11 @@ async def service_factory(tmp_path: Path) -> AsyncIterator[Any]:
     """Start services in-process; each is cancelled (not drained) at the end of the test."""
     async with trio.open_nursery() as nursery:
 
-        async def start(**sections: dict[str, Any]) -> RunningService:
-            supervisor = Supervisor(make_config(tmp_path, **sections), handle_signals=False)
+        async def start(
+            *, tasks: dict[str, TaskConfig] | None = None, **sections: dict[str, Any]
+        ) -> RunningService:
+            config = make_config(tmp_path, tasks=tasks, **sections)
+            supervisor = Supervisor(config, handle_signals=False)
             bound = await nursery.start(supervisor.run)
             return RunningService(supervisor, bound, nursery)
 
