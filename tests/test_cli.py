@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -81,8 +84,6 @@ def test_sigterm_stops_cleanly_with_exit_0(tmp_path: Path) -> None:
 
 
 def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
-    import json
-
     proc, ready = start_server(tmp_path, "--log-format", "json")
     httpx.get(ready["http"] + "/healthz", headers={"X-Request-ID": "req-42"})
     _, err = stop_server(proc)
@@ -95,3 +96,33 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     result = run_cli("--version", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.startswith("perfgate ")
     assert sys.executable
+
+
+def test_sigterm_closes_websocket_clients_with_1001(tmp_path: Path) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    proc, ready = start_server(tmp_path)
+    with connect(ready["ws"] + "/ws", open_timeout=10) as ws:
+        assert json.loads(ws.recv(10))["type"] == "welcome"
+        proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(20)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    code, err = stop_server(proc)
+    assert code == 0, err
+
+
+def test_a_second_signal_stops_at_once(tmp_path: Path) -> None:
+    proc, ready = start_server(tmp_path, env={"PERFGATE_POOL_DRAIN_TIMEOUT_S": "600"})
+    job = httpx.post(ready["http"] + "/v1/jobs", json={"task": "sleep", "args": {"seconds": 300}})
+    assert job.status_code == 202
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    assert proc.poll() is None, "still draining the sleeping job"
+    proc.send_signal(signal.SIGINT)
+    _, err_bytes = proc.communicate(timeout=20)
+    err = err_bytes.decode()
+    assert proc.returncode == 0, err
+    assert "second signal" in err
