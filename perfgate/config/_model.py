@@ -208,9 +208,15 @@ class AuthConfig:
     tokens: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, validator=_tokens)
 
 
+def _broker(_inst: Any, attr: attrs.Attribute[Any], value: str) -> None:
+    # Only the in-process broker exists so far; refusing other URLs beats ignoring them.
+    if value != "memory://":
+        raise ConfigError(f"{attr.name}: only 'memory://' is supported in this version, got {value!r}")
+
+
 @attrs.frozen
 class ServerConfig:
-    broker: str = "memory://"
+    broker: str = attrs.field(default="memory://", validator=_broker)
     log_format: str = attrs.field(default="text", validator=attrs.validators.in_(("text", "json")))
     log_level: str = attrs.field(
         default="info", validator=attrs.validators.in_(("debug", "info", "warning", "error"))
