@@ -43,6 +43,7 @@ log = logging.getLogger("perfgate.pool")
 
 EventSink = Callable[[str, dict[str, Any]], None]
 _PREFETCH_MAX_BYTES = 16 * 1024
+_PREFETCH_MAX_RUN_S = 0.05
 """Only small jobs are prefetched: a queued frame must fit in the worker's pipe buffer."""
 
 
@@ -101,6 +102,7 @@ class Pool:
         self._jobs: dict[str, _Job] = {}
         self._running = 0
         self._commands_running = 0
+        self._mean_run_s: dict[str, float] = {}  # per task, for the prefetch rule
         self._wakeup = trio.lowlevel.ParkingLot()
         self._jobs_changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
@@ -323,16 +325,36 @@ class Pool:
                     continue
                 self._commands_running += 1
             else:
-                worker = self._crew.pick(prefetch=job.args_bytes <= _PREFETCH_MAX_BYTES)
+                worker = self._crew.pick(self._prefetch_rule(job))
                 if worker is None:
-                    if not self._crew.can_start:
-                        await self._wakeup.park()
-                        continue
-                    self._crew.starting += 1  # reserved here, started by the attempt task
+                    self._crew.grow()  # the job waits for the new worker, or any that frees
+                    await self._wakeup.park()
+                    continue
             self._queue.pop(now)
             job.where = "running"
             attempt = None if worker is None else self._assign(job, worker)
             self._nursery.start_soon(self._run_attempt, job, worker, attempt)
+
+    def _prefetch_rule(self, job: _Job) -> Callable[[Worker], bool] | None:
+        """Whether ``job`` may be queued behind a busy worker's current job.
+
+        Only when both are known to be short (mean run time of their task at most
+        ``_PREFETCH_MAX_RUN_S``): prefetching saves a round trip per job, which matters for
+        jobs of a few milliseconds, but a job queued behind a long one would wait for it even
+        if another worker freed up meanwhile. And only small frames (see ``Worker.flush``).
+        """
+        if job.args_bytes > _PREFETCH_MAX_BYTES or not self._is_short(job.task.name):
+            return None
+
+        def behind(worker: Worker) -> bool:
+            head = self._jobs.get(worker.pending[0].job_id) if worker.pending else None
+            return head is not None and self._is_short(head.task.name)
+
+        return behind
+
+    def _is_short(self, task_name: str) -> bool:
+        mean_s = self._mean_run_s.get(task_name)
+        return mean_s is not None and mean_s <= _PREFETCH_MAX_RUN_S
 
     async def _run_attempt(self, job: _Job, worker: Worker | None, attempt: Attempt | None) -> None:
         try:
@@ -371,7 +393,12 @@ class Pool:
     def _mark_ended(self, job: _Job, started: float, *, timed_out: bool) -> dict[str, Any] | None:
         """Bookkeeping after an attempt; the error for a timeout or a cancel, if it was one."""
         self._running -= 1
-        self._stats.attempt_finished(trio.current_time() - started)
+        run_s = trio.current_time() - started
+        self._stats.attempt_finished(run_s)
+        name = job.task.name
+        previous = self._mean_run_s.get(name)
+        # Exponentially weighted: recent runs count most; one slow run does not stick.
+        self._mean_run_s[name] = run_s if previous is None else 0.8 * previous + 0.2 * run_s
         if job.cancel_requested:
             return _cancelled_error()
         if timed_out:
@@ -438,19 +465,9 @@ class Pool:
     async def _attempt_python(
         self, job: _Job, worker: Worker | None, attempt: Attempt | None
     ) -> tuple[bool, Any, dict[str, Any] | None]:
-        """Run a Python attempt: on ``worker`` if the dispatcher assigned one, else on a new
-        worker. Returns (started, result, error); not started means it can be re-run without
-        counting an attempt."""
-        if worker is None:
-            worker = await self._crew.launch()
-            if worker is None:
-                self._mark_ended(job, self._mark_started(job), timed_out=False)
-                return True, None, {"type": "SpawnError", "message": "no worker", "kind": "crash"}
-            if job.cancel_requested:  # cancelled while its worker was starting
-                self._crew.settle(worker)
-                return False, None, None
-            attempt = self._assign(job, worker)
-        assert attempt is not None
+        """Run a Python attempt on the worker the dispatcher assigned. Returns (started,
+        result, error); not started means it can be re-run without counting an attempt."""
+        assert worker is not None and attempt is not None
         try:
             return await self._attempt_on(job, worker, attempt)
         finally:
