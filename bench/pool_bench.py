@@ -153,12 +153,22 @@ def main() -> int:
     parser.add_argument("--latency-jobs", type=int, default=2000)
     parser.add_argument("--throughput-jobs", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--max-jobs-per-worker",
+        type=int,
+        default=10**6,
+        help="pool recycling; the default never recycles, like both peers (the pool's own "
+        "default, 1000, adds a worker start-up every 1000 jobs)",
+    )
     args = parser.parse_args()
+    global MAX_JOBS_PER_WORKER
+    MAX_JOBS_PER_WORKER = args.max_jobs_per_worker
 
     print(
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"workers={args.workers}, latency jobs={args.latency_jobs}, "
-        f"throughput jobs={args.throughput_jobs}, rounds={args.rounds} (median shown)"
+        f"throughput jobs={args.throughput_jobs}, rounds={args.rounds} (median shown), "
+        f"pool max_jobs_per_worker={args.max_jobs_per_worker}"
     )
     results: dict[tuple[str, str], Result] = {}
     for task in TASKS:
