@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import Events, fast_config, gone, wait_until
+from pool_helpers import Events, fast_config, gone, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.pool import JobSpec, Pool

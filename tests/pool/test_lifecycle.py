@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 import trio
-from conftest import children, fast_config, gone, make_tasks, wait_until
+from pool_helpers import children, fast_config, gone, make_tasks, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.pool import JobSpec, Pool

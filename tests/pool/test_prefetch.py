@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Events, fast_config, make_tasks, wait_until
+from pool_helpers import Events, fast_config, make_tasks, wait_until
 
 from perfgate.pool import JobSpec, Pool
 

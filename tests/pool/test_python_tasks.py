@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from conftest import Events, fast_config, gone, make_tasks, wait_until
+from pool_helpers import Events, fast_config, gone, make_tasks, wait_until
 
 from perfgate.pool import JobSpec, Pool
 

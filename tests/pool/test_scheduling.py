@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Events, fast_config, make_tasks, wait_until
+from pool_helpers import Events, fast_config, make_tasks, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.errors import QueueFull, Unavailable, ValidationError
