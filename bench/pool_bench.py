@@ -1,7 +1,7 @@
 """Benchmark: perfgate's pool against ProcessPoolExecutor and trio_parallel, in one run.
 
-    .venv/bin/python bench/pool_bench.py [--workers 2] [--latency-jobs 2000]
-                                         [--throughput-jobs 5000] [--rounds 3]
+    .venv/bin/python bench/pool_bench.py [--workers 2] [--latency-jobs 1000]
+                                         [--throughput-jobs 3000] [--rounds 5]
 
 For each task (a no-op and 1 ms of CPU) it measures, on warm workers:
 - round trip: one job at a time, submit -> result, p50 and p99 (ms);
@@ -150,15 +150,25 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--latency-jobs", type=int, default=2000)
-    parser.add_argument("--throughput-jobs", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-jobs", type=int, default=1000)
+    parser.add_argument("--throughput-jobs", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--max-jobs-per-worker",
+        type=int,
+        default=10**6,
+        help="pool recycling; the default never recycles, like both peers (the pool's own "
+        "default, 1000, adds a worker start-up every 1000 jobs)",
+    )
     args = parser.parse_args()
+    global MAX_JOBS_PER_WORKER
+    MAX_JOBS_PER_WORKER = args.max_jobs_per_worker
 
     print(
         f"python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"workers={args.workers}, latency jobs={args.latency_jobs}, "
-        f"throughput jobs={args.throughput_jobs}, rounds={args.rounds} (median shown)"
+        f"throughput jobs={args.throughput_jobs}, rounds={args.rounds} (median shown), "
+        f"pool max_jobs_per_worker={args.max_jobs_per_worker}"
     )
     results: dict[tuple[str, str], Result] = {}
     for task in TASKS:
@@ -168,7 +178,11 @@ def main() -> int:
                 result = results.setdefault((task, name), Result())
                 result.add_latency(samples)
                 result.rate.append(rate)
-                print(f"  round {round_index + 1} {task:8} {name:20} done", file=sys.stderr)
+                print(
+                    f"  round {round_index + 1} {task:8} {name:20} "
+                    f"p50 {1000 * percentile(samples, 0.5):.3f} ms, {rate:.0f} jobs/s",
+                    file=sys.stderr,
+                )
 
     header = f"{'task':8} {'implementation':20} {'p50 ms':>8} {'p99 ms':>8} {'jobs/s':>9} {'p50 x':>7} {'rate x':>7}"
     print()

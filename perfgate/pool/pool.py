@@ -4,20 +4,28 @@ per attempt, retries, and a shutdown that leaves no child behind.
 Structure (all tasks live in the pool's own nursery)::
 
     Pool nursery
-    ├── dispatcher       takes the best job whenever a slot is free (max_workers slots)
+    ├── dispatcher       hands the best queued job to a worker (or starts a command) when
+    │                    there is room; never overtakes the best job, so priorities hold
+    ├── worker readers   one per warm worker (worker.py): routes its frames, sees it die
+    ├── worker starts    background starts (warm-up, growth, replacements) and stops
     ├── idle reaper      stops workers idle past idle_timeout_s, down to min_workers
-    ├── attempt tasks    one per running attempt: move_on_after(timeout) + cancel scope
-    ├── back-off tasks   one per job waiting to be retried
-    └── worker stops     graceful stops of recycled workers
+    ├── attempt tasks    one per attempt: cancel scope + deadline around it
+    └── back-off tasks   one per job waiting to be retried
 
-A slot is held only while an attempt runs; back-off waits hold none. A Python attempt takes an
-idle worker (most recently used first, so that surplus workers idle out) or starts one; a worker
-is only ever used by one attempt, and is recycled between jobs, never mid-job.
+Room for a Python job is an idle worker (most recently used first, so that surplus workers idle
+out); failing that the pool grows, up to ``max_workers``, in the background. A short job may
+also be *prefetched* behind a busy worker's short job (see :meth:`Pool._prefetch_rule`): it is
+sent ahead so that the worker never idles through a round trip, and it only becomes an attempt
+(``running``, timeout clock started) when the worker begins it. Commands run at most
+``max_workers`` at a time, each in a fresh process group. Workers are recycled between jobs,
+never mid-job.
+
+A job's final state is ``succeeded``, ``cancelled``, or, after a failed last attempt, ``dead``
+if it had been retried at least once and ``failed`` if it had only the one attempt.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -28,14 +36,15 @@ from typing import Any
 import trio
 
 from perfgate.config import PoolConfig, TaskConfig
-from perfgate.errors import QueueFull, Unavailable, ValidationError
+from perfgate.errors import QueueFull, Unavailable
 from perfgate.pool.backoff import backoff_delay_s
 from perfgate.pool.command import run_command
 from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
 from perfgate.pool.process import describe_exit
-from perfgate.pool.queue import PRIORITIES, PriorityQueue
+from perfgate.pool.queue import PriorityQueue
 from perfgate.pool.stats import PoolStats
 from perfgate.pool.template import render_argv
+from perfgate.pool.validation import check_spec
 from perfgate.pool.worker import Attempt, Worker
 from perfgate.pool.workers import WorkerSet
 
@@ -43,6 +52,7 @@ log = logging.getLogger("perfgate.pool")
 
 EventSink = Callable[[str, dict[str, Any]], None]
 _PREFETCH_MAX_BYTES = 16 * 1024
+_PREFETCH_MAX_RUN_S = 0.05
 """Only small jobs are prefetched: a queued frame must fit in the worker's pipe buffer."""
 
 
@@ -101,6 +111,7 @@ class Pool:
         self._jobs: dict[str, _Job] = {}
         self._running = 0
         self._commands_running = 0
+        self._mean_run_s: dict[str, float] = {}  # per task, for the prefetch rule
         self._wakeup = trio.lowlevel.ParkingLot()
         self._jobs_changed = trio.lowlevel.ParkingLot()
         self._nursery: trio.Nursery | None = None
@@ -163,35 +174,7 @@ class Pool:
 
     def validate(self, spec: JobSpec) -> TaskConfig:
         """Check ``spec`` against configuration; raise :class:`ValidationError` (422) if bad."""
-        return self._check(spec)[0]
-
-    def _check(self, spec: JobSpec) -> tuple[TaskConfig, int]:
-        """Validate; return the task and the size of the args as JSON."""
-        task = self.tasks.get(spec.task)
-        if task is None:
-            raise ValidationError(f"unknown task {spec.task!r}", field="task")
-        if spec.priority is not None and spec.priority not in PRIORITIES:
-            raise ValidationError(
-                f"priority must be one of {', '.join(PRIORITIES)}, got {spec.priority!r}",
-                field="priority",
-            )
-        if spec.timeout_s is not None and not (0 < spec.timeout_s < math.inf):
-            raise ValidationError("timeout_s must be a positive number", field="timeout_s")
-        if spec.max_retries is not None and spec.max_retries < 0:
-            raise ValidationError("max_retries must be >= 0", field="max_retries")
-        if not isinstance(spec.args, Mapping):
-            raise ValidationError("args must be an object", field="args")
-        if task.command is not None:
-            render_argv(task.command, spec.args)
-            return task, 0
-        for name in spec.args:
-            if not isinstance(name, str) or not name.isidentifier():
-                raise ValidationError(f"argument name {name!r} is not an identifier")
-        try:
-            size = len(json.dumps(spec.args, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"args are not JSON: {exc}", field="args") from None
-        return task, size
+        return check_spec(spec, self.tasks)[0]
 
     def submit(self, spec: JobSpec) -> JobHandle:
         """Validate and enqueue; synchronous, never blocks.
@@ -202,7 +185,7 @@ class Pool:
         """
         if not self._accepting:
             raise Unavailable("the pool is not accepting jobs (starting, draining or closed)")
-        task, args_bytes = self._check(spec)
+        task, args_bytes = check_spec(spec, self.tasks)
         if spec.id in self._jobs:
             raise ValueError(f"job {spec.id!r} is already in the pool")
         handle = JobHandle(spec)
@@ -323,16 +306,36 @@ class Pool:
                     continue
                 self._commands_running += 1
             else:
-                worker = self._crew.pick(prefetch=job.args_bytes <= _PREFETCH_MAX_BYTES)
+                worker = self._crew.pick(self._prefetch_rule(job))
                 if worker is None:
-                    if not self._crew.can_start:
-                        await self._wakeup.park()
-                        continue
-                    self._crew.starting += 1  # reserved here, started by the attempt task
+                    self._crew.grow()  # the job waits for the new worker, or any that frees
+                    await self._wakeup.park()
+                    continue
             self._queue.pop(now)
             job.where = "running"
             attempt = None if worker is None else self._assign(job, worker)
             self._nursery.start_soon(self._run_attempt, job, worker, attempt)
+
+    def _prefetch_rule(self, job: _Job) -> Callable[[Worker], bool] | None:
+        """Whether ``job`` may be queued behind a busy worker's current job.
+
+        Only when both are known to be short (mean run time of their task at most
+        ``_PREFETCH_MAX_RUN_S``): prefetching saves a round trip per job, which matters for
+        jobs of a few milliseconds, but a job queued behind a long one would wait for it even
+        if another worker freed up meanwhile. And only small frames (see ``Worker.flush``).
+        """
+        if job.args_bytes > _PREFETCH_MAX_BYTES or not self._is_short(job.task.name):
+            return None
+
+        def behind(worker: Worker) -> bool:
+            head = self._jobs.get(worker.pending[0].job_id) if worker.pending else None
+            return head is not None and self._is_short(head.task.name)
+
+        return behind
+
+    def _is_short(self, task_name: str) -> bool:
+        mean_s = self._mean_run_s.get(task_name)
+        return mean_s is not None and mean_s <= _PREFETCH_MAX_RUN_S
 
     async def _run_attempt(self, job: _Job, worker: Worker | None, attempt: Attempt | None) -> None:
         try:
@@ -371,7 +374,12 @@ class Pool:
     def _mark_ended(self, job: _Job, started: float, *, timed_out: bool) -> dict[str, Any] | None:
         """Bookkeeping after an attempt; the error for a timeout or a cancel, if it was one."""
         self._running -= 1
-        self._stats.attempt_finished(trio.current_time() - started)
+        run_s = trio.current_time() - started
+        self._stats.attempt_finished(run_s)
+        name = job.task.name
+        previous = self._mean_run_s.get(name)
+        # Exponentially weighted: recent runs count most; one slow run does not stick.
+        self._mean_run_s[name] = run_s if previous is None else 0.8 * previous + 0.2 * run_s
         if job.cancel_requested:
             return _cancelled_error()
         if timed_out:
@@ -438,19 +446,9 @@ class Pool:
     async def _attempt_python(
         self, job: _Job, worker: Worker | None, attempt: Attempt | None
     ) -> tuple[bool, Any, dict[str, Any] | None]:
-        """Run a Python attempt: on ``worker`` if the dispatcher assigned one, else on a new
-        worker. Returns (started, result, error); not started means it can be re-run without
-        counting an attempt."""
-        if worker is None:
-            worker = await self._crew.launch()
-            if worker is None:
-                self._mark_ended(job, self._mark_started(job), timed_out=False)
-                return True, None, {"type": "SpawnError", "message": "no worker", "kind": "crash"}
-            if job.cancel_requested:  # cancelled while its worker was starting
-                self._crew.settle(worker)
-                return False, None, None
-            attempt = self._assign(job, worker)
-        assert attempt is not None
+        """Run a Python attempt on the worker the dispatcher assigned. Returns (started,
+        result, error); not started means it can be re-run without counting an attempt."""
+        assert worker is not None and attempt is not None
         try:
             return await self._attempt_on(job, worker, attempt)
         finally:

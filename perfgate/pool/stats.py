@@ -55,6 +55,7 @@ class PoolStats:
                     "cancelled",
                     "timed_out",
                     "crashed",
+                    "spawn_failures",
                 )
             },
             "reuse_rate": reuse,

@@ -10,6 +10,7 @@ are exact; the only overshoot is a replacement racing an on-demand start, which
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
@@ -20,6 +21,8 @@ from perfgate.pool.worker import Worker, WorkerCrashed
 log = logging.getLogger("perfgate.pool")
 
 _IDLE_CHECK_MAX_S = 1.0
+_START_BACKOFF_S = 1.0
+"""After a worker fails to start, wait this long before trying again (no fork storm)."""
 _MB = 1024 * 1024
 
 
@@ -33,26 +36,39 @@ class WorkerSet:
         self.starting = 0
         self.closing = False
         self.nursery: trio.Nursery | None = None
+        self._no_start_before = 0.0
 
     @property
     def can_start(self) -> bool:
         return len(self.all) + self.starting < self.config.max_workers
 
-    def pick(self, *, prefetch: bool) -> Worker | None:
-        """An idle worker, else (if ``prefetch``, and no new worker may be started) a busy one
-        with nothing queued behind its current job. The caller must assign it at once."""
+    def pick(self, prefetch_ok: Callable[[Worker], bool] | None = None) -> Worker | None:
+        """An idle worker (the most recently used), else, if ``prefetch_ok`` is given, a busy
+        worker with nothing queued behind its current job that ``prefetch_ok`` accepts. The
+        caller must assign it a job at once."""
         if self.idle:
             return self.idle.pop()
-        if not prefetch or self.can_start:
+        if prefetch_ok is None:
             return None
         for worker in self.all:
             if (
                 worker.assigned == 1
                 and worker.exit_info is None
                 and not self.due_for_recycling(worker, extra_jobs=1)
+                and prefetch_ok(worker)
             ):
                 return worker
         return None
+
+    def grow(self) -> None:
+        """Start one more worker in the background if below ``max_workers`` (and not backing
+        off after a failed start); it joins the idle stack when ready."""
+        if not self.can_start or self.nursery is None or self.closing:
+            return
+        if trio.current_time() < self._no_start_before:
+            return
+        self.starting += 1
+        self.nursery.start_soon(self._add_reserved)
 
     async def launch(self) -> Worker | None:
         """Start a worker for which :attr:`starting` was already counted; None if it failed."""
@@ -60,6 +76,8 @@ class WorkerSet:
             worker = await Worker.start()
         except (OSError, WorkerCrashed) as exc:
             log.error("could not start a worker: %s", exc)
+            self.stats.jobs["spawn_failures"] += 1
+            self._no_start_before = trio.current_time() + _START_BACKOFF_S
             return None
         finally:
             self.starting -= 1
@@ -71,6 +89,9 @@ class WorkerSet:
 
     async def add_idle(self) -> None:
         self.starting += 1
+        await self._add_reserved()
+
+    async def _add_reserved(self) -> None:
         worker = await self.launch()
         if worker is not None:
             self.settle(worker)

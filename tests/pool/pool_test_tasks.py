@@ -14,7 +14,12 @@ from typing import Any
 from perfgate.pool import PermanentError
 
 
-def pid(ctx: Any) -> int:
+def pid(ctx: Any, exit_code: int | None = None, hang: bool = False) -> int:
+    """Our pid; or, when asked, crash or hang (a short task that misbehaves once)."""
+    if exit_code is not None:
+        os._exit(exit_code)
+    while hang:
+        time.sleep(1)
     return os.getpid()
 
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pool_helpers import Events, fast_config, gone, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.pool import JobSpec, Pool
-from tests.pool.conftest import Events, fast_config, gone, wait_until
 
 PY = sys.executable
 COMMANDS = {

@@ -12,10 +12,10 @@ from pathlib import Path
 import psutil
 import pytest
 import trio
+from pool_helpers import children, fast_config, gone, make_tasks, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.pool import JobSpec, Pool
-from tests.pool.conftest import children, fast_config, gone, make_tasks, wait_until
 
 HERE = Path(__file__).parent
 

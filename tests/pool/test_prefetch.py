@@ -1,23 +1,33 @@
-"""Prefetch: a busy worker gets its next job early; that job is not an attempt until it starts."""
+"""Prefetch: a busy worker running a short job gets its next short job early, so that it never
+idles through a round trip; that job is not an attempt until it starts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pool_helpers import Events, fast_config, make_tasks, wait_until
+
 from perfgate.pool import JobSpec, Pool
-from tests.pool.conftest import Events, fast_config, make_tasks, wait_until
 
 
 def one_worker(events: Events) -> Pool:
     return Pool(fast_config(min_workers=1, max_workers=1), make_tasks(), on_event=events)
 
 
+async def learn_short(pool: Pool, *tasks: str) -> None:
+    """Run each task once quickly, so that the pool knows it is short."""
+    for task in tasks:
+        args = {"seconds": 0.001, "steps": 1} if task == "sleep" else {}
+        await pool.submit(JobSpec(id=f"learn-{task}", task=task, args=args)).wait()
+
+
 async def test_prefetched_job_runs_on_the_same_worker(events: Events) -> None:
     async with one_worker(events) as pool:
-        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.2}))
+        await learn_short(pool, "sleep", "pid")
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.3}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="pid"))
-        await wait_until(lambda: pool.stats()["workers"]["idle"] == 0)
+        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # handed to the worker
         assert second.state == "queued"  # sent ahead, but not started: no attempt yet
         assert (await first.wait()).state == "succeeded"
         outcome = await second.wait()
@@ -25,9 +35,25 @@ async def test_prefetched_job_runs_on_the_same_worker(events: Events) -> None:
         assert pool.stats()["workers_started"] == 1
 
 
+async def test_no_prefetch_behind_a_long_job() -> None:
+    config = fast_config(min_workers=2, max_workers=2)
+    async with Pool(config, make_tasks()) as pool:
+        await pool.submit(JobSpec(id="learn", task="sleep", args={"seconds": 0.1})).wait()
+        await learn_short(pool, "pid")
+        long_jobs = [
+            pool.submit(JobSpec(id=f"long{i}", task="sleep", args={"seconds": 0.3}))
+            for i in range(2)
+        ]
+        short = pool.submit(JobSpec(id="short", task="pid"))
+        await wait_until(lambda: all(job.state == "running" for job in long_jobs))
+        assert pool.stats()["queue"]["total"] == 1  # it waits for whichever worker frees first
+        assert (await short.wait()).state == "succeeded"
+
+
 async def test_cancel_a_prefetched_job_skips_it(events: Events, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     async with one_worker(events) as pool:
+        await learn_short(pool, "sleep", "touch")
         first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.3}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="touch", args={"path": str(marker)}))
@@ -46,7 +72,8 @@ async def test_cancel_a_prefetched_job_skips_it(events: Events, tmp_path: Path) 
 
 async def test_a_crash_does_not_cost_the_prefetched_job_an_attempt(events: Events) -> None:
     async with one_worker(events) as pool:
-        crash = pool.submit(JobSpec(id="x", task="hard_exit", args={"code": 5}, timeout_s=60))
+        await learn_short(pool, "pid")
+        crash = pool.submit(JobSpec(id="x", task="pid", args={"exit_code": 5}, timeout_s=60))
         victim = pool.submit(JobSpec(id="v", task="pid"))
         assert (await crash.wait()).error["exit_code"] == 5
         outcome = await victim.wait()
@@ -56,8 +83,10 @@ async def test_a_crash_does_not_cost_the_prefetched_job_an_attempt(events: Event
 
 async def test_a_timeout_does_not_cost_the_prefetched_job_an_attempt(events: Events) -> None:
     async with one_worker(events) as pool:
-        slow = pool.submit(JobSpec(id="s", task="hang", timeout_s=0.3))
+        await learn_short(pool, "pid")
+        slow = pool.submit(JobSpec(id="s", task="pid", args={"hang": True}, timeout_s=0.3))
         victim = pool.submit(JobSpec(id="v", task="pid"))
+        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # both on the worker
         assert (await slow.wait()).error["kind"] == "timeout"
         outcome = await victim.wait()
         assert (outcome.state, outcome.attempts) == ("succeeded", 1)

@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfgate.errors import ValidationError
@@ -26,6 +26,7 @@ json_values = st.recursive(
 # -- protocol -------------------------------------------------------------------------------
 
 
+@settings(max_examples=60, deadline=None)
 @given(
     messages=st.lists(st.dictionaries(st.text(), json_values), max_size=8),
     cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=20),
@@ -115,6 +116,7 @@ def test_remove_by_key() -> None:
     assert len(queue) == 1
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["high", "normal", "low"]), st.floats(0, 50))))
 def test_pop_returns_every_item_exactly_once(items: list[tuple[str, float]]) -> None:
     queue: PriorityQueue[int] = PriorityQueue(max_len=1000, aging_s=3)
@@ -143,6 +145,7 @@ def test_backoff_ceiling_doubles_then_caps() -> None:
     assert backoff_ceiling_s(10_000, base_s=0.5, cap_s=5.0) == 5.0
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=1, max_value=200), st.integers())
 def test_backoff_delay_is_full_jitter(attempt: int, seed: int) -> None:
     rng = random.Random(seed)

@@ -6,9 +6,9 @@ import os
 import signal
 
 import pytest
+from pool_helpers import Events, fast_config, gone, make_tasks, wait_until
 
 from perfgate.pool import JobSpec, Pool
-from tests.pool.conftest import Events, fast_config, gone, make_tasks, wait_until
 
 
 async def run(pool: Pool, job_id: str, task: str, **kwargs: object):  # type: ignore[no-untyped-def]

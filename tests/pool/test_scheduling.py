@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pool_helpers import Events, fast_config, make_tasks, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.errors import QueueFull, Unavailable, ValidationError
 from perfgate.pool import JobSpec, Pool
-from tests.pool.conftest import Events, fast_config, make_tasks, wait_until
 
 
 def one_worker(**overrides: object) -> Pool:
