@@ -211,7 +211,9 @@ class AuthConfig:
 def _broker(_inst: Any, attr: attrs.Attribute[Any], value: str) -> None:
     # Only the in-process broker exists so far; refusing other URLs beats ignoring them.
     if value != "memory://":
-        raise ConfigError(f"{attr.name}: only 'memory://' is supported in this version, got {value!r}")
+        raise ConfigError(
+            f"{attr.name}: only 'memory://' is supported in this version, got {value!r}"
+        )
 
 
 @attrs.frozen

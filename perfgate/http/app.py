@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from perfgate.auth import Authenticator
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
+from perfgate.gateway import WS_PATH
 from perfgate.http.access import install_access_log
 from perfgate.http.channels import blueprint as channels_blueprint
 from perfgate.http.edge import install_edge
@@ -86,7 +87,7 @@ def create_app(state: AppState) -> Quart:
 def _guarded_monitor_routes(monitor: Monitor, state: AppState) -> Blueprint:
     """``/metrics`` and ``/v1/stats`` need the admin scope when tokens are configured; the
     dashboard page itself holds no data (it reads the gateway with the user's token)."""
-    blueprint = monitor_blueprint(monitor, ws_url=lambda: state.components.get("ws_url", ""))
+    blueprint = monitor_blueprint(monitor, ws_url=lambda: dashboard_ws_url(state))
 
     @blueprint.before_request
     async def _admin_only() -> None:
@@ -94,6 +95,19 @@ def _guarded_monitor_routes(monitor: Monitor, state: AppState) -> Blueprint:
             authenticate().require("admin")
 
     return blueprint
+
+
+def dashboard_ws_url(state: AppState) -> str:
+    """Where the dashboard page should connect: the gateway's own address, with the host the
+    browser used when the gateway listens on every interface. Behind a proxy that serves
+    ``/ws`` on the page's origin, the page is opened with ``?ws=/ws`` instead."""
+    bound: str = state.components.get("ws_url", "")
+    if not bound:
+        return WS_PATH
+    host, _, port = bound.removeprefix("ws://").rpartition(":")
+    if host in ("0.0.0.0", "[::]", "::"):
+        host = request.host.rpartition(":")[0] if ":" in request.host else request.host
+    return f"ws://{host}:{port}{WS_PATH}"
 
 
 def _install_error_handlers(app: Quart) -> None:

@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from perfgate.monitor.alerts import Alert
+from perfgate.monitor.recommend import QUEUE_PRIORITIES
 from perfgate.monitor.recommend import number as _num
 from perfgate.monitor.system import SystemSample
 
@@ -159,7 +160,7 @@ class SourcesCollector(Collector):
 
     Keys read (all optional):
 
-    - ``pool``: ``workers.{idle,busy,total,max}``, ``queue_depth.{high,normal,low}``,
+    - ``pool``: ``workers.{idle,busy,total,max}``, ``queue.{high,normal,low}``,
       ``jobs.{completed,failed,retried}``, ``restarts.{REASON: n}``
     - ``gateway``: ``connections``, ``messages_sent``, ``messages_dropped``,
       ``messages_batched``, ``closes.{CODE: n}``, ``heartbeat_rtt_ms.{STAT: ms}``
@@ -247,8 +248,10 @@ class SourcesCollector(Collector):
         depth = GaugeMetricFamily(
             "perfgate_pool_queue_depth", "Queued jobs by priority.", labels=["priority"]
         )
-        for priority, value in _items(stats, "queue_depth", limit=10):
-            depth.add_metric([priority], value)
+        for priority in QUEUE_PRIORITIES:
+            value = _num(stats, "queue", priority)
+            if value is not None:
+                depth.add_metric([priority], value)
         yield depth
         jobs = CounterMetricFamily(
             "perfgate_pool_jobs", "Jobs finished, by result.", labels=["result"]

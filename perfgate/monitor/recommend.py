@@ -48,12 +48,15 @@ def number(mapping: Mapping[str, Any] | None, *path: str) -> float | None:
     return float(node)
 
 
+QUEUE_PRIORITIES = ("high", "normal", "low")
+
+
 def queue_depth(pool: Mapping[str, Any] | None) -> int | None:
-    """Total queued jobs over all priorities, or ``None`` without pool figures."""
-    depths = pool.get("queue_depth") if pool else None
+    """Total queued jobs over all priorities (``pool.stats()["queue"]``), or ``None``."""
+    depths = pool.get("queue") if pool else None
     if not isinstance(depths, Mapping):
         return None
-    return int(sum(number(depths, str(key)) or 0 for key in depths))
+    return int(sum(number(depths, key) or 0 for key in QUEUE_PRIORITIES))
 
 
 def recommend(

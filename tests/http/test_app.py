@@ -120,3 +120,21 @@ async def test_in_process_service_answers_over_real_sockets(service: Any) -> Non
         response = await client.get(service.http + "/healthz")
         assert response.json() == {"status": "ok"}
         assert (await client.get(service.http + "/readyz")).status_code == 200
+
+
+async def test_dashboard_ws_url_uses_the_browsers_host_for_a_wildcard_bind() -> None:
+    from perfgate.http.app import dashboard_ws_url
+
+    app, state = make_app()
+    assert await _in_request(app, "example.com:8080", lambda: dashboard_ws_url(state)) == "/ws"
+    state.components["ws_url"] = "ws://0.0.0.0:9000"
+    got = await _in_request(app, "example.com:8080", lambda: dashboard_ws_url(state))
+    assert got == "ws://example.com:9000/ws"
+    state.components["ws_url"] = "ws://127.0.0.1:9000"
+    got = await _in_request(app, "example.com", lambda: dashboard_ws_url(state))
+    assert got == "ws://127.0.0.1:9000/ws"
+
+
+async def _in_request(app: Quart, host: str, fn: Any) -> Any:
+    async with app.test_request_context("/", headers={"Host": host}):
+        return fn()

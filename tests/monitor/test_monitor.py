@@ -36,7 +36,7 @@ class Clock:
 
 POOL = {
     "workers": {"idle": 1, "busy": 3, "total": 4},
-    "queue_depth": {"high": 2, "normal": 5, "low": 0},
+    "queue": {"high": 2, "normal": 5, "low": 0},
     "jobs": {"completed": 40, "failed": 2, "retried": 3},
     "restarts": {"rss": 1, "crash": 2},
 }
@@ -191,7 +191,7 @@ def test_two_monitors_do_not_share_a_registry() -> None:
 
 def test_tick_raises_alerts_and_recommendations_from_the_figures() -> None:
     monitor, clock, sampler = make_monitor(queue_depth_alert=10)
-    pool = {"workers": {"idle": 0, "busy": 4, "total": 4}, "queue_depth": {"normal": 25}}
+    pool = {"workers": {"idle": 0, "busy": 4, "total": 4}, "queue": {"normal": 25}}
     monitor.add_source("pool", lambda: pool)
     sampler.next = SystemSample(host_cpu_pct=95.0, host_memory_pct=40.0)
     snapshot, events = monitor.tick()
@@ -202,7 +202,7 @@ def test_tick_raises_alerts_and_recommendations_from_the_figures() -> None:
     assert {a["id"] for a in snapshot["alerts"]} == {"cpu:host", "queue_depth:pool"}
     assert [r["code"] for r in snapshot["recommendations"]] == ["add-capacity"]
     sampler.next = SystemSample(host_cpu_pct=5.0, host_memory_pct=40.0)
-    pool["queue_depth"] = {"normal": 0}
+    pool["queue"] = {"normal": 0}
     clock.now += 1
     assert monitor.tick()[1] == []  # hysteresis in time: not cleared yet
     clock.now += 11

@@ -33,19 +33,19 @@ def test_nothing_to_say_when_calm_or_unknown() -> None:
 
 
 def test_queue_high_with_workers_at_max_says_raise_max_workers() -> None:
-    pool = {"workers": {"idle": 0, "busy": 4, "total": 4}, "queue_depth": {"high": 90, "low": 30}}
+    pool = {"workers": {"idle": 0, "busy": 4, "total": 4}, "queue": {"high": 90, "low": 30}}
     found = codes(pool=pool)["raise-max-workers"]
     assert found.figure == "pool.queue_depth" and found.value == 120
     assert "max_workers" in found.message
 
 
 def test_queue_high_while_still_scaling_says_nothing() -> None:
-    pool = {"workers": {"idle": 0, "busy": 2, "total": 2, "max": 8}, "queue_depth": {"normal": 500}}
+    pool = {"workers": {"idle": 0, "busy": 2, "total": 2, "max": 8}, "queue": {"normal": 500}}
     assert codes(pool=pool) == {}
 
 
 def test_queue_high_and_cpu_saturated_says_add_instances_not_workers() -> None:
-    pool = {"workers": {"idle": 0, "busy": 4, "total": 4}, "queue_depth": {"normal": 500}}
+    pool = {"workers": {"idle": 0, "busy": 4, "total": 4}, "queue": {"normal": 500}}
     found = codes(pool=pool, system={**CALM, "host_cpu_pct": 97.0})
     assert set(found) == {"add-capacity"}
 
@@ -54,7 +54,7 @@ def test_slow_consumers_cache_and_idle_workers() -> None:
     found = codes(
         gateway={"messages_sent": 1000, "messages_dropped": 50},
         cache={"l1": {"hits": 10, "misses": 190, "evictions": 40}, "l2": {"hits": 1}},
-        pool={"workers": {"idle": 7, "busy": 1, "total": 8}, "queue_depth": {"normal": 0}},
+        pool={"workers": {"idle": 7, "busy": 1, "total": 8}, "queue": {"normal": 0}},
     )
     assert set(found) == {"slow-consumers", "cache-l1-small", "fewer-workers"}
     assert found["cache-l1-small"].figure == "cache.l1.hit_rate_pct"
@@ -93,5 +93,5 @@ def test_any_shape_of_stats_is_tolerated(pool: Any, gateway: Any, cache: Any, sy
 
 
 def test_non_finite_figures_are_ignored() -> None:
-    pool = {"queue_depth": {"high": float("nan"), "normal": float("inf"), "low": 3}}
+    pool = {"queue": {"high": float("nan"), "normal": float("inf"), "low": 3}}
     assert queue_depth(pool) == 3

@@ -63,15 +63,13 @@ async def test_metrics_content_type_and_stats_shape() -> None:
 
 
 async def test_dashboard_page_carries_the_gateway_url_escaped() -> None:
-    app, _ = make_app(ws_url='ws://127.0.0.1:8081/ws?x="><script>')
+    # The gateway's bound address as the supervisor records it; the page gets ".../ws".
+    app, _ = make_app(ws_url='ws://"><script>:8081')
     response = await app.test_client().get("/")
     assert response.status_code == 200
     assert response.content_type == "text/html; charset=utf-8"
     page = (await response.get_data()).decode()
-    assert (
-        '<meta name="perfgate-ws" content="ws://127.0.0.1:8081/ws?x=&quot;&gt;&lt;script&gt;">'
-        in page
-    )
+    assert '<meta name="perfgate-ws" content="ws://&quot;&gt;&lt;script&gt;:8081/ws">' in page
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert "<script>" not in page.replace('<script src="dashboard/dashboard.js">', "")
 

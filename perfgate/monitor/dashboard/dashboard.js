@@ -138,10 +138,10 @@
     return typeof node === "number" ? node : null;
   }
 
-  function sum(obj) {
-    if (obj === null || typeof obj !== "object") return null;
+  function queued(queue) {
+    if (queue === null || typeof queue !== "object") return null;
     let total = 0;
-    for (const v of Object.values(obj)) if (typeof v === "number") total += v;
+    for (const p of ["high", "normal", "low"]) if (typeof queue[p] === "number") total += queue[p];
     return total;
   }
 
@@ -165,7 +165,7 @@
     charts.wsConnections.push(t, [get(s, "gateway.connections")]);
     charts.wsRate.push(t, [get(s, "rates.ws_messages_sent_per_s"), get(s, "ws_delivery.throughput_per_s")]);
     charts.poolWorkers.push(t, [get(s, "pool.workers.busy"), get(s, "pool.workers.total")]);
-    charts.queueDepth.push(t, [sum(s.pool ? s.pool.queue_depth : null), get(s, "pool.queue_depth.high")]);
+    charts.queueDepth.push(t, [queued(s.pool ? s.pool.queue : null), get(s, "pool.queue.high")]);
     charts.cpu.push(t, [get(s, "system.process_cpu_pct"), get(s, "system.host_cpu_pct")]);
     const rss = get(s, "system.process_rss_bytes");
     charts.memory.push(t, [get(s, "system.host_memory_pct"), rss === null ? null : rss / 1048576]);
