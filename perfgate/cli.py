@@ -105,18 +105,20 @@ def _startup_error(exc: BaseException) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # bench and gate own their arguments (options may come first): hand them over whole.
+    if argv and argv[0] == "bench":
+        from perfgate.bench.cli import bench_main
+
+        return bench_main(argv[1:])
+    if argv and argv[0] == "gate":
+        from perfgate.bench.cli import gate_main
+
+        return gate_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
-        if args.command == "bench":
-            from perfgate.bench.cli import bench_main
-
-            return bench_main(list(args.rest))
-        if args.command == "gate":
-            from perfgate.bench.cli import gate_main
-
-            return gate_main(list(args.rest))
     except (ConfigError, OSError, BaseExceptionGroup) as exc:
         leaf = _startup_error(exc)
         if leaf is None:

@@ -214,14 +214,18 @@ class JobService:
         return record
 
     async def wait(self, job_id: str, wait_s: float) -> JobRecord:
-        """The job once it has finished, or as it is after ``wait_s`` (capped by config)."""
-        record = await self.get(job_id)
+        """The job once it has finished, or as it is after ``wait_s`` (capped by config).
+
+        The waiter is registered *before* the first read of the journal: a job that finishes
+        while that read is in flight then still wakes it (no lost wake-up).
+        """
         wait_s = min(wait_s, self.config.http.max_wait_s)
-        if record.finished or wait_s <= 0 or not self._readiness.accepting:
-            return record
         waiters = self._waiters.setdefault(job_id, _Waiters())
         waiters.count += 1
         try:
+            record = await self.get(job_id)
+            if record.finished or wait_s <= 0 or not self._readiness.accepting:
+                return record
             with trio.move_on_after(wait_s):
                 await waiters.event.wait()
         finally:
