@@ -71,7 +71,7 @@ def percentile_curve_ms(histogram: HdrHistogram, points: int = 80) -> list[tuple
     """``(percentile, latency_ms)`` pairs spaced evenly on HdrHistogram's log(1/(1-p)) axis.
 
     Runs from the 0th percentile to the highest one the sample size can resolve (a histogram
-    of 1,000 values says nothing about the 99.99th), then the max at the end.
+    of 1,000 values says nothing about the 99.99th); the last point carries the max.
     """
     total = histogram.get_total_count()
     if total == 0:
@@ -83,5 +83,5 @@ def percentile_curve_ms(histogram: HdrHistogram, points: int = 80) -> list[tuple
         nines = top_nines * i / max(1, points - 1)
         percentile = 100.0 * (1.0 - 10.0**-nines)
         curve.append((percentile, histogram.get_value_at_percentile(percentile) / 1000.0))
-    curve.append((100.0, histogram.get_max_value() / 1000.0))
+    curve[-1] = (curve[-1][0], histogram.get_max_value() / 1000.0)
     return curve

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 import trio
@@ -86,8 +87,8 @@ async def _wait_ready(name: str, process: trio.Process, ready_file: Path, log_pa
                 raise ServerFailed(
                     f"{name} exited {process.returncode} before ready:\n{_tail(log_path)}"
                 )
-            if ready_file.exists():
-                ready = json.loads(ready_file.read_text())
+            ready = await trio.to_thread.run_sync(_read_ready, ready_file)
+            if ready is not None:
                 return Target(name, ready["http"], ready["ws"], ready.get("pid"))
             await trio.sleep(0.05)
     raise ServerFailed(f"{name} not ready after {READY_TIMEOUT_S:g}s:\n{_tail(log_path)}")
@@ -100,6 +101,17 @@ async def _stop(process: trio.Process) -> int:
             return await process.wait()
         process.kill()
     return await process.wait()
+
+
+def _read_ready(path: Path) -> dict[str, Any] | None:
+    # the writer renames a complete file into place, so existing means complete
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    if not isinstance(data, dict):
+        raise ServerFailed(f"ready file {path} is not a JSON object")
+    return data
 
 
 def _tail(path: Path, lines: int = 20) -> str:

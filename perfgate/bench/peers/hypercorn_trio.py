@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from functools import partial
+from typing import Any
 
 import trio
 from hypercorn.config import Config
@@ -27,9 +28,8 @@ async def _run(ready_file: str) -> None:
                 return
 
         async with trio.open_nursery() as nursery:
-            await nursery.start(
-                partial(serve, healthz_app, config, shutdown_trigger=shutdown_trigger)
-            )  # type: ignore[arg-type]
+            app: Any = healthz_app
+            await nursery.start(partial(serve, app, config, shutdown_trigger=shutdown_trigger))
             write_ready_file(ready_file, sock, None)
 
 
