@@ -13,17 +13,17 @@ import random
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
-
-import trio
+from typing import TYPE_CHECKING, Any
 
 from perfgate.bench import gate, results
-from perfgate.bench.runner import RunFailed
-from perfgate.bench.scenarios import SCENARIOS
-from perfgate.bench.server import ServerFailed, Target
-from perfgate.bench.suite import DEFAULT_SCENARIOS, SuiteOptions, run_suite
 
+if TYPE_CHECKING:
+    from perfgate.bench.server import Target
+
+# `perfgate gate` imports only gate/results/stats; trio, the harness and matplotlib load
+# only for `perfgate bench`.
 DEFAULT_OUT = Path("bench/results")
+SCENARIO_NAMES = ("http", "jobs", "ws-fanout", "ws-churn")
 
 
 def _bench_parser() -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def _bench_parser() -> argparse.ArgumentParser:
         "scenarios",
         nargs="*",
         metavar="SCENARIO",
-        help=f"scenarios to run (default: all of {', '.join(DEFAULT_SCENARIOS)})",
+        help=f"scenarios to run (default: all of {', '.join(SCENARIO_NAMES)})",
     )
     p.add_argument("--target", help="benchmark a running server: its HTTP URL, or its --ready-file")
     p.add_argument("--target-ws", help="WebSocket URL of --target (when --target is a URL)")
@@ -72,10 +72,12 @@ def _bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, help="gate the result against this baseline file")
     p.add_argument("--write-baseline", type=Path, help="also copy the result to this file")
     p.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed for the gate (0)")
-    return p  # fmt: skip
+    return p
 
 
 def _target(args: argparse.Namespace) -> Target | None:
+    from perfgate.bench.server import Target
+
     if not args.target:
         return None
     path = Path(args.target)
@@ -88,11 +90,23 @@ def _target(args: argparse.Namespace) -> Target | None:
 
 def bench_main(argv: list[str]) -> int:
     args = _bench_parser().parse_args(argv)
-    scenarios = tuple(args.scenarios) or DEFAULT_SCENARIOS
+    import trio
+
+    from perfgate.bench import terminal
+    from perfgate.bench.report import write_report
+    from perfgate.bench.runner import RunFailed
+    from perfgate.bench.scenarios import SCENARIOS
+    from perfgate.bench.server import ServerFailed
+    from perfgate.bench.suite import SuiteOptions, run_suite
+
+    scenarios = tuple(args.scenarios) or SCENARIO_NAMES
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
-        print(f"perfgate bench: unknown scenario(s) {', '.join(unknown)}; "
-              f"known: {', '.join(SCENARIOS)}", file=sys.stderr)  # fmt: skip
+        print(
+            f"perfgate bench: unknown scenario(s) {', '.join(unknown)}; "
+            f"known: {', '.join(SCENARIOS)}",
+            file=sys.stderr,
+        )
         return 2
     if args.runs < 1 or args.duration <= 0 or args.processes < 1:
         print(
@@ -104,8 +118,11 @@ def bench_main(argv: list[str]) -> int:
         try:
             baseline = results.read(args.baseline)
         except results.ResultError as exc:
-            print(f"perfgate bench: baseline: {exc}\n"
-                  "  (make bench-baseline writes one; see bench/README.md)", file=sys.stderr)  # fmt: skip
+            print(
+                f"perfgate bench: baseline: {exc}\n"
+                "  (make bench-baseline writes one; see bench/README.md)",
+                file=sys.stderr,
+            )
             return 2
     target = _target(args)
     if target is not None and not target.ws_url and any(s.startswith("ws-") for s in scenarios):
@@ -129,11 +146,11 @@ def bench_main(argv: list[str]) -> int:
         target=target,
         log_dir=args.out / f"{stamp}-logs",
     )
-    from perfgate.bench import terminal
-
     try:
-        result = terminal.with_progress(options, lambda progress: trio.run(
-            lambda: run_suite(options, progress, now=lambda: now)))  # fmt: skip
+        result = terminal.with_progress(
+            options,
+            lambda progress: trio.run(lambda: run_suite(options, progress, now=lambda: now)),
+        )
     except (ServerFailed, RunFailed) as exc:
         print(f"perfgate bench: could not measure: {exc}", file=sys.stderr)
         return 2
@@ -153,13 +170,12 @@ def bench_main(argv: list[str]) -> int:
     elif not all(s.get("valid", True) for s in result["scenarios"].values()):
         code = 2
     json_path = results.write(result, args.out / f"{stamp}.json")
-    from perfgate.bench.report import write_report
-
     html_path = write_report(result, args.out / f"{stamp}.html", gate_lines)
     if args.write_baseline is not None:
         args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(json_path, args.write_baseline)
-    shutil.rmtree(options.log_dir or "", ignore_errors=True) if code == 0 else None
+    if code == 0 and options.log_dir is not None:
+        shutil.rmtree(options.log_dir, ignore_errors=True)  # server logs matter only on failure
     terminal.print_table(result)
     for line in gate_lines:
         print(line)

@@ -27,6 +27,9 @@ class Recorder:
     uncorrected: HdrHistogram = attrs.field(factory=hdr.new_histogram)
     send_lag: HdrHistogram = attrs.field(factory=hdr.new_histogram)
     sent: int = 0
+    sent_in_window: int = 0
+    #: sends after this instant do not count towards the achieved rate (set by the driver)
+    window_end_s: float = float("inf")
     completed: int = 0
     errors: int = 0
     timeouts: int = 0
@@ -37,6 +40,8 @@ class Recorder:
     def on_send(self, intended_s: float, sent_s: float) -> None:
         """A request left (late by ``sent_s - intended_s``)."""
         self.sent += 1
+        if sent_s <= self.window_end_s:
+            self.sent_in_window += 1
         hdr.record_ms(self.send_lag, (sent_s - intended_s) * 1000.0)
         if self.first_intended_s is None or intended_s < self.first_intended_s:
             self.first_intended_s = intended_s
@@ -68,6 +73,7 @@ class Recorder:
             "uncorrected_histogram": hdr.encode(self.uncorrected),
             "send_lag_histogram": hdr.encode(self.send_lag),
             "sent": self.sent,
+            "sent_in_window": self.sent_in_window,
             "completed": self.completed,
             "errors": self.errors,
             "timeouts": self.timeouts,

@@ -52,8 +52,14 @@ def plot_png(name: str, entries: Sequence[tuple[str, dict[str, Any]]]) -> bytes:
             if i == 0:
                 raw = _curve(entry.get("uncorrected_histogram"))
                 if raw:
-                    ax.plot([_x(p) for p, _ in raw], [v for _, v in raw], linestyle="--",
-                            color="grey", label=f"{label} (uncorrected)", linewidth=1.0)  # fmt: skip
+                    ax.plot(
+                        [_x(p) for p, _ in raw],
+                        [v for _, v in raw],
+                        linestyle="--",
+                        color="grey",
+                        label=f"{label} (uncorrected)",
+                        linewidth=1.0,
+                    )
         ax.set_xscale("log")
         ticks = [t for t in _TICKS if t <= max(top, 99.0)]
         ax.set_xticks([_x(t) for t in ticks])
@@ -135,17 +141,44 @@ def render_html(result: dict[str, Any], gate_lines: Sequence[str] = ()) -> str:
     if gate_lines:
         parts.append("<h2>Gate</h2><pre>" + html.escape("\n".join(gate_lines)) + "</pre>")
     parts.append("<h2>Summary</h2><table><tr>")
-    heads = ["scenario", "system", "offered/s", "achieved/s", "valid", "errors", "lost", "dup",
-             "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "uncorr. p99", "runs",
-             "ratio p50", "ratio p99", "ratio thr."]  # fmt: skip
+    heads = [
+        "scenario",
+        "system",
+        "offered/s",
+        "achieved/s",
+        "valid",
+        "errors",
+        "lost",
+        "dup",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "uncorr. p99",
+        "runs",
+        "ratio p50",
+        "ratio p99",
+        "ratio thr.",
+    ]
     parts.append("".join(f"<th>{h}</th>" for h in heads) + "</tr>")
     for row in table_rows(result):
         ratio = row["ratio"] or {}
-        cells = [row["scenario"], row["system"], _fmt(row["offered"], 1), _fmt(row["achieved"], 1),
-                 _fmt(row["valid"]), _fmt(row["errors"]), _fmt(row["lost"]), _fmt(row["duplicated"]),
-                 *(_fmt(row[k]) for k in ("p50", "p90", "p99", "p999", "max", "uncorrected_p99")),
-                 _fmt(row["runs"]), _fmt(ratio.get("p50")), _fmt(ratio.get("p99")),
-                 _fmt(ratio.get("throughput"))]  # fmt: skip
+        cells = [
+            row["scenario"],
+            row["system"],
+            _fmt(row["offered"], 1),
+            _fmt(row["achieved"], 1),
+            _fmt(row["valid"]),
+            _fmt(row["errors"]),
+            _fmt(row["lost"]),
+            _fmt(row["duplicated"]),
+            *(_fmt(row[k]) for k in ("p50", "p90", "p99", "p999", "max", "uncorrected_p99")),
+            _fmt(row["runs"]),
+            _fmt(ratio.get("p50")),
+            _fmt(ratio.get("p99")),
+            _fmt(ratio.get("throughput")),
+        ]
         klass = ["l", "l"] + [""] * (len(cells) - 2)
         if row["valid"] is False:
             klass[4] = "bad"
@@ -163,8 +196,10 @@ def render_html(result: dict[str, Any], gate_lines: Sequence[str] = ()) -> str:
         entries = [(entry.get("system", "perfgate"), entry)]
         entries += list(result.get("peers", {}).get(name, {}).items())
         png = base64.b64encode(plot_png(name, entries)).decode("ascii")
-        parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)} latency percentiles' "
-                     f"src='data:image/png;base64,{png}'>")  # fmt: skip
+        parts.append(
+            f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)} latency percentiles' "
+            f"src='data:image/png;base64,{png}'>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 

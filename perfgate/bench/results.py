@@ -35,9 +35,16 @@ if TYPE_CHECKING:
 SCHEMA = "perfgate-bench/1"
 PERCENTILE_KEYS = ("p50", "p90", "p99", "p999", "max")
 _PACKAGES = (
-    "perfgate", "trio", "hypercorn", "quart-trio", "trio-websocket", "httpx", "uvicorn",
-    "websockets", "hdrhistogram",
-)  # fmt: skip
+    "perfgate",
+    "trio",
+    "hypercorn",
+    "quart-trio",
+    "trio-websocket",
+    "httpx",
+    "uvicorn",
+    "websockets",
+    "hdrhistogram",
+)
 
 
 class ResultError(ValueError):
@@ -130,8 +137,11 @@ def versions() -> dict[str, str | None]:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5, check=False,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
         out["git"] = (commit + ("-dirty" if dirty else "")) or None
     except (OSError, subprocess.SubprocessError):
         out["git"] = None

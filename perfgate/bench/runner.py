@@ -163,10 +163,7 @@ def merge_clients(
     """Combine the client processes' result lines into one run (pure)."""
     requests = [r["requests"] for r in results]
     sent = sum(r["sent"] for r in requests)
-    last_sent = max(
-        (r["last_sent_s"] for r in requests if r["last_sent_s"] is not None), default=start_at_s
-    )
-    achieved = achieved_rate(sent, start_at_s, last_sent, settings.duration_s)
+    achieved = achieved_rate(sum(r["sent_in_window"] for r in requests), settings.duration_s)
     offered = achieved if settings.closed_loop else settings.rate_per_s
     errors = sum(r["errors"] for r in requests)
     timeouts = sum(r["timeouts"] for r in requests)

@@ -38,10 +38,19 @@ class Target:
 
 def perfgate_argv(data_dir: str, ready_file: str) -> list[str]:
     return [
-        sys.executable, "-m", "perfgate", "serve",
-        "--http", "127.0.0.1:0", "--ws", "127.0.0.1:0",
-        "--data-dir", data_dir, "--ready-file", ready_file,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "perfgate",
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+        "--ws",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir,
+        "--ready-file",
+        ready_file,
+    ]
 
 
 def peer_argv(name: str, ready_file: str) -> list[str]:

@@ -133,8 +133,9 @@ async def run_suite(
                 if options.warmup_s > 0:
                     for name, target in targets.items():
                         warmup = options.settings_for(scenario, options.warmup_s)
-                        await _run_with_ticks(warmup, target, f"{scenario}: warm-up {name}",
-                                              done_s, on_progress)  # fmt: skip
+                        await _run_with_ticks(
+                            warmup, target, f"{scenario}: warm-up {name}", done_s, on_progress
+                        )
                         done_s += options.warmup_s
                 outcomes: dict[str, list[RunOutcome]] = {name: [] for name in targets}
                 for run_index, name in interleave(list(targets), options.runs):

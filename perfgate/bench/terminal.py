@@ -48,8 +48,24 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
         if not console.is_terminal:
             console = Console(width=180)  # CI logs: no wrapping into unreadable columns
     table = Table(title="perfgate bench (latency from intended send time, ms)")
-    for head in ("scenario", "system", "offered/s", "achieved/s", "valid", "errors", "lost/dup",
-                 "p50", "p90", "p99", "p99.9", "max", "p99 uncorr.", "xp50", "xp99", "xthr"):  # fmt: skip
+    for head in (
+        "scenario",
+        "system",
+        "offered/s",
+        "achieved/s",
+        "valid",
+        "errors",
+        "lost/dup",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "p99 uncorr.",
+        "xp50",
+        "xp99",
+        "xthr",
+    ):
         table.add_column(head, justify="left" if head in ("scenario", "system") else "right")
     for row in table_rows(result):
         ratio = row["ratio"] or {}
@@ -59,11 +75,18 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
 
         lost = "-" if row["lost"] is None else f"{row['lost']}/{row['duplicated']}"
         table.add_row(
-            row["scenario"], row["system"], f(row["offered"], 1), f(row["achieved"], 1),
-            "yes" if row["valid"] else "[red]INVALID[/red]", str(row["errors"]), lost,
+            row["scenario"],
+            row["system"],
+            f(row["offered"], 1),
+            f(row["achieved"], 1),
+            "yes" if row["valid"] else "[red]INVALID[/red]",
+            str(row["errors"]),
+            lost,
             *(f(row[k]) for k in ("p50", "p90", "p99", "p999", "max", "uncorrected_p99")),
-            f(ratio.get("p50")), f(ratio.get("p99")), f(ratio.get("throughput")),
-        )  # fmt: skip
+            f(ratio.get("p50")),
+            f(ratio.get("p99")),
+            f(ratio.get("throughput")),
+        )
     console.print(table)
     console.print(
         "x = perfgate/peer: latency above 1 is slower than the peer; throughput below 1 is less."

@@ -1,0 +1,135 @@
+"""``perfgate bench`` end to end against peer servers (real subprocesses, real sockets).
+
+Short runs; nothing here asserts on how fast anything is, only that the harness records what
+the contract says it records.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from perfgate.bench import results
+from perfgate.bench.cli import bench_main, gate_main
+
+
+def only_result(out: Path) -> dict[str, Any]:
+    [path] = sorted(out.glob("*.json"))
+    assert path.with_suffix(".html").exists()
+    return results.read(path)  # validates the schema
+
+
+def test_http_against_hypercorn_with_uvicorn_as_peer(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    code = bench_main(
+        [
+            "http",
+            "--subject",
+            "hypercorn-trio",
+            "--peers",
+            "--runs",
+            "3",
+            "--duration",
+            "0.6",
+            "--warmup",
+            "0",
+            "--rate",
+            "100",
+            "--connections",
+            "2",
+            "--out",
+            str(out),
+            "--write-baseline",
+            str(tmp_path / "baseline.json"),
+        ]
+    )
+    doc = only_result(out)
+    entry = doc["scenarios"]["http"]
+    assert entry["system"] == "hypercorn-trio"
+    assert entry["offered_rate"] == 100.0
+    assert entry["achieved_rate"] > 0
+    assert code == (0 if entry["valid"] else 2)
+    assert entry["errors"] == 0
+    assert len(entry["runs"]) == 3
+    for run in entry["runs"]:
+        assert run["mode"] == "open-loop"
+        assert run["requests"] == 60
+        assert {"achieved_rate", "offered_rate", "valid", "send_lag_ms"} <= set(run)
+        # open-loop latency includes the generator's lag, so it is never below service time
+        assert run["latency_ms"]["max"] >= run["uncorrected_latency_ms"]["max"] * 0.999
+    assert entry["histogram"] and entry["uncorrected_histogram"]
+    assert set(entry["latency_ms"]) == {"p50", "p90", "p99", "p999", "max"}
+    peer = doc["peers"]["http"]["uvicorn"]
+    assert len(peer["runs"]) == 3
+    assert set(peer["ratio"]) == {"p50", "p90", "p99", "p999", "max", "throughput"}
+    assert doc["machine"]["cores"] >= 1
+    assert doc["versions"]["hdrhistogram"]
+    assert "<img" in (out / (sorted(out.glob("*.json"))[0].stem + ".html")).read_text()
+    # the baseline written beside it gates (A against itself)
+    assert gate_main([str(tmp_path / "baseline.json"), str(tmp_path / "baseline.json")]) == 0
+
+
+def test_jobs_against_the_processpool_peer(tmp_path: Path) -> None:
+    code = bench_main(
+        [
+            "jobs",
+            "--subject",
+            "processpool",
+            "--runs",
+            "1",
+            "--duration",
+            "0.8",
+            "--warmup",
+            "0",
+            "--rate",
+            "20",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    entry = only_result(tmp_path)["scenarios"]["jobs"]
+    assert code in (0, 2)
+    assert entry["runs"][0]["requests"] == 16
+    assert entry["errors"] == 0, entry["runs"][0]["error_samples"]
+
+
+def test_ws_fanout_and_churn_against_the_websockets_peer(tmp_path: Path) -> None:
+    code = bench_main(
+        [
+            "ws-fanout",
+            "ws-churn",
+            "--subject",
+            "websockets",
+            "--runs",
+            "1",
+            "--duration",
+            "0.8",
+            "--warmup",
+            "0",
+            "--rate",
+            "20",
+            "--subscribers",
+            "5",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    doc = only_result(tmp_path)
+    fanout = doc["scenarios"]["ws-fanout"]
+    assert code in (0, 2)
+    assert fanout["published"] == 16
+    assert fanout["deliveries"] == 16 * 5
+    assert fanout["lost"] == 0
+    assert fanout["duplicated"] == 0
+    churn = doc["scenarios"]["ws-churn"]
+    assert churn["requests"] == 16
+    assert churn["errors"] == 0, churn["runs"][0]["error_samples"]
+    assert json.dumps(doc)  # serialisable as written
+
+
+def test_bench_refuses_an_unreadable_baseline_before_measuring(tmp_path: Path) -> None:
+    bad = tmp_path / "baseline.json"
+    bad.write_text("{}")
+    assert bench_main(["http", "--baseline", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
