@@ -114,20 +114,14 @@ def bench_main(argv: list[str]) -> int:
         )
         return 2
     baseline: dict[str, Any] | None = None
-    if args.baseline is not None:
+    baseline_missing = args.baseline is not None and not args.baseline.exists()
+    if args.baseline is not None and not baseline_missing:
         try:
             baseline = results.read(args.baseline)
         except results.ResultError as exc:
-            print(
-                f"perfgate bench: baseline: {exc}\n"
-                "  (make bench-baseline writes one; see bench/README.md)",
-                file=sys.stderr,
-            )
+            print(f"perfgate bench: baseline: {exc}", file=sys.stderr)
             return 2
     target = _target(args)
-    if target is not None and not target.ws_url and any(s.startswith("ws-") for s in scenarios):
-        print("perfgate bench: WebSocket scenarios need --target-ws", file=sys.stderr)
-        return 2
     now = dt.datetime.now(dt.UTC)
     stamp = results.timestamp_name(now)
     options = SuiteOptions(
@@ -167,8 +161,16 @@ def bench_main(argv: list[str]) -> int:
         gate_lines = report.lines()
         code = report.exit_code
         result["gate"] = {"baseline": str(args.baseline), "exit_code": code, "lines": gate_lines}
+    elif baseline_missing:
+        gate_lines = [
+            f"gate: INCONCLUSIVE (no baseline at {args.baseline}; "
+            "`make bench-baseline` writes one, see bench/README.md)"
+        ]
+        code = 2
     elif not all(s.get("valid", True) for s in result["scenarios"].values()):
         code = 2
+    if result["skipped"] and code == 0:
+        code = 2  # a scenario that could not be measured is not a pass
     json_path = results.write(result, args.out / f"{stamp}.json")
     html_path = write_report(result, args.out / f"{stamp}.html", gate_lines)
     if args.write_baseline is not None:
@@ -177,9 +179,11 @@ def bench_main(argv: list[str]) -> int:
     if code == 0 and options.log_dir is not None:
         shutil.rmtree(options.log_dir, ignore_errors=True)  # server logs matter only on failure
     terminal.print_table(result)
+    for scenario, reason in result["skipped"].items():
+        print(f"SKIPPED {scenario}: {reason}")
     for line in gate_lines:
         print(line)
-    if baseline is None:
+    if baseline is None and not baseline_missing:
         print("gate: skipped (no --baseline)" + ("; INVALID runs" if code == 2 else ""))
     print(f"results: {json_path}\nreport:  {html_path}")
     if args.write_baseline is not None:

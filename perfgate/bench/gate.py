@@ -7,7 +7,7 @@ hypotheses are Holm-corrected over every metric of every scenario.
 
 Exit codes: 0 pass (warnings allowed), 1 regression, 2 inconclusive or invalid input (an
 unreadable file, a schema mismatch, a missing scenario, an invalid run, different offered
-load, too few runs). A regression measured on valid scenarios wins over another scenario
+load, too few runs, more than 1 % errors). A regression measured on valid scenarios wins over another scenario
 being inconclusive: it is a definite finding, and hiding it behind exit 2 would lose it.
 """
 
@@ -28,6 +28,8 @@ EXIT_PASS, EXIT_REGRESSION, EXIT_INCONCLUSIVE = 0, 1, 2
 GATED_METRICS: tuple[tuple[str, bool], ...] = (("p50", True), ("p99", True), ("throughput", False))
 #: Offered rates further apart than this make two files incomparable.
 OFFERED_TOLERANCE = 0.01
+#: More errors than this fraction of requests: fast failures would pass for fast answers.
+MAX_ERROR_FRACTION = 0.01
 
 
 @attrs.frozen
@@ -78,6 +80,11 @@ def _scenario_problems(name: str, base: dict[str, Any], cur: dict[str, Any] | No
             problems.append(
                 f"{name}: {label} has invalid runs {invalid} (achieved < 99 % of offered rate)"
             )
+        requests = entry.get("requests")
+        if isinstance(requests, int) and requests > 0:
+            fraction = float(entry["errors"]) / requests
+            if fraction > MAX_ERROR_FRACTION:
+                problems.append(f"{name}: {label} has {fraction:.1%} errors")
         if len(entry["runs"]) < stats.MIN_RUNS:
             problems.append(
                 f"{name}: {label} has {len(entry['runs'])} runs, need >= {stats.MIN_RUNS}"

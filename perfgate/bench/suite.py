@@ -19,9 +19,9 @@ import trio
 
 from perfgate.bench import results
 from perfgate.bench.peers import peers_for
-from perfgate.bench.runner import RunOutcome, RunSettings, run_once
+from perfgate.bench.runner import RunFailed, RunOutcome, RunSettings, run_once
 from perfgate.bench.schedule import interleave
-from perfgate.bench.server import Target, serving
+from perfgate.bench.server import ServerFailed, Target, serving
 
 #: Defaults per scenario: modest, because client, server and peers share 2 cores in CI.
 SCENARIO_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -111,52 +111,35 @@ async def run_suite(
 ) -> dict[str, Any]:
     """Run every scenario; returns the result document (not yet written).
 
-    ``on_progress(description, seconds)`` is called when a run starts and ends, with the load
-    seconds completed so far. Raises ServerFailed / RunFailed when the harness breaks.
+    ``on_progress(description, seconds)`` is called several times a second with the load
+    seconds completed so far. A scenario that cannot be measured (the target has no WebSocket
+    endpoint, a peer does not start, a client process crashes) is recorded under ``skipped``
+    with the reason, and the suite goes on; ServerFailed for the subject itself propagates.
     Cancellation stops every server and client process (their context managers clean up).
     """
     subject_name = options.subject if options.target is None else options.target.name
     scenarios: dict[str, dict[str, Any]] = {}
     peers: dict[str, dict[str, dict[str, Any]]] = {}
-    done_s = 0.0
+    skipped: dict[str, str] = {}
+    clock = _LoadClock(on_progress)
     async with _subject(options) as subject:
         for scenario in options.scenarios:
-            async with AsyncExitStack() as stack:
-                targets = {subject_name: subject}
-                if options.peers:
-                    for peer in peers_for(scenario):
-                        if peer in targets:
-                            continue  # the subject is this peer (--subject): measure it once
-                        targets[peer] = await stack.enter_async_context(
-                            serving(peer, options.log_dir)
-                        )
-                if options.warmup_s > 0:
-                    for name, target in targets.items():
-                        warmup = options.settings_for(scenario, options.warmup_s)
-                        await _run_with_ticks(
-                            warmup, target, f"{scenario}: warm-up {name}", done_s, on_progress
-                        )
-                        done_s += options.warmup_s
-                outcomes: dict[str, list[RunOutcome]] = {name: [] for name in targets}
-                for run_index, name in interleave(list(targets), options.runs):
-                    label = f"{scenario}: {name} run {run_index + 1}/{options.runs}"
-                    outcomes[name].append(
-                        await _run_with_ticks(
-                            options.settings_for(scenario),
-                            targets[name],
-                            label,
-                            done_s,
-                            on_progress,
-                        )
-                    )
-                    done_s += options.duration_s
-                scenarios[scenario] = results.summarise_runs(
-                    subject_name, outcomes.pop(subject_name)
+            if scenario.startswith("ws-") and not subject.ws_url:
+                skipped[scenario] = f"{subject_name} has no WebSocket endpoint"
+                clock.skip(options, scenario)
+                continue
+            try:
+                entry, peer_entries = await _measure_scenario(
+                    options, scenario, subject_name, subject, clock
                 )
-                if outcomes:
-                    peers[scenario] = {
-                        name: results.summarise_runs(name, runs) for name, runs in outcomes.items()
-                    }
+            except (RunFailed, ServerFailed) as exc:
+                skipped[scenario] = str(exc)
+                clock.skip(options, scenario)
+                continue
+            scenarios[scenario] = entry
+            if peer_entries:
+                peers[scenario] = peer_entries
+    done_s = clock.done_s
     on_progress("done", done_s)
     settings = {
         "runs": options.runs,
@@ -169,4 +152,50 @@ async def run_suite(
         "target": None if options.target is None else attrs.asdict(options.target),
         "scenarios": {s: attrs.asdict(options.settings_for(s)) for s in options.scenarios},
     }
-    return results.build(scenarios, peers, settings, now=now())
+    document = results.build(scenarios, peers, settings, now=now())
+    document["skipped"] = skipped
+    return document
+
+
+class _LoadClock:
+    """Seconds of load done so far, for the progress bar."""
+
+    def __init__(self, on_progress: Progress) -> None:
+        self.on_progress = on_progress
+        self.done_s = 0.0
+
+    def skip(self, options: SuiteOptions, scenario: str) -> None:
+        systems = 1 + (len(peers_for(scenario)) if options.peers else 0)
+        self.done_s += systems * (options.runs * options.duration_s + options.warmup_s)
+        self.on_progress(f"{scenario}: skipped", self.done_s)
+
+
+async def _measure_scenario(
+    options: SuiteOptions, scenario: str, subject_name: str, subject: Target, clock: _LoadClock
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Warm up and measure one scenario on the subject and its peers, runs interleaved ABBA."""
+    async with AsyncExitStack() as stack:
+        targets = {subject_name: subject}
+        if options.peers:
+            for peer in peers_for(scenario):
+                if peer in targets:
+                    continue  # the subject is this peer (--subject): measure it once
+                targets[peer] = await stack.enter_async_context(serving(peer, options.log_dir))
+        if options.warmup_s > 0:
+            warmup = options.settings_for(scenario, options.warmup_s)
+            for name, target in targets.items():
+                label = f"{scenario}: warm-up {name}"
+                await _run_with_ticks(warmup, target, label, clock.done_s, clock.on_progress)
+                clock.done_s += options.warmup_s
+        outcomes: dict[str, list[RunOutcome]] = {name: [] for name in targets}
+        settings = options.settings_for(scenario)
+        for run_index, name in interleave(list(targets), options.runs):
+            label = f"{scenario}: {name} run {run_index + 1}/{options.runs}"
+            outcomes[name].append(
+                await _run_with_ticks(
+                    settings, targets[name], label, clock.done_s, clock.on_progress
+                )
+            )
+            clock.done_s += options.duration_s
+    entry = results.summarise_runs(subject_name, outcomes.pop(subject_name))
+    return entry, {name: results.summarise_runs(name, runs) for name, runs in outcomes.items()}

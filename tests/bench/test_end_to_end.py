@@ -7,6 +7,9 @@ the contract says it records.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +136,45 @@ def test_bench_refuses_an_unreadable_baseline_before_measuring(tmp_path: Path) -
     bad.write_text("{}")
     assert bench_main(["http", "--baseline", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_a_target_without_websocket_endpoint_skips_ws_scenarios(tmp_path: Path) -> None:
+    # the harness must not crash half-way: http is measured, ws-churn is recorded as skipped
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfgate.bench.peers", "uvicorn", "--ready-file", str(ready)]
+    )
+    try:
+        for _ in range(200):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        doc = json.loads(ready.read_text())
+        doc["ws"] = ""
+        ready.write_text(json.dumps(doc))
+        out = tmp_path / "r"
+        code = bench_main(
+            [
+                "http",
+                "ws-churn",
+                "--target",
+                str(ready),
+                "--runs",
+                "1",
+                "--duration",
+                "0.5",
+                "--warmup",
+                "0",
+                "--rate",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    assert code == 2
+    result = only_result(out)
+    assert list(result["scenarios"]) == ["http"]
+    assert "no WebSocket endpoint" in result["skipped"]["ws-churn"]

@@ -122,3 +122,12 @@ def test_a_regression_elsewhere_wins_over_an_inconclusive_scenario() -> None:
     report = gate.evaluate(base, cur)
     assert report.exit_code == 1
     assert any("jobs" in p for p in report.problems)
+
+
+def test_errors_above_one_percent_are_inconclusive(
+    tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = synthetic.result(seed=2)
+    doc["scenarios"]["jobs"].update(requests=500, errors=25)
+    assert gate_main([str(baseline), str(write(tmp_path / "c.json", doc))]) == 2
+    assert "jobs: current has 5.0% errors" in capsys.readouterr().out
