@@ -14,6 +14,7 @@ from functools import partial
 import trio
 
 from perfgate.bench.runner import RunSettings, run_once
+from perfgate.bench.scenarios.http11 import HttpConnection
 from perfgate.bench.server import Target
 
 STALL_S = 0.5
@@ -61,3 +62,19 @@ async def test_a_stall_is_charged_to_every_request_it_delayed(nursery: trio.Nurs
     assert uncorrected < 100.0  # service time alone hides it: one slow request in 50
     assert run["send_lag_ms"]["max"] >= 300.0  # and the generator says it sent late
     assert run["uncorrected_latency_ms"]["max"] >= STALL_S * 1000 * 0.9
+
+
+async def test_http_connection_recovers_after_a_cancelled_request(nursery: trio.Nursery) -> None:
+    counter = [STALLED_REQUEST - 1]  # the first request stalls
+    [listener] = await nursery.start(
+        partial(trio.serve_tcp, partial(stalling_http, counter), 0, host="127.0.0.1")
+    )
+    port = listener.socket.getsockname()[1]
+    async with HttpConnection(f"http://127.0.0.1:{port}") as connection:
+        with trio.move_on_after(0.05) as scope:
+            await connection.get("/healthz")
+        assert scope.cancelled_caught
+        response = await connection.post("/v1/anything", {"a": 1})
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok"}
+        assert (response.method, response.path) == ("POST", "/v1/anything")

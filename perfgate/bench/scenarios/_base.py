@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import trio
+
+from perfgate.bench.scenarios.http11 import HttpConnection, Response
 
 if TYPE_CHECKING:
     from perfgate.bench.loadgen import ClientSpec, Op
@@ -37,7 +38,7 @@ class ScenarioClient:
             yield op
 
     async def operation(
-        self, client: httpx.AsyncClient, seq: int, intended_s: float, sent_s: float
+        self, client: HttpConnection, seq: int, intended_s: float, sent_s: float
     ) -> None:
         raise NotImplementedError
 
@@ -46,14 +47,9 @@ class ScenarioClient:
         return {"deliveries": None}
 
 
-def http_client(base_url: str) -> httpx.AsyncClient:
+def http_client(base_url: str) -> HttpConnection:
     """One keep-alive connection: a bench 'connection' is one TCP connection, as in wrk2."""
-    return httpx.AsyncClient(
-        base_url=base_url,
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-        timeout=None,  # the load generator's cancel scope is the timeout
-        trust_env=False,
-    )
+    return HttpConnection(base_url)
 
 
 def ws_endpoint(ws_url: str) -> str:
@@ -67,8 +63,6 @@ class UnexpectedResponse(Exception):
     """The server answered, but not what the scenario expects (counted as an error)."""
 
 
-def expect_status(response: httpx.Response, *codes: int) -> None:
+def expect_status(response: Response, *codes: int) -> None:
     if response.status_code not in codes:
-        raise UnexpectedResponse(
-            f"{response.request.method} {response.request.url.path}: HTTP {response.status_code}"
-        )
+        raise UnexpectedResponse(f"{response.method} {response.path}: HTTP {response.status_code}")

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import httpx
-
 from perfgate.bench.scenarios._base import ScenarioClient, UnexpectedResponse, expect_status
+from perfgate.bench.scenarios.http11 import HttpConnection
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "dead"})
 
@@ -30,10 +29,10 @@ def check_finished_job(job: dict[str, Any], args: dict[str, Any]) -> None:
 
 class JobsScenario(ScenarioClient):
     async def operation(
-        self, client: httpx.AsyncClient, seq: int, intended_s: float, sent_s: float
+        self, client: HttpConnection, seq: int, intended_s: float, sent_s: float
     ) -> None:
         args = {"seq": seq}
-        response = await client.post("/v1/jobs", json={"task": "echo", "args": args})
+        response = await client.post("/v1/jobs", {"task": "echo", "args": args})
         expect_status(response, 200, 201, 202)
         job = response.json()
         job_id = job["id"]

@@ -14,12 +14,12 @@ import time
 from typing import Any
 
 import attrs
-import httpx
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, connect_websocket_url
 
 from perfgate.bench.recorder import Recorder
 from perfgate.bench.scenarios._base import ScenarioClient, expect_status, ws_endpoint
+from perfgate.bench.scenarios.http11 import HttpConnection
 from perfgate.bench.scenarios.wsproto import payloads, subscribe
 from perfgate.bench.schedule import Schedule
 
@@ -84,12 +84,10 @@ class WsFanoutScenario(ScenarioClient):
             return
 
     async def operation(
-        self, client: httpx.AsyncClient, seq: int, intended_s: float, sent_s: float
+        self, client: HttpConnection, seq: int, intended_s: float, sent_s: float
     ) -> None:
         data = {"seq": seq, "t_intended": intended_s, "t_sent": sent_s}
-        response = await client.post(
-            f"/v1/channels/{self.spec.channel}/messages", json={"data": data}
-        )
+        response = await client.post(f"/v1/channels/{self.spec.channel}/messages", {"data": data})
         expect_status(response, 200, 201, 202)
 
     async def finish(self, start_at_s: float) -> dict[str, Any]:
