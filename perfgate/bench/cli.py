@@ -167,27 +167,30 @@ def bench_main(argv: list[str]) -> int:
             "`make bench-baseline` writes one, see bench/README.md)"
         ]
         code = 2
-    elif not all(s.get("valid", True) for s in result["scenarios"].values()):
-        code = 2
-    if result["skipped"] and code == 0:
-        code = 2  # a scenario that could not be measured is not a pass
+    problems = gate.result_problems(result)
+    if baseline is None:
+        gate_lines = [f"INCONCLUSIVE {p}" for p in problems] + gate_lines
+        if problems:
+            code = 2
     json_path = results.write(result, args.out / f"{stamp}.json")
     html_path = write_report(result, args.out / f"{stamp}.html", gate_lines)
-    if args.write_baseline is not None:
+    baseline_written = False
+    if args.write_baseline is not None and not problems:
         args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(json_path, args.write_baseline)
+        baseline_written = True
     if code == 0 and options.log_dir is not None:
         shutil.rmtree(options.log_dir, ignore_errors=True)  # server logs matter only on failure
     terminal.print_table(result)
-    for scenario, reason in result["skipped"].items():
-        print(f"SKIPPED {scenario}: {reason}")
     for line in gate_lines:
         print(line)
     if baseline is None and not baseline_missing:
-        print("gate: skipped (no --baseline)" + ("; INVALID runs" if code == 2 else ""))
+        print("gate: not run (no --baseline)")
     print(f"results: {json_path}\nreport:  {html_path}")
-    if args.write_baseline is not None:
-        print(f"baseline: {args.write_baseline}")
+    if baseline_written:
+        print(f"baseline: wrote {args.write_baseline}")
+    elif args.write_baseline is not None:
+        print(f"baseline: NOT written to {args.write_baseline}: the result has problems (above)")
     return code
 
 

@@ -70,21 +70,36 @@ def _metric_values(scenario: dict[str, Any], metric: str) -> list[float]:
     return [float(r["latency_ms"][metric]) for r in runs]
 
 
+def measurement_problems(name: str, entry: dict[str, Any], label: str = "current") -> list[str]:
+    """What makes one scenario's measurement unusable: invalid runs, too many errors."""
+    problems = []
+    invalid = [i for i, run in enumerate(entry["runs"]) if not is_run_valid(run)]
+    if entry.get("valid") is False or invalid:
+        problems.append(
+            f"{name}: {label} has invalid runs {invalid} (achieved < 99 % of offered rate)"
+        )
+    requests = entry.get("requests")
+    if isinstance(requests, int) and requests > 0:
+        fraction = float(entry["errors"]) / requests
+        if fraction > MAX_ERROR_FRACTION:
+            problems.append(f"{name}: {label} has {fraction:.1%} errors")
+    return problems
+
+
+def result_problems(doc: dict[str, Any]) -> list[str]:
+    """Problems of one result document on its own (what ``make bench-baseline`` refuses)."""
+    problems = [f"{name}: skipped: {why}" for name, why in doc.get("skipped", {}).items()]
+    for name, entry in doc["scenarios"].items():
+        problems.extend(measurement_problems(name, entry))
+    return problems
+
+
 def _scenario_problems(name: str, base: dict[str, Any], cur: dict[str, Any] | None) -> list[str]:
     if cur is None:
         return [f"{name}: in the baseline but not measured in the current result"]
     problems = []
     for label, entry in (("baseline", base), ("current", cur)):
-        invalid = [i for i, run in enumerate(entry["runs"]) if not is_run_valid(run)]
-        if entry.get("valid") is False or invalid:
-            problems.append(
-                f"{name}: {label} has invalid runs {invalid} (achieved < 99 % of offered rate)"
-            )
-        requests = entry.get("requests")
-        if isinstance(requests, int) and requests > 0:
-            fraction = float(entry["errors"]) / requests
-            if fraction > MAX_ERROR_FRACTION:
-                problems.append(f"{name}: {label} has {fraction:.1%} errors")
+        problems.extend(measurement_problems(name, entry, label))
         if len(entry["runs"]) < stats.MIN_RUNS:
             problems.append(
                 f"{name}: {label} has {len(entry['runs'])} runs, need >= {stats.MIN_RUNS}"
