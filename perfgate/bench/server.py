@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -54,7 +55,15 @@ def perfgate_argv(data_dir: str, ready_file: str) -> list[str]:
 
 
 def peer_argv(name: str, ready_file: str) -> list[str]:
-    return [sys.executable, "-m", "perfgate.bench.peers", name, "--ready-file", ready_file]
+    return [
+        sys.executable,
+        "-m",
+        "perfgate.bench.peers",
+        name,
+        "--ready-file",
+        ready_file,
+        "--lifeline-stdin",
+    ]
 
 
 @asynccontextmanager
@@ -76,7 +85,10 @@ async def serving(name: str, log_dir: Path | None = None) -> AsyncIterator[Targe
         log_path = (log_dir or Path(tmp)) / f"{name}.stderr.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("wb") as log:
-            process = await trio.lowlevel.open_process(argv, stdout=log, stderr=log)
+            # a peer's stdin is its lifeline: if this process dies (even by SIGKILL) the pipe
+            # closes and the peer exits instead of lingering on its port
+            stdin = subprocess.DEVNULL if name == "perfgate" else subprocess.PIPE
+            process = await trio.lowlevel.open_process(argv, stdin=stdin, stdout=log, stderr=log)
             try:
                 target = await _wait_ready(name, process, ready_file, log_path)
                 yield target
@@ -104,12 +116,17 @@ async def _wait_ready(name: str, process: trio.Process, ready_file: Path, log_pa
 
 
 async def _stop(process: trio.Process) -> int:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        with trio.move_on_after(STOP_TIMEOUT_S):
-            return await process.wait()
-        process.kill()
-    return await process.wait()
+    # SIGTERM first; the lifeline closes only after the exit, or a peer would see both
+    try:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            with trio.move_on_after(STOP_TIMEOUT_S):
+                return await process.wait()
+            process.kill()
+        return await process.wait()
+    finally:
+        if process.stdin is not None:
+            await process.stdin.aclose()
 
 
 def _read_ready(path: Path) -> dict[str, Any] | None:

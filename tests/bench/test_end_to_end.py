@@ -183,3 +183,33 @@ def test_a_target_without_websocket_endpoint_skips_ws_scenarios(tmp_path: Path) 
     result = only_result(out)
     assert list(result["scenarios"]) == ["http"]
     assert "no WebSocket endpoint" in result["skipped"]["ws-churn"]
+
+
+def test_a_peer_exits_cleanly_when_its_lifeline_closes(tmp_path: Path) -> None:
+    # the bench keeps each peer's stdin open; a bench killed with SIGKILL closes it
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "perfgate.bench.peers",
+            "hypercorn-trio",
+            "--ready-file",
+            str(ready),
+            "--lifeline-stdin",
+        ],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        for _ in range(200):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        assert ready.exists()
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
