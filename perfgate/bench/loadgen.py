@@ -29,7 +29,7 @@ import attrs
 import trio
 
 from perfgate.bench.recorder import Recorder
-from perfgate.bench.schedule import SEND_GRACE_S, Schedule, split_for_workers
+from perfgate.bench.schedule import Schedule, split_for_workers
 
 #: An operation: ``op(seq, intended_s, sent_s)``; raises on failure, returns on success.
 Op = Callable[[int, float, float], Awaitable[None]]
@@ -82,7 +82,8 @@ async def drive(
         part=spec.part,
         parts=spec.parts,
     )
-    recorder.window_end_s = schedule.end_s + SEND_GRACE_S
+    recorder.schedule_start_s, recorder.schedule_end_s = schedule.start_s, schedule.end_s
+    recorder.scheduled = len(schedule)
     async with trio.open_nursery() as nursery:
         for worker_schedule in split_for_workers(schedule, spec.connections):
             if spec.closed_loop:

@@ -8,6 +8,7 @@ would report). The gap between the two is the generator's own lag plus queueing.
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import attrs
@@ -26,10 +27,13 @@ class Recorder:
     corrected: HdrHistogram = attrs.field(factory=hdr.new_histogram)
     uncorrected: HdrHistogram = attrs.field(factory=hdr.new_histogram)
     send_lag: HdrHistogram = attrs.field(factory=hdr.new_histogram)
+    scheduled: int = 0
     sent: int = 0
-    sent_in_window: int = 0
-    #: sends after this instant do not count towards the achieved rate (set by the driver)
-    window_end_s: float = float("inf")
+    #: the schedule this process drives (set by the driver): for the lag trend
+    schedule_start_s: float = 0.0
+    schedule_end_s: float = 0.0
+    first_quarter_lags: list[float] = attrs.field(factory=list)
+    last_quarter_lags: list[float] = attrs.field(factory=list)
     completed: int = 0
     errors: int = 0
     timeouts: int = 0
@@ -40,8 +44,11 @@ class Recorder:
     def on_send(self, intended_s: float, sent_s: float) -> None:
         """A request left (late by ``sent_s - intended_s``)."""
         self.sent += 1
-        if sent_s <= self.window_end_s:
-            self.sent_in_window += 1
+        quarter_s = (self.schedule_end_s - self.schedule_start_s) / 4.0
+        if intended_s < self.schedule_start_s + quarter_s:
+            self.first_quarter_lags.append(sent_s - intended_s)
+        elif intended_s >= self.schedule_end_s - quarter_s:
+            self.last_quarter_lags.append(sent_s - intended_s)
         hdr.record_ms(self.send_lag, (sent_s - intended_s) * 1000.0)
         if self.first_intended_s is None or intended_s < self.first_intended_s:
             self.first_intended_s = intended_s
@@ -72,8 +79,10 @@ class Recorder:
             "histogram": hdr.encode(self.corrected),
             "uncorrected_histogram": hdr.encode(self.uncorrected),
             "send_lag_histogram": hdr.encode(self.send_lag),
+            "scheduled": self.scheduled,
             "sent": self.sent,
-            "sent_in_window": self.sent_in_window,
+            "first_quarter_lag_s": _median(self.first_quarter_lags),
+            "last_quarter_lag_s": _median(self.last_quarter_lags),
             "completed": self.completed,
             "errors": self.errors,
             "timeouts": self.timeouts,
@@ -81,3 +90,7 @@ class Recorder:
             "last_sent_s": self.last_sent_s,
             "error_samples": self.error_samples,
         }
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

@@ -23,7 +23,7 @@ from hdrh.histogram import HdrHistogram
 
 from perfgate.bench import histogram as hdr
 from perfgate.bench.loadgen import ClientSpec
-from perfgate.bench.schedule import achieved_rate, is_valid
+from perfgate.bench.schedule import achieved_rate, is_valid, lag_growth
 from perfgate.bench.server import Target
 
 READY_TIMEOUT_S = 30.0
@@ -163,8 +163,20 @@ def merge_clients(
     """Combine the client processes' result lines into one run (pure)."""
     requests = [r["requests"] for r in results]
     sent = sum(r["sent"] for r in requests)
-    achieved = achieved_rate(sum(r["sent_in_window"] for r in requests), settings.duration_s)
-    offered = achieved if settings.closed_loop else settings.rate_per_s
+    growths = [
+        lag_growth(r["first_quarter_lag_s"], r["last_quarter_lag_s"], settings.duration_s)
+        for r in requests
+    ]
+    if settings.closed_loop:
+        achieved = offered = sent / settings.duration_s
+    else:
+        offered = settings.rate_per_s
+        total = sum(r["scheduled"] for r in requests)
+        achieved = sum(
+            achieved_rate(offered * r["scheduled"] / total, r["sent"], r["scheduled"], growth)
+            for r, growth in zip(requests, growths, strict=True)
+            if total > 0
+        )
     errors = sum(r["errors"] for r in requests)
     timeouts = sum(r["timeouts"] for r in requests)
     samples = [s for r in requests for s in r["error_samples"]][:10]
@@ -207,6 +219,7 @@ def merge_clients(
         "latency_ms": hdr.summary_ms(corrected),
         "uncorrected_latency_ms": hdr.summary_ms(uncorrected),
         "send_lag_ms": hdr.summary_ms(lag),
+        "lag_growth": max(growths, default=0.0),
         "error_samples": samples,
         **extra,
     }

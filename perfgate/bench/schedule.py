@@ -82,20 +82,28 @@ def split_for_workers(schedule: Schedule, workers: int) -> list[Schedule]:
     ]
 
 
-#: A send still counts as "in the window" this long after the schedule's end.
-SEND_GRACE_S = 0.05
+def lag_growth(first_quarter_lag_s: float, last_quarter_lag_s: float, duration_s: float) -> float:
+    """How fast the generator fell behind: seconds of extra send lag per second of schedule.
 
-
-def achieved_rate(sent_in_window: int, duration_s: float) -> float:
-    """Sends per second actually achieved: the sends that left before the schedule's end
-    (plus :data:`SEND_GRACE_S`) over the scheduled duration.
-
-    A generator that cannot keep up falls further behind with every send, so a growing tail
-    of its sends leaves after the window and the achieved rate drops below offered. One late
-    send at the very end (a GC pause) costs one send, not the whole run's validity, as it
-    would if the window were stretched to the last send.
+    Compares the median send lag of the first and the last quarter of the schedule (their
+    centres are ``0.75 * duration_s`` apart). A generator that keeps up has a flat lag (0);
+    one that manages only 90 % of the offered rate falls 0.1 s behind per second (0.1). Medians
+    over a quarter each, so one stall (a GC pause, a busy neighbour), which the latency figures
+    already charge to every request it delayed, does not by itself decide validity, wherever
+    in the run it falls. Never negative: catching up after a slow start is not extra rate.
     """
-    return sent_in_window / duration_s if duration_s > 0 else 0.0
+    if duration_s <= 0:
+        return 0.0
+    return max(0.0, (last_quarter_lag_s - first_quarter_lag_s) / (0.75 * duration_s))
+
+
+def achieved_rate(offered_per_s: float, sent: int, scheduled: int, growth: float) -> float:
+    """The rate the generator actually sustained: the offered rate, scaled by the share of
+    scheduled requests it sent at all and slowed by its :func:`lag_growth`
+    (at growth ``g`` it sends 1 request in the time the schedule allows ``1 + g`` for)."""
+    if scheduled <= 0:
+        return 0.0
+    return offered_per_s * (sent / scheduled) / (1.0 + growth)
 
 
 def is_valid(achieved_per_s: float, offered_per_s: float) -> bool:

@@ -38,13 +38,13 @@ def test_record_frame_counts_duplicates_and_measures_from_intended_time() -> Non
 
 def test_recorder_keeps_corrected_and_uncorrected_apart_and_counts_timeouts() -> None:
     rec = Recorder()
-    rec.window_end_s = 1.0
+    rec.schedule_start_s, rec.schedule_end_s = 0.0, 1.0
     rec.on_send(intended_s=0.0, sent_s=1.0)  # the generator was 1 s late
     rec.on_done(0.0, 1.0, 1.002)
     rec.on_send(intended_s=0.01, sent_s=1.003)
     rec.on_timeout(0.01, 1.003, timeout_s=2.0)
     assert (rec.sent, rec.completed, rec.errors, rec.timeouts) == (2, 1, 1, 1)
-    assert rec.sent_in_window == 1
+    assert rec.to_json()["first_quarter_lag_s"] == pytest.approx((1.0 + 0.993) / 2)
     corrected = hdr.summary_ms(rec.corrected)
     uncorrected = hdr.summary_ms(rec.uncorrected)
     assert corrected["p50"] == pytest.approx(1002.0, rel=0.001)
@@ -55,23 +55,25 @@ def test_recorder_keeps_corrected_and_uncorrected_apart_and_counts_timeouts() ->
 
 
 def _client(sent: int, last_sent: float, **extra: object) -> dict[str, object]:
-    """A client that sent ``sent`` requests evenly until ``last_sent`` (window ends at 1.0)."""
-    rec = Recorder(window_end_s=1.0)
+    """A client scheduled to send ``sent`` requests evenly over [0, 1) that sent them evenly
+    until ``last_sent`` instead."""
+    rec = Recorder(schedule_start_s=0.0, schedule_end_s=1.0, scheduled=sent)
     for i in range(sent):
         at = i * last_sent / max(1, sent - 1)
-        rec.on_send(i * 0.02, at)
-        rec.on_done(i * 0.02, at, at + 0.001)
+        rec.on_send(i / sent, at)
+        rec.on_done(i / sent, at, at + 0.001)
     return {"event": "result", "requests": rec.to_json(), "deliveries": None, **extra}
 
 
 def test_merge_clients_marks_a_late_generator_invalid() -> None:
     settings = RunSettings("http", rate_per_s=100.0, duration_s=1.0, connections=2)
-    on_time = merge_clients(settings, 0.0, [_client(50, 0.99), _client(50, 0.98)])
-    late = merge_clients(settings, 0.0, [_client(50, 0.99), _client(50, 1.5)])
+    on_time = merge_clients(settings, 0.0, [_client(50, 0.98), _client(50, 0.98)])
+    late = merge_clients(settings, 0.0, [_client(50, 0.98), _client(50, 1.5)])
     assert on_time.summary["achieved_rate"] == pytest.approx(100.0)
     assert on_time.summary["valid"] is True
-    # the late client got 33 of its 50 sends out by the end of the window
-    assert late.summary["achieved_rate"] == pytest.approx(50 + 33)
+    # the late client sent its 50 requests over 1.5 s instead of 1 s
+    assert late.summary["achieved_rate"] == pytest.approx(50 + 50 / 1.5, rel=0.05)
+    assert late.summary["lag_growth"] == pytest.approx(0.5, rel=0.1)
     assert late.summary["valid"] is False
     assert set(late.summary) >= {
         "latency_ms",
@@ -124,3 +126,18 @@ def test_ws_endpoint_defaults_to_the_design_path() -> None:
     assert ws_endpoint("ws://127.0.0.1:8081") == "ws://127.0.0.1:8081/ws"
     assert ws_endpoint("ws://h:1/") == "ws://h:1/ws"
     assert ws_endpoint("ws://h:1/custom") == "ws://h:1/custom"
+
+
+def test_a_stall_at_the_very_end_does_not_invalidate_the_run() -> None:
+    # the last 4 of 50 sends went out 0.3 s late (a pause): latency charges them, but the
+    # generator kept its rate for the run as a whole
+    rec = Recorder(schedule_start_s=0.0, schedule_end_s=1.0, scheduled=50)
+    for i in range(50):
+        sent = i / 50 + (0.3 if i >= 46 else 0.0)
+        rec.on_send(i / 50, sent)
+        rec.on_done(i / 50, sent, sent + 0.001)
+    settings = RunSettings("http", rate_per_s=50.0, duration_s=1.0, connections=1, processes=1)
+    run = merge_clients(settings, 0.0, [{"requests": rec.to_json(), "deliveries": None}]).summary
+    assert run["valid"] is True
+    assert run["achieved_rate"] == pytest.approx(50.0)
+    assert run["latency_ms"]["max"] >= 300.0

@@ -17,6 +17,10 @@ from perfgate.bench import results
 from perfgate.bench.cli import bench_main, gate_main
 
 
+def argv(words: str) -> list[str]:
+    return words.split()
+
+
 def only_result(out: Path) -> dict[str, Any]:
     [path] = sorted(out.glob("*.json"))
     assert path.with_suffix(".html").exists()
@@ -27,21 +31,9 @@ def test_http_against_hypercorn_with_uvicorn_as_peer(tmp_path: Path) -> None:
     out = tmp_path / "results"
     code = bench_main(
         [
-            "http",
-            "--subject",
-            "hypercorn-trio",
-            "--peers",
-            "--runs",
-            "3",
-            "--duration",
-            "0.6",
-            "--warmup",
-            "0",
-            "--rate",
-            "100",
-            "--connections",
-            "2",
-            "--out",
+            *argv(
+                "http --subject hypercorn-trio --peers --runs 3 --duration 0.6 --warmup 0 --rate 100 --connections 2 --processes 1 --out"
+            ),
             str(out),
             "--write-baseline",
             str(tmp_path / "baseline.json"),
@@ -81,18 +73,7 @@ def test_http_against_hypercorn_with_uvicorn_as_peer(tmp_path: Path) -> None:
 def test_jobs_against_the_processpool_peer(tmp_path: Path) -> None:
     code = bench_main(
         [
-            "jobs",
-            "--subject",
-            "processpool",
-            "--runs",
-            "1",
-            "--duration",
-            "0.8",
-            "--warmup",
-            "0",
-            "--rate",
-            "20",
-            "--out",
+            *argv("jobs --subject processpool --runs 1 --duration 0.8 --warmup 0 --rate 20 --out"),
             str(tmp_path),
         ]
     )
@@ -105,21 +86,9 @@ def test_jobs_against_the_processpool_peer(tmp_path: Path) -> None:
 def test_ws_fanout_and_churn_against_the_websockets_peer(tmp_path: Path) -> None:
     code = bench_main(
         [
-            "ws-fanout",
-            "ws-churn",
-            "--subject",
-            "websockets",
-            "--runs",
-            "1",
-            "--duration",
-            "0.8",
-            "--warmup",
-            "0",
-            "--rate",
-            "20",
-            "--subscribers",
-            "5",
-            "--out",
+            *argv(
+                "ws-fanout ws-churn --subject websockets --runs 1 --duration 0.8 --warmup 0 --rate 20 --subscribers 5 --out"
+            ),
             str(tmp_path),
         ]
     )
@@ -160,9 +129,7 @@ def test_a_target_without_websocket_endpoint_skips_ws_scenarios(tmp_path: Path) 
         out = tmp_path / "r"
         code = bench_main(
             [
-                "http",
-                "ws-churn",
-                "--target",
+                *argv("http ws-churn --target"),
                 str(ready),
                 "--runs",
                 "1",

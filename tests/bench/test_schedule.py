@@ -11,6 +11,7 @@ from perfgate.bench.schedule import (
     achieved_rate,
     interleave,
     is_valid,
+    lag_growth,
     split_for_workers,
 )
 
@@ -50,11 +51,27 @@ def test_part_out_of_range_is_refused() -> None:
         Schedule(10.0, 1.0, part=2, parts=2)
 
 
-def test_achieved_rate_counts_sends_in_the_window() -> None:
-    assert achieved_rate(300, 3.0) == pytest.approx(100.0)
-    # a generator at half speed got only 150 of its 300 sends out within the window
-    assert achieved_rate(150, 3.0) == pytest.approx(50.0)
+def test_a_generator_that_keeps_up_achieves_the_offered_rate() -> None:
+    growth = lag_growth(0.001, 0.001, 3.0)
+    assert growth == 0.0
+    assert achieved_rate(100.0, sent=300, scheduled=300, growth=growth) == 100.0
+
+
+def test_a_generator_at_half_speed_achieves_half() -> None:
+    # at half speed a send falls behind by one interval per interval: lag grows 1 s per s;
+    # the quarter centres are 2.25 s apart on a 3 s schedule
+    growth = lag_growth(0.375, 0.375 + 2.25, 3.0)
+    assert growth == pytest.approx(1.0)
+    assert achieved_rate(100.0, 300, 300, growth) == pytest.approx(50.0)
     assert not is_valid(50.0, 100.0)
+
+
+def test_unsent_requests_lower_the_achieved_rate() -> None:
+    assert achieved_rate(100.0, sent=270, scheduled=300, growth=0.0) == pytest.approx(90.0)
+
+
+def test_catching_up_is_not_extra_rate() -> None:
+    assert lag_growth(0.5, 0.0, 3.0) == 0.0
 
 
 def test_validity_threshold_is_99_percent() -> None:
