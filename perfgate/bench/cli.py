@@ -47,8 +47,8 @@ def _bench_parser() -> argparse.ArgumentParser:
         "e.g. to check the harness against a reference stack",
     )
     p.add_argument("--peers", action="store_true", help="also measure the reference stacks")
-    p.add_argument("--runs", type=int, default=5, help="repeated runs per scenario and system (5)")
-    p.add_argument("--duration", type=float, default=3.0, help="seconds per run (3)")
+    p.add_argument("--runs", type=int, default=7, help="repeated runs per scenario and system (7)")
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per run (2)")
     p.add_argument(
         "--warmup", type=float, default=1.0, help="unrecorded warm-up seconds per system (1)"
     )
@@ -84,6 +84,8 @@ def _target(args: argparse.Namespace) -> Target | None:
     if path.is_file():
         ready = json.loads(path.read_text())
         return Target("target", ready["http"], ready["ws"], ready.get("pid"))
+    if not args.target.startswith("http://"):
+        raise ValueError("expected http://HOST:PORT or an existing ready file")
     ws = args.target_ws or ""
     return Target("target", args.target.rstrip("/"), ws)
 
@@ -113,6 +115,14 @@ def bench_main(argv: list[str]) -> int:
             "perfgate bench: --runs, --duration and --processes must be positive", file=sys.stderr
         )
         return 2
+    from perfgate.bench.peers import PEERS
+
+    if args.subject != "perfgate" and args.subject not in PEERS:
+        print(
+            f"perfgate bench: --subject must be perfgate or one of {', '.join(PEERS)}",
+            file=sys.stderr,
+        )
+        return 2
     baseline: dict[str, Any] | None = None
     baseline_missing = args.baseline is not None and not args.baseline.exists()
     if args.baseline is not None and not baseline_missing:
@@ -121,7 +131,14 @@ def bench_main(argv: list[str]) -> int:
         except results.ResultError as exc:
             print(f"perfgate bench: baseline: {exc}", file=sys.stderr)
             return 2
-    target = _target(args)
+    try:
+        target = _target(args)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(
+            f"perfgate bench: --target {args.target}: not a URL or a ready file ({exc!r})",
+            file=sys.stderr,
+        )
+        return 2
     now = dt.datetime.now(dt.UTC)
     stamp = results.timestamp_name(now)
     options = SuiteOptions(

@@ -30,7 +30,9 @@ def _curve(encoded: str | None) -> list[tuple[float, float]]:
     return hdr.percentile_curve_ms(hdr.decode(encoded))
 
 
-def plot_png(name: str, entries: Sequence[tuple[str, dict[str, Any]]]) -> bytes:
+def plot_png(
+    name: str, entries: Sequence[tuple[str, dict[str, Any]]], mode: str = "open-loop"
+) -> bytes:
     """One scenario's percentile plot; ``entries`` is ``[(label, scenario entry), ...]``,
     the first being the system under test."""
     import matplotlib
@@ -67,7 +69,8 @@ def plot_png(name: str, entries: Sequence[tuple[str, dict[str, Any]]]) -> bytes:
         ax.minorticks_off()
         ax.set_xlabel("percentile")
         ax.set_ylabel("latency (ms)")
-        ax.set_title(f"{name}: latency by percentile (open loop, from intended send time)")
+        how = "open loop, from intended send time" if mode == "open-loop" else "CLOSED LOOP"
+        ax.set_title(f"{name}: latency by percentile ({how})")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)
         buffer = io.BytesIO()
@@ -195,7 +198,8 @@ def render_html(result: dict[str, Any], gate_lines: Sequence[str] = ()) -> str:
     for name, entry in result["scenarios"].items():
         entries = [(entry.get("system", "perfgate"), entry)]
         entries += list(result.get("peers", {}).get(name, {}).items())
-        png = base64.b64encode(plot_png(name, entries)).decode("ascii")
+        mode = entry.get("mode", "open-loop")
+        png = base64.b64encode(plot_png(name, entries, mode)).decode("ascii")
         parts.append(
             f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)} latency percentiles' "
             f"src='data:image/png;base64,{png}'>"

@@ -36,8 +36,8 @@ DEFAULT_SCENARIOS = tuple(SCENARIO_DEFAULTS)
 @attrs.frozen
 class SuiteOptions:
     scenarios: tuple[str, ...] = DEFAULT_SCENARIOS
-    runs: int = 5
-    duration_s: float = 3.0
+    runs: int = 7
+    duration_s: float = 2.0
     warmup_s: float = 1.0
     rate_per_s: float | None = None
     connections: int | None = None

@@ -47,7 +47,7 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
         console = Console()
         if not console.is_terminal:
             console = Console(width=180)  # CI logs: no wrapping into unreadable columns
-    table = Table(title="perfgate bench (latency from intended send time, ms)")
+    table = Table(title=f"perfgate bench: latency in ms, {_mode_note(result)}")
     for head in (
         "scenario",
         "system",
@@ -80,7 +80,7 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
             f(row["offered"], 1),
             f(row["achieved"], 1),
             "yes" if row["valid"] else "[red]INVALID[/red]",
-            str(row["errors"]),
+            f"[red]{row['errors']}[/red]" if row["errors"] else "0",
             lost,
             *(f(row[k]) for k in ("p50", "p90", "p99", "p999", "max", "uncorrected_p99")),
             f(ratio.get("p50")),
@@ -91,3 +91,9 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
     console.print(
         "x = perfgate/peer: latency above 1 is slower than the peer; throughput below 1 is less."
     )
+
+
+def _mode_note(result: dict[str, Any]) -> str:
+    if result.get("settings", {}).get("mode") == "closed-loop":
+        return "CLOSED LOOP (from actual send time; stalls lower the load instead)"
+    return "open loop (from intended send time)"
