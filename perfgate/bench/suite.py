@@ -80,11 +80,18 @@ Progress = Callable[[str, float], None]
 async def _run_with_ticks(
     settings: RunSettings, target: Target, label: str, done_s: float, on_progress: Progress
 ) -> RunOutcome:
-    """:func:`run_once`, reporting progress every quarter second while it runs."""
+    """:func:`run_once`, reporting progress every quarter second while it runs.
+
+    Its errors propagate as themselves, not wrapped in the nursery's ExceptionGroup.
+    """
     outcome: list[RunOutcome] = []
+    failure: list[Exception] = []
 
     async def measure(cancel: trio.CancelScope) -> None:
-        outcome.append(await run_once(settings, target))
+        try:
+            outcome.append(await run_once(settings, target))
+        except Exception as exc:
+            failure.append(exc)
         cancel.cancel()
 
     async with trio.open_nursery() as nursery:
@@ -94,6 +101,8 @@ async def _run_with_ticks(
             elapsed = min(settings.duration_s, trio.current_time() - started)
             on_progress(label, done_s + elapsed)
             await trio.sleep(0.25)
+    if failure:
+        raise failure[0]
     return outcome[0]
 
 

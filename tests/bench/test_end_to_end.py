@@ -180,3 +180,20 @@ def test_a_peer_exits_cleanly_when_its_lifeline_closes(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_scenario_whose_clients_crash_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    # nothing listens on the discard port: subscribers cannot connect, the clients exit
+    out = tmp_path / "r"
+    code = bench_main(
+        [
+            *argv("ws-fanout --target http://127.0.0.1:9 --target-ws ws://127.0.0.1:9"),
+            *argv("--runs 1 --duration 0.5 --warmup 0 --out"),
+            str(out),
+        ]
+    )
+    assert code == 2
+    [path] = out.glob("*.json")
+    doc = json.loads(path.read_text())
+    assert doc["scenarios"] == {}
+    assert "client" in doc["skipped"]["ws-fanout"]
