@@ -1,0 +1,249 @@
+"""``perfgate bench`` and ``perfgate gate``: argument parsing, the terminal, the files.
+
+``bench_main(argv)`` and ``gate_main(argv)`` return the process exit code:
+0 pass, 1 regression, 2 inconclusive or invalid input (also: the harness could not run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfgate.bench import gate, results
+
+if TYPE_CHECKING:
+    from perfgate.bench.server import Target
+
+# `perfgate gate` imports only gate/results/stats; trio, the harness and matplotlib load
+# only for `perfgate bench`.
+DEFAULT_OUT = Path("bench/results")
+SCENARIO_NAMES = ("http", "jobs", "ws-fanout", "ws-churn")
+
+
+def _bench_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="perfgate bench",
+        description="Open-loop latency benchmarks (wrk2-style), optionally against peer stacks, "
+        "gated against a baseline result.",
+    )
+    p.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"scenarios to run (default: all of {', '.join(SCENARIO_NAMES)})",
+    )
+    p.add_argument("--target", help="benchmark a running server: its HTTP URL, or its --ready-file")
+    p.add_argument("--target-ws", help="WebSocket URL of --target (when --target is a URL)")
+    p.add_argument(
+        "--subject",
+        default="perfgate",
+        help="system under test when no --target: 'perfgate' (default) or a peer name, "
+        "e.g. to check the harness against a reference stack",
+    )
+    p.add_argument("--peers", action="store_true", help="also measure the reference stacks")
+    p.add_argument("--runs", type=int, default=7, help="repeated runs per scenario and system (7)")
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per run (2)")
+    p.add_argument(
+        "--warmup", type=float, default=1.0, help="unrecorded warm-up seconds per system (1)"
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        help="offered requests (publishes) per second; "
+        "default per scenario: http 200, jobs 20, ws-fanout 50, ws-churn 20",
+    )
+    p.add_argument("--connections", type=int, help="concurrent connections (default per scenario)")
+    p.add_argument("--subscribers", type=int, help="ws-fanout subscribers (20)")
+    p.add_argument("--timeout", type=float, default=2.0, help="per-request timeout in seconds (2)")
+    p.add_argument("--processes", type=int, default=2, help="client processes (2)")
+    p.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="CLOSED LOOP: send when the previous answer arrived (hides stalls; "
+        "for comparison only, results are labelled closed-loop)",
+    )
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result directory (bench/results)")
+    p.add_argument("--baseline", type=Path, help="gate the result against this baseline file")
+    p.add_argument("--write-baseline", type=Path, help="also copy the result to this file")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed for the gate (0)")
+    return p
+
+
+def _target(args: argparse.Namespace) -> Target | None:
+    from perfgate.bench.server import Target
+
+    if not args.target:
+        return None
+    path = Path(args.target)
+    if path.is_file():
+        ready = json.loads(path.read_text())
+        return Target("target", ready["http"], ready["ws"], ready.get("pid"))
+    if not args.target.startswith("http://"):
+        raise ValueError("expected http://HOST:PORT or an existing ready file")
+    ws = args.target_ws or ""
+    return Target("target", args.target.rstrip("/"), ws)
+
+
+def bench_main(argv: list[str]) -> int:
+    args = _bench_parser().parse_args(argv)
+    import trio
+
+    from perfgate.bench import terminal
+    from perfgate.bench.report import write_report
+    from perfgate.bench.runner import RunFailed
+    from perfgate.bench.scenarios import SCENARIOS
+    from perfgate.bench.server import ServerFailed
+    from perfgate.bench.suite import SuiteOptions, run_suite
+
+    scenarios = tuple(args.scenarios) or SCENARIO_NAMES
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        print(
+            f"perfgate bench: unknown scenario(s) {', '.join(unknown)}; "
+            f"known: {', '.join(SCENARIOS)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.runs < 1 or args.duration <= 0 or args.processes < 1:
+        print(
+            "perfgate bench: --runs, --duration and --processes must be positive", file=sys.stderr
+        )
+        return 2
+    from perfgate.bench.peers import PEERS
+
+    if args.subject != "perfgate" and args.subject not in PEERS:
+        print(
+            f"perfgate bench: --subject must be perfgate or one of {', '.join(PEERS)}",
+            file=sys.stderr,
+        )
+        return 2
+    baseline: dict[str, Any] | None = None
+    baseline_missing = args.baseline is not None and not args.baseline.exists()
+    if args.baseline is not None and not baseline_missing:
+        try:
+            baseline = results.read(args.baseline)
+        except results.ResultError as exc:
+            print(f"perfgate bench: baseline: {exc}", file=sys.stderr)
+            return 2
+    try:
+        target = _target(args)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(
+            f"perfgate bench: --target {args.target}: not a URL or a ready file ({exc!r})",
+            file=sys.stderr,
+        )
+        return 2
+    now = dt.datetime.now(dt.UTC)
+    stamp = results.timestamp_name(now)
+    options = SuiteOptions(
+        scenarios=scenarios,
+        runs=args.runs,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        rate_per_s=args.rate,
+        connections=args.connections,
+        subscribers=args.subscribers,
+        timeout_s=args.timeout,
+        processes=args.processes,
+        closed_loop=args.closed_loop,
+        peers=args.peers,
+        subject=args.subject,
+        target=target,
+        log_dir=args.out / f"{stamp}-logs",
+    )
+    try:
+        result = terminal.with_progress(
+            options,
+            lambda progress: trio.run(lambda: run_suite(options, progress, now=lambda: now)),
+        )
+    except (ServerFailed, RunFailed) as exc:
+        print(f"perfgate bench: could not measure: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("perfgate bench: interrupted", file=sys.stderr)
+        return 2
+
+    gate_lines: list[str] = []
+    code = 0
+    if baseline is not None:
+        report = gate.evaluate(
+            baseline, result, rng=random.Random(args.seed), scenarios=list(scenarios)
+        )
+        gate_lines = report.lines()
+        code = report.exit_code
+        result["gate"] = {"baseline": str(args.baseline), "exit_code": code, "lines": gate_lines}
+    elif baseline_missing:
+        gate_lines = [
+            f"gate: INCONCLUSIVE (no baseline at {args.baseline}; "
+            "`make bench-baseline` writes one, see bench/README.md)"
+        ]
+        code = 2
+    problems = gate.result_problems(result)
+    if baseline is None:
+        gate_lines = [f"INCONCLUSIVE {p}" for p in problems] + gate_lines
+        if problems:
+            code = 2
+    json_path = results.write(result, args.out / f"{stamp}.json")
+    html_path = write_report(result, args.out / f"{stamp}.html", gate_lines)
+    baseline_written = False
+    if args.write_baseline is not None and not problems:
+        args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(json_path, args.write_baseline)
+        baseline_written = True
+    if code == 0 and options.log_dir is not None:
+        shutil.rmtree(options.log_dir, ignore_errors=True)  # server logs matter only on failure
+    terminal.print_table(result)
+    for line in gate_lines:
+        print(line)
+    if baseline is None and not baseline_missing:
+        print("gate: not run (no --baseline)")
+    print(f"results: {json_path}\nreport:  {html_path}")
+    if baseline_written:
+        print(f"baseline: wrote {args.write_baseline}")
+    elif args.write_baseline is not None:
+        print(f"baseline: NOT written to {args.write_baseline}: the result has problems (above)")
+    return code
+
+
+def gate_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="perfgate gate",
+        description="Compare two bench result files; exit 0 pass, 1 regression, "
+        "2 inconclusive or invalid input.",
+    )
+    p.add_argument("baseline", type=Path)
+    p.add_argument("current", type=Path)
+    p.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed (0)")
+    p.add_argument("--resamples", type=int, default=4000, help="bootstrap resamples (4000)")
+    args = p.parse_args(argv)
+    try:
+        baseline, current = results.read(args.baseline), results.read(args.current)
+    except results.ResultError as exc:
+        print(f"perfgate gate: {exc}", file=sys.stderr)
+        return gate.EXIT_INCONCLUSIVE
+    report = gate.evaluate(
+        baseline, current, rng=random.Random(args.seed), resamples=args.resamples
+    )
+    for line in report.lines():
+        print(line)
+    return report.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        return bench_main(argv[1:])
+    if argv and argv[0] == "gate":
+        return gate_main(argv[1:])
+    print("usage: python -m perfgate.bench.cli {bench|gate} ...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
