@@ -50,7 +50,11 @@ async def test_a_finish_during_the_first_read_is_not_missed(autojump_clock: Any)
     readiness = Readiness()
     readiness.advance(Phase.READY)
     service = JobService(
-        config=config, pool=None, journal=None, publish=None, readiness=readiness  # type: ignore[arg-type]
+        config=config,
+        pool=None,
+        journal=None,
+        publish=None,
+        readiness=readiness,  # type: ignore[arg-type]
     )
     record = JobRecord(id="j1", task="echo", args={}, state="running")
     service.journal = _RacingJournal(record, service._after_final)  # type: ignore[assignment]
