@@ -187,15 +187,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="paced run length")
     parser.add_argument("--idle", type=int, default=5000, help="idle connections")
-    parser.add_argument("--subscribers", default="100,1000")
+    parser.add_argument("--subscribers", default="100,1000", help="'none': idle test only")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by children
-    sizes = [int(x) for x in args.subscribers.split(",")]
+    sizes = [int(x) for x in args.subscribers.split(",") if x.strip() not in ("", "none")]
     results: dict[str, Any] = {}
     began = time.time()
     for name, argv in SERVERS.items():
+        if not sizes:
+            results[name] = {}
+            continue
         print(f"[{time.time() - began:5.0f}s] {name}: fan-out", file=sys.stderr, flush=True)
         server = Proc(argv)
         try:

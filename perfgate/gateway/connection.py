@@ -165,6 +165,7 @@ class Connection:
         "opened_at",
         "principal",
         "session",
+        "ws",
     )
 
     def __init__(
@@ -182,6 +183,7 @@ class Connection:
         self.session = session
         self.principal = principal
         self._ws = ws
+        self.ws = ws
         self._hub = hub
         self._stats = stats
         self._close_timeout_s = close_timeout_s
