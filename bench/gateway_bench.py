@@ -210,7 +210,7 @@ def main() -> None:
         finally:
             server.stop()
     for name, argv in SERVERS.items():
-        if name == "perfgate no batching":
+        if name == "perfgate no batching" or args.idle <= 0:
             continue  # same per-connection state as with batching
         print(
             f"[{time.time() - began:5.0f}s] {name}: {args.idle} idle", file=sys.stderr, flush=True

@@ -149,6 +149,7 @@ class Connection:
         "_on_rtt",
         "_plan",
         "_policy",
+        "_queued_items",
         "_queued_messages",
         "_read_scope",
         "_recv",
@@ -210,6 +211,7 @@ class Connection:
         self._nap: trio.CancelScope | None = None
         self._last_flush = -math.inf
         self._queued_messages = 0
+        self._queued_items = 0
         self._urgent = False
         self._batch_max = config.batch_max
         self._writer_done = trio.Event()
@@ -271,6 +273,7 @@ class Connection:
             budget.release(size)
             return
         self._queued_messages += 1
+        self._queued_items += 1
         if message.priority == "high":
             self._urgent = True
         sleep = self._batch_sleep
@@ -354,6 +357,7 @@ class Connection:
         self._urgent = True
         if self._batch_sleep is not None:
             self._batch_sleep.cancel()
+        self._queued_items += 1
         try:
             await self._send.send(frame)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -391,11 +395,13 @@ class Connection:
                         await trio.sleep_forever()
                     self._batch_sleep = None
                 self._urgent = False
-                while len(items) < WRITE_ITEMS:
+                # Count-bounded, so an empty queue costs no WouldBlock exception.
+                for _ in range(min(WRITE_ITEMS, self._queued_items) - 1):
                     try:
                         items.append(recv.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                self._queued_items -= len(items)
                 await self._write(items)
         except trio.EndOfChannel:
             pass
