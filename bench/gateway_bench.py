@@ -50,11 +50,12 @@ def perfgate_server(batch_window_ms: float) -> list[str]:
     return argv
 
 
-SERVERS: dict[str, list[str]] = {
-    "perfgate batch=5ms": perfgate_server(5),
-    "perfgate no batching": perfgate_server(0),
-    "websockets broadcast": [PY, str(ROOT / "bench" / "_ws_peer.py")],
-}
+def servers(batch_ms: float) -> dict[str, list[str]]:
+    return {
+        f"perfgate batch={batch_ms:g}ms": perfgate_server(batch_ms),
+        "perfgate no batching": perfgate_server(0),
+        "websockets broadcast": [PY, str(ROOT / "bench" / "_ws_peer.py")],
+    }
 
 
 class Proc:
@@ -191,10 +192,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="paced run length")
     parser.add_argument("--idle", type=int, default=5000, help="idle connections")
     parser.add_argument("--subscribers", default="100,1000", help="'none': idle test only")
+    parser.add_argument("--batch-ms", type=float, default=5.0, help="perfgate batch window")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by children
+    SERVERS = servers(args.batch_ms)
     sizes = [int(x) for x in args.subscribers.split(",") if x.strip() not in ("", "none")]
     results: dict[str, Any] = {}
     began = time.time()
