@@ -8,7 +8,7 @@
     ├── heartbeat   adaptive pings; closes 4009 on a missed pong
     └── budget      closes 4008 when the queue stays over budget past the grace period
 
-Publishers reach the connection through :class:`_Subscription` sinks, which never block:
+Publishers reach the connection through :class:`~perfgate.gateway.subscription.Subscription` sinks, which never block:
 over budget, channel messages are dropped and counted. Errors never leave ``run``: a task
 that fails closes its own connection (1011) and nothing else.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -32,7 +32,9 @@ from perfgate.gateway._wire import send_texts
 from perfgate.gateway.heartbeat import HeartbeatPolicy
 from perfgate.gateway.limits import TokenBucket
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, plan_frames
+from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.stats import GatewayStats
+from perfgate.gateway.subscription import Subscription
 
 log = logging.getLogger("perfgate.gateway")
 
@@ -42,8 +44,6 @@ MAX_SUBSCRIPTIONS = 1000
 """Channels one connection may subscribe to: keeps per-connection hub state bounded."""
 WRITE_ITEMS = 256
 """At most this many queued items go out in one socket write."""
-MAX_HELD = 1024
-"""Live messages held back while a subscription's replay is being queued."""
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
@@ -53,82 +53,6 @@ CLOSE_HEARTBEAT = 4009
 
 _Outgoing = Message | str
 """A channel message (droppable, shared across subscribers) or a control frame."""
-
-
-async def run_heartbeat(
-    policy: HeartbeatPolicy,
-    ping: Callable[[], Awaitable[None]],
-    *,
-    on_rtt: Callable[[float], None] = lambda _rtt_s: None,
-    on_tick: Callable[[float], None] = lambda _now: None,
-    on_sleep: Callable[[trio.CancelScope | None], None] = lambda _scope: None,
-) -> None:
-    """Drive ``policy`` until a probe goes unanswered for ``pong_timeout_s``, then return.
-
-    ``ping`` sends a ping and returns when its pong arrives. ``on_tick`` runs whenever the
-    loop wakes. ``on_sleep`` is given the scope of each sleep between ticks (and None when
-    it ends): moving its deadline earlier wakes the loop for an extra ``on_tick`` without
-    a probe (the connection uses it to check a slow consumer on time). Runs until
-    cancelled otherwise; it holds no resources, so cancellation needs no cleanup.
-    """
-    next_at = trio.current_time() + policy.delay()
-    while True:
-        with trio.CancelScope(deadline=next_at) as nap:
-            on_sleep(nap)
-            await trio.sleep_forever()
-        on_sleep(None)
-        now = trio.current_time()
-        on_tick(now)
-        if now < next_at:
-            continue
-        if policy.should_probe(now):
-            with trio.move_on_at(policy.pong_deadline(now)) as wait:
-                await ping()
-            if wait.cancelled_caught:
-                return
-            done = trio.current_time()
-            policy.on_pong(done - now, done)
-            on_rtt(done - now)
-        next_at = trio.current_time() + policy.delay()
-
-
-class _Subscription:
-    """The sink one connection registers for one channel.
-
-    Until :meth:`go_live`, live messages are held back (the subscribe ack and the replay
-    are being queued); afterwards each message is passed on unless its offset was already
-    seen, so a replay and live traffic meet with no duplicate and no gap.
-    """
-
-    __slots__ = ("active", "channel", "conn", "held", "last_offset")
-
-    def __init__(self, conn: Connection, channel: str) -> None:
-        self.conn = conn
-        self.channel = channel
-        self.held: list[Message] | None = []
-        self.last_offset = 0
-        self.active = True
-
-    def deliver(self, message: Message) -> None:
-        if not self.active:
-            return
-        held = self.held
-        if held is not None:
-            if len(held) < MAX_HELD:
-                held.append(message)
-            else:
-                self.conn.count_drop()
-            return
-        if message.offset <= self.last_offset:
-            return
-        self.last_offset = message.offset
-        self.conn.offer(message)
-
-    def go_live(self, after_offset: int) -> None:
-        held, self.held = self.held or [], None
-        self.last_offset = after_offset
-        for message in held:
-            self.deliver(message)
 
 
 class Connection:
@@ -199,7 +123,7 @@ class Connection:
         rate = config.rate_limit_per_s
         self._bucket = TokenBucket(rate, max(1.0, rate), now)
         self._send, self._recv = trio.open_memory_channel[_Outgoing](OUTBOX_MESSAGES)
-        self._subs: dict[str, _Subscription] = {}
+        self._subs: dict[str, Subscription] = {}
         self._close_requested = False
         self._read_scope = trio.CancelScope()
         self._closing = False
@@ -505,7 +429,7 @@ class Connection:
             raise Conflict(f"already subscribed to {name!r}")
         if len(self._subs) >= MAX_SUBSCRIPTIONS:
             raise ValidationError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
-        sub = _Subscription(self, name)
+        sub = Subscription(self, name)
         self._subs[name] = sub
         try:
             replay = await self._hub.subscribe(name, sub, since=op.since, epoch=op.epoch)
