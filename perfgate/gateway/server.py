@@ -17,9 +17,15 @@ import trio
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from perfgate.auth import Authenticator, Principal, bearer_token
-from perfgate.broker import Hub
+from perfgate.broker import PRIORITIES, Hub
 from perfgate.config import GatewayConfig, parse_address
-from perfgate.errors import Forbidden, NotFound, PerfgateError, Unavailable
+from perfgate.errors import (
+    Forbidden,
+    NotFound,
+    PerfgateError,
+    Unavailable,
+    ValidationError,
+)
 from perfgate.gateway import channels
 from perfgate.gateway.connection import CLOSE_GOING_AWAY, Connection
 from perfgate.gateway.limits import drain_schedule
@@ -123,8 +129,11 @@ class Gateway:
         principal: Principal | None = None,
     ) -> int:
         """Validate and publish; return the offset. ``principal=None`` is the server itself
-        (may publish to ``jobs:*``). Raises ValidationError (422) or Forbidden (403)."""
+        (may publish to ``jobs:*``). Raises ValidationError (422: channel name or
+        priority) or Forbidden (403: scope or namespace)."""
         name = channels.check_publish(principal, channel)
+        if priority not in PRIORITIES:
+            raise ValidationError(f"priority must be one of {list(PRIORITIES)}")
         return await self.hub.publish(name, data, priority=priority)
 
     def stats(self) -> dict[str, Any]:
