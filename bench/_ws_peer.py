@@ -16,6 +16,7 @@ import sys
 from collections import defaultdict
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
 
 channels: dict[str, set[ServerConnection]] = defaultdict(set)
 offsets: dict[str, int] = defaultdict(int)
@@ -51,6 +52,8 @@ async def handler(ws: ServerConnection) -> None:
             else:
                 reply = {"type": "ack", "id": rid}
             await ws.send(json.dumps(reply))
+    except ConnectionClosed:
+        pass  # a client process quitting mid-run
     finally:
         for name in joined:
             channels[name].discard(ws)

@@ -50,11 +50,12 @@ def perfgate_server(batch_window_ms: float) -> list[str]:
     return argv
 
 
-SERVERS: dict[str, list[str]] = {
-    "perfgate batch=5ms": perfgate_server(5),
-    "perfgate no batching": perfgate_server(0),
-    "websockets broadcast": [PY, str(ROOT / "bench" / "_ws_peer.py")],
-}
+def servers(batch_ms: float) -> dict[str, list[str]]:
+    return {
+        f"perfgate batch={batch_ms:g}ms": perfgate_server(batch_ms),
+        "perfgate no batching": perfgate_server(0),
+        "websockets broadcast": [PY, str(ROOT / "bench" / "_ws_peer.py")],
+    }
 
 
 class Proc:
@@ -109,7 +110,8 @@ def fan_out(
         for sub in subs:
             sub.read()
         out: dict[str, Any] = {}
-        for phase, rate, span in (("paced", 10.0, seconds), ("flood", 0.0, seconds * 0.6)):
+        phases = (("warm-up", 10.0, 1.5), ("paced", 10.0, seconds), ("flood", 0.0, seconds * 0.6))
+        for phase, rate, span in phases:
             cpu_before = cpu_s(server)
             pub = Proc([*LOAD, "pub", url, channel, str(rate), str(span)])
             result = pub.read()
@@ -120,6 +122,8 @@ def fan_out(
             for sub in subs:
                 sub.say("report")
                 reports.append(sub.read())
+            if phase == "warm-up":  # connections settle, caches warm: not measured
+                continue
             received = sum(r["received"] for r in reports)
             frames = sum(r["frames"] for r in reports)
             latencies = [x for r in reports for x in r["latencies_ms"]]
@@ -187,15 +191,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="paced run length")
     parser.add_argument("--idle", type=int, default=5000, help="idle connections")
-    parser.add_argument("--subscribers", default="100,1000")
+    parser.add_argument("--subscribers", default="100,1000", help="'none': idle test only")
+    parser.add_argument("--batch-ms", type=float, default=5.0, help="perfgate batch window")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by children
-    sizes = [int(x) for x in args.subscribers.split(",")]
+    SERVERS = servers(args.batch_ms)
+    sizes = [int(x) for x in args.subscribers.split(",") if x.strip() not in ("", "none")]
     results: dict[str, Any] = {}
     began = time.time()
     for name, argv in SERVERS.items():
+        if not sizes:
+            results[name] = {}
+            continue
         print(f"[{time.time() - began:5.0f}s] {name}: fan-out", file=sys.stderr, flush=True)
         server = Proc(argv)
         try:
@@ -207,7 +216,7 @@ def main() -> None:
         finally:
             server.stop()
     for name, argv in SERVERS.items():
-        if name == "perfgate no batching":
+        if name == "perfgate no batching" or args.idle <= 0:
             continue  # same per-connection state as with batching
         print(
             f"[{time.time() - began:5.0f}s] {name}: {args.idle} idle", file=sys.stderr, flush=True

@@ -13,11 +13,31 @@ Otherwise it falls back to ``send_message`` per frame (same bytes on the wire, s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto.events import TextMessage
+
+
+def _write_now(stream: trio.SocketStream, data: bytes) -> bytes:
+    """Write what the kernel takes right now, without a trip through the scheduler;
+    return the rest (usually nothing) for ``send_all``.
+
+    This is the asyncio transport's strategy: most writes to a healthy peer complete at
+    once, and trio's ``send_all`` costs a scheduling round even then. The caller holds the
+    connection's stream lock, so nothing else writes to the socket meanwhile; the task
+    still checkpoints on its next receive.
+    """
+    try:
+        sent = os.write(stream.socket.fileno(), data)
+    except (BlockingIOError, InterruptedError):
+        return data
+    except OSError as exc:
+        raise trio.BrokenResourceError(str(exc)) from exc
+    return data[sent:]
+
 
 _INTERNALS = ("_wsproto", "_stream", "_stream_lock", "_close_reason", "_abort_web_socket")
 
@@ -33,7 +53,7 @@ async def send_texts(ws: WebSocketConnection, texts: Sequence[str]) -> None:
     the write, part of it may have been sent (as with ``send_message``); the connection
     is then only fit to be closed.
     """
-    if len(texts) == 1 or not fast_path_available(ws):
+    if not fast_path_available(ws):
         for text in texts:
             await ws.send_message(text)
         return
@@ -41,9 +61,21 @@ async def send_texts(ws: WebSocketConnection, texts: Sequence[str]) -> None:
         raise ConnectionClosed(ws._close_reason)
     proto = ws._wsproto
     data = b"".join([proto.send(TextMessage(data=text)) for text in texts])
-    async with ws._stream_lock:
-        try:
-            await ws._stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            await ws._abort_web_socket()
-            raise ConnectionClosed(ws._close_reason) from None
+    lock = ws._stream_lock
+    try:
+        # Uncontended (the usual case) the lock is taken without a scheduling round;
+        # send_all checkpoints anyway.
+        lock.acquire_nowait()
+    except trio.WouldBlock:
+        await lock.acquire()
+    stream = ws._stream
+    try:
+        if isinstance(stream, trio.SocketStream):
+            data = _write_now(stream, data)
+        if data:
+            await stream.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        await ws._abort_web_socket()
+        raise ConnectionClosed(ws._close_reason) from None
+    finally:
+        lock.release()

@@ -3,12 +3,12 @@
 ::
 
     Connection.run()            (nursery: nothing of it outlives the connection)
-    ├── reader      client frames -> ops -> replies into the outbox
+    ├── reader      client frames -> ops -> replies into the outbox (run's own task)
     ├── writer      outbox (bounded memory channel + byte budget) -> batched frames
     ├── heartbeat   adaptive pings; closes 4009 on a missed pong
     └── budget      closes 4008 when the queue stays over budget past the grace period
 
-Publishers reach the connection through :class:`_Subscription` sinks, which never block:
+Publishers reach the connection through :class:`~perfgate.gateway.subscription.Subscription` sinks, which never block:
 over budget, channel messages are dropped and counted. Errors never leave ``run``: a task
 that fails closes its own connection (1011) and nothing else.
 """
@@ -16,7 +16,8 @@ that fails closes its own connection (1011) and nothing else.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -31,7 +32,9 @@ from perfgate.gateway._wire import send_texts
 from perfgate.gateway.heartbeat import HeartbeatPolicy
 from perfgate.gateway.limits import TokenBucket
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, plan_frames
+from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.stats import GatewayStats
+from perfgate.gateway.subscription import Subscription
 
 log = logging.getLogger("perfgate.gateway")
 
@@ -41,8 +44,6 @@ MAX_SUBSCRIPTIONS = 1000
 """Channels one connection may subscribe to: keeps per-connection hub state bounded."""
 WRITE_ITEMS = 256
 """At most this many queued items go out in one socket write."""
-MAX_HELD = 1024
-"""Live messages held back while a subscription's replay is being queued."""
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
@@ -54,75 +55,43 @@ _Outgoing = Message | str
 """A channel message (droppable, shared across subscribers) or a control frame."""
 
 
-async def run_heartbeat(
-    policy: HeartbeatPolicy,
-    ping: Callable[[], Awaitable[None]],
-    *,
-    on_rtt: Callable[[float], None] = lambda _rtt_s: None,
-    on_tick: Callable[[float], None] = lambda _now: None,
-) -> None:
-    """Drive ``policy`` until a probe goes unanswered for ``pong_timeout_s``, then return.
-
-    ``ping`` sends a ping and returns when its pong arrives. ``on_tick`` runs at every
-    tick (the connection checks for a slow consumer there). Runs until cancelled
-    otherwise; it holds no resources, so cancellation needs no cleanup.
-    """
-    while True:
-        await trio.sleep(policy.delay())
-        now = trio.current_time()
-        on_tick(now)
-        if not policy.should_probe(now):
-            continue
-        with trio.move_on_at(policy.pong_deadline(now)):
-            await ping()
-            done = trio.current_time()
-            policy.on_pong(done - now, done)
-            on_rtt(done - now)
-            continue
-        return
-
-
-class _Subscription:
-    """The sink one connection registers for one channel.
-
-    Until :meth:`go_live`, live messages are held back (the subscribe ack and the replay
-    are being queued); afterwards each message is passed on unless its offset was already
-    seen, so a replay and live traffic meet with no duplicate and no gap.
-    """
-
-    __slots__ = ("active", "channel", "conn", "held", "last_offset")
-
-    def __init__(self, conn: Connection, channel: str) -> None:
-        self.conn = conn
-        self.channel = channel
-        self.held: list[Message] | None = []
-        self.last_offset = 0
-        self.active = True
-
-    def deliver(self, message: Message) -> None:
-        if not self.active:
-            return
-        held = self.held
-        if held is not None:
-            if len(held) < MAX_HELD:
-                held.append(message)
-            else:
-                self.conn.count_drop()
-            return
-        if message.offset <= self.last_offset:
-            return
-        self.last_offset = message.offset
-        self.conn.offer(message)
-
-    def go_live(self, after_offset: int) -> None:
-        held, self.held = self.held or [], None
-        self.last_offset = after_offset
-        for message in held:
-            self.deliver(message)
-
-
 class Connection:
     """One accepted WebSocket. Create it, then ``await run()``; it returns when closed."""
+
+    # Thousands of these live at once: slots keep an idle connection small.
+    __slots__ = (
+        "_batch_max",
+        "_batch_sleep",
+        "_bucket",
+        "_close_requested",
+        "_close_timeout_s",
+        "_closing",
+        "_flush",
+        "_hub",
+        "_last_flush",
+        "_nap",
+        "_on_rtt",
+        "_plan",
+        "_policy",
+        "_queued_items",
+        "_queued_messages",
+        "_read_scope",
+        "_recv",
+        "_send",
+        "_stats",
+        "_stop_writing",
+        "_subs",
+        "_urgent",
+        "_writer_done",
+        "_ws",
+        "budget",
+        "close_code",
+        "close_reason",
+        "opened_at",
+        "principal",
+        "session",
+        "ws",
+    )
 
     def __init__(
         self,
@@ -139,6 +108,7 @@ class Connection:
         self.session = session
         self.principal = principal
         self._ws = ws
+        self.ws = ws
         self._hub = hub
         self._stats = stats
         self._close_timeout_s = close_timeout_s
@@ -153,17 +123,19 @@ class Connection:
         rate = config.rate_limit_per_s
         self._bucket = TokenBucket(rate, max(1.0, rate), now)
         self._send, self._recv = trio.open_memory_channel[_Outgoing](OUTBOX_MESSAGES)
-        self._subs: dict[str, _Subscription] = {}
-        self._close_requested = trio.Event()
+        self._subs: dict[str, Subscription] = {}
+        self._close_requested = False
+        self._read_scope = trio.CancelScope()
         self._closing = False
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._flush = False
         self._stop_writing = False
-        self._writer_wait: trio.CancelScope | None = None
         self._batch_sleep: trio.CancelScope | None = None
-        self._over_budget = trio.Event()
+        self._nap: trio.CancelScope | None = None
+        self._last_flush = -math.inf
         self._queued_messages = 0
+        self._queued_items = 0
         self._urgent = False
         self._batch_max = config.batch_max
         self._writer_done = trio.Event()
@@ -175,18 +147,27 @@ class Connection:
     ) -> None:
         """Ask the connection to close with ``code`` (None: it is already closed by the
         peer). The first request wins. Never blocks."""
-        if self._close_requested.is_set():
+        if self._close_requested:
             return
         self.close_code = code
         self.close_reason = reason
         self._flush = flush
         self._closing = True
-        self._close_requested.set()
+        self._close_requested = True
+        self._read_scope.cancel()
 
     def count_drop(self) -> None:
         self.budget.drop(trio.current_time())
         self._stats.messages_dropped += 1
-        self._over_budget.set()
+        self._wake_for_budget()
+
+    def _wake_for_budget(self) -> None:
+        """Make the heartbeat wake when the grace period of an over-budget queue ends,
+        so that a slow consumer is closed on time even if nothing more is published."""
+        since = self.budget.over_since
+        nap = self._nap
+        if since is not None and nap is not None and not self._close_requested:
+            nap.deadline = min(nap.deadline, since + self.budget.grace_s)
 
     def offer(self, message: Message) -> None:
         """Queue a channel message if the byte budget allows; drop and count it otherwise.
@@ -204,7 +185,7 @@ class Connection:
             self._stats.messages_dropped += 1
             if budget.is_slow(now):
                 self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
-            self._over_budget.set()
+            self._wake_for_budget()
             return
         try:
             self._send.send_nowait(message)
@@ -216,6 +197,7 @@ class Connection:
             budget.release(size)
             return
         self._queued_messages += 1
+        self._queued_items += 1
         if message.priority == "high":
             self._urgent = True
         sleep = self._batch_sleep
@@ -231,11 +213,14 @@ class Connection:
         await self._queue_control(protocol.welcome(self.session, self._policy.delay()))
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._guard, self._write_loop)
-                nursery.start_soon(self._guard, self._read_loop)
-                nursery.start_soon(self._guard, self._heartbeat)
-                nursery.start_soon(self._guard, self._watch_budget)
-                await self._close_requested.wait()
+                # Constant names: trio would otherwise build one string per task. The
+                # reader is this task itself (one task less per idle connection);
+                # request_close() cancels its scope.
+                nursery.start_soon(self._write_loop, name="gateway.writer")
+                nursery.start_soon(self._heartbeat, name="gateway.heartbeat")
+                with self._read_scope:
+                    await self._read_loop()
+                self.request_close(None)  # the peer left, or a limit was hit
                 await self._close(nursery)
         finally:
             with trio.CancelScope(shield=True) as cleanup:
@@ -249,8 +234,9 @@ class Connection:
             with trio.move_on_after(self._close_timeout_s):
                 await self._writer_done.wait()
         self._stop_writing = True
-        if self._writer_wait is not None:
-            self._writer_wait.cancel()
+        # Wakes a writer waiting for work (EndOfChannel, or an item it will discard); a
+        # write in flight is left to finish, or to aclose() below.
+        self._send.close()
         code = self.close_code
         if code is not None:
             # aclose() waits for an in-flight write (the stream lock) and then for the
@@ -279,16 +265,14 @@ class Connection:
         stats = self._stats
         stats.queue_peak_bytes = max(stats.queue_peak_bytes, self.budget.peak_bytes)
 
-    async def _guard(self, task: Callable[[], Awaitable[None]]) -> None:
-        """Contain a task's failure to this connection."""
-        try:
-            await task()
-        except ConnectionClosed:
+    def _failed(self, exc: Exception) -> None:
+        """Contain a task's failure to this connection: every task ends with this."""
+        if isinstance(exc, ConnectionClosed):
             self.request_close(None)
-        except Exception:
-            log.exception("gateway connection %s failed", self.session)
-            self._stats.internal_errors += 1
-            self.request_close(CLOSE_INTERNAL, "internal error")
+            return
+        log.error("gateway connection %s failed", self.session, exc_info=exc)
+        self._stats.internal_errors += 1
+        self.request_close(CLOSE_INTERNAL, "internal error")
 
     async def _queue_control(self, frame: str) -> None:
         """Queue a frame that must not be dropped (acks, errors). May wait for room in the
@@ -297,6 +281,7 @@ class Connection:
         self._urgent = True
         if self._batch_sleep is not None:
             self._batch_sleep.cancel()
+        self._queued_items += 1
         try:
             await self._send.send(frame)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -305,18 +290,19 @@ class Connection:
     async def _write_loop(self) -> None:
         """Take frames off the outbox and send them.
 
-        One wake-up and one socket write serve many frames: with batching on, the writer
-        sleeps out the window after the first channel message (:meth:`offer` cuts the
-        sleep short when a batch is full, a ``high`` message or a control frame arrives);
-        then it takes everything queued, up to :data:`WRITE_ITEMS`, and writes it at once.
+        One wake-up and one socket write serve many frames. Batching is a throttle with
+        a leading edge: a channel message that finds the connection quiet (nothing sent
+        in the last window) goes out at once, so batching adds no latency at low rates;
+        messages arriving within the window after a send wait for the window's end and
+        go out together (:meth:`offer` cuts the wait short when a batch is full, or a
+        ``high`` message or a control frame arrives). Each wake-up takes everything
+        queued, up to :data:`WRITE_ITEMS`, and writes it at once.
         """
         recv = self._recv
         plan = self._plan
         try:
             while not self._stop_writing:
-                with trio.CancelScope() as self._writer_wait:
-                    first = await recv.receive()
-                self._writer_wait = None
+                first = await recv.receive()
                 items: list[_Outgoing] = [first]
                 if self._stop_writing:
                     self._release(items)
@@ -326,20 +312,25 @@ class Connection:
                     and not plan.flush_now(1, first)
                     and not self._urgent
                     and self._queued_messages < plan.max_messages
+                    and trio.current_time() < plan.deadline(self._last_flush)
                 ):
-                    with trio.CancelScope(deadline=plan.deadline(trio.current_time())) as s:
+                    with trio.CancelScope(deadline=plan.deadline(self._last_flush)) as s:
                         self._batch_sleep = s
                         await trio.sleep_forever()
                     self._batch_sleep = None
                 self._urgent = False
-                while len(items) < WRITE_ITEMS:
+                # Count-bounded, so an empty queue costs no WouldBlock exception.
+                for _ in range(min(WRITE_ITEMS, self._queued_items) - 1):
                     try:
                         items.append(recv.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                self._queued_items -= len(items)
                 await self._write(items)
         except trio.EndOfChannel:
             pass
+        except Exception as exc:
+            self._failed(exc)
         finally:
             self._writer_done.set()
 
@@ -352,6 +343,8 @@ class Connection:
     async def _write(self, items: list[_Outgoing]) -> None:
         frames, reserved, messages, batched = plan_frames(items, self._plan)
         self._queued_messages -= messages
+        if messages:
+            self._last_flush = trio.current_time()
         try:
             await send_texts(self._ws, frames)
         finally:
@@ -365,50 +358,52 @@ class Connection:
 
     async def _read_loop(self) -> None:
         ws = self._ws
-        while True:
-            text = await ws.get_message()
-            now = trio.current_time()
-            self._policy.on_traffic(now)
-            if not self._bucket.take(now):
-                self.request_close(CLOSE_POLICY, "rate limit exceeded")
-                return
-            self._stats.requests += 1
-            reply = await self._handle(protocol.parse(text))
-            if reply:
-                await self._queue_control(reply)
-
-    async def _watch_budget(self) -> None:
-        """Close with 4008 once the queue has stayed over budget for the grace period,
-        even if nothing more is published (the drop path only checks on a drop)."""
-        budget = self.budget
-        while True:
-            await self._over_budget.wait()
-            since = budget.over_since
-            if since is None:
-                self._over_budget = trio.Event()
-                continue
-            await trio.sleep_until(since + budget.grace_s)
-            if budget.is_slow(trio.current_time()):
-                self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
-                return
+        try:
+            while True:
+                text = await ws.get_message()
+                now = trio.current_time()
+                self._policy.on_traffic(now)
+                if not self._bucket.take(now):
+                    self.request_close(CLOSE_POLICY, "rate limit exceeded")
+                    return
+                self._stats.requests += 1
+                reply = await self._handle(protocol.parse(text))
+                if reply:
+                    await self._queue_control(reply)
+        except Exception as exc:
+            self._failed(exc)
 
     async def _heartbeat(self) -> None:
-        def on_rtt(rtt_s: float) -> None:
-            self._stats.rtt.record(rtt_s)
-            if self._on_rtt is not None:
-                self._on_rtt(rtt_s)
-
-        def on_tick(now: float) -> None:
-            if self.budget.is_slow(now):
-                self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
-
-        async def ping() -> None:
-            self._stats.heartbeat_probes += 1
-            await self._ws.ping()
-
-        await run_heartbeat(self._policy, ping, on_rtt=on_rtt, on_tick=on_tick)
+        try:
+            await run_heartbeat(
+                self._policy,
+                self._ping,
+                on_rtt=self._record_rtt,
+                on_tick=self._check_slow,
+                on_sleep=self._set_nap,
+            )
+        except Exception as exc:
+            self._failed(exc)
+            return
         self._stats.heartbeat_timeouts += 1
         self.request_close(CLOSE_HEARTBEAT, "heartbeat timeout")
+
+    async def _ping(self) -> None:
+        self._stats.heartbeat_probes += 1
+        await self._ws.ping()
+
+    def _record_rtt(self, rtt_s: float) -> None:
+        self._stats.rtt.record(rtt_s)
+        if self._on_rtt is not None:
+            self._on_rtt(rtt_s)
+
+    def _check_slow(self, now: float) -> None:
+        if self.budget.is_slow(now):
+            self.request_close(CLOSE_SLOW_CONSUMER, "slow consumer")
+
+    def _set_nap(self, scope: trio.CancelScope | None) -> None:
+        self._nap = scope
+        self._wake_for_budget()
 
     # -- ops ----------------------------------------------------------------------------------
 
@@ -434,7 +429,7 @@ class Connection:
             raise Conflict(f"already subscribed to {name!r}")
         if len(self._subs) >= MAX_SUBSCRIPTIONS:
             raise ValidationError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
-        sub = _Subscription(self, name)
+        sub = Subscription(self, name)
         self._subs[name] = sub
         try:
             replay = await self._hub.subscribe(name, sub, since=op.since, epoch=op.epoch)

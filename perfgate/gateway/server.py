@@ -17,9 +17,15 @@ import trio
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from perfgate.auth import Authenticator, Principal, bearer_token
-from perfgate.broker import Hub
+from perfgate.broker import PRIORITIES, Hub
 from perfgate.config import GatewayConfig, parse_address
-from perfgate.errors import Forbidden, NotFound, PerfgateError, Unavailable
+from perfgate.errors import (
+    Forbidden,
+    NotFound,
+    PerfgateError,
+    Unavailable,
+    ValidationError,
+)
 from perfgate.gateway import channels
 from perfgate.gateway.connection import CLOSE_GOING_AWAY, Connection
 from perfgate.gateway.limits import drain_schedule
@@ -123,8 +129,11 @@ class Gateway:
         principal: Principal | None = None,
     ) -> int:
         """Validate and publish; return the offset. ``principal=None`` is the server itself
-        (may publish to ``jobs:*``). Raises ValidationError (422) or Forbidden (403)."""
+        (may publish to ``jobs:*``). Raises ValidationError (422: channel name or
+        priority) or Forbidden (403: scope or namespace)."""
         name = channels.check_publish(principal, channel)
+        if priority not in PRIORITIES:
+            raise ValidationError(f"priority must be one of {list(PRIORITIES)}")
         return await self.hub.publish(name, data, priority=priority)
 
     def stats(self) -> dict[str, Any]:
@@ -148,8 +157,12 @@ class Gateway:
                         message_queue_size=INBOUND_QUEUE_MESSAGES,
                         max_message_size=self.config.max_message_bytes,
                     )
-                if request is not None:
-                    await self._serve_request(request)
+                conn = None if request is None else await self._open(request)
+                if conn is not None:
+                    try:
+                        await conn.run()
+                    finally:
+                        self._closed(conn)
                 # Accepted connections are closed by now (Connection.run), rejected ones
                 # have had their response: stop trio-websocket's reader and the socket.
                 nursery.cancel_scope.cancel()
@@ -159,13 +172,14 @@ class Gateway:
         finally:
             await trio.aclose_forcefully(stream)
 
-    async def _serve_request(self, request: WebSocketRequest) -> None:
+    async def _open(self, request: WebSocketRequest) -> Connection | None:
+        """Answer the handshake: a registered Connection, or None once rejected."""
         try:
             principal = self._admit(request)
         except PerfgateError as exc:
             self._stats.rejected[exc.status] += 1
             await request.reject(exc.status, body=exc.message.encode())
-            return
+            return None
         ws = await request.accept()
         conn = Connection(
             ws,
@@ -180,30 +194,31 @@ class Gateway:
         self._connections[conn] = None
         self._idle = trio.Event() if self._idle.is_set() else self._idle
         self._stats.accepted += 1
-        try:
-            await conn.run()
-        finally:
-            del self._connections[conn]
-            if not self._connections:
-                self._idle.set()
-            closed = ws.closed
-            code = closed.code if closed is not None else 1006
-            if conn.close_code is not None and closed is not None and closed.code == 1000:
-                # trio-websocket records 1000 for closes we start; report what we sent.
-                code = conn.close_code
-            self._stats.closes[code] += 1
-            if self._on_close is not None:
-                info = CloseInfo(
-                    session=conn.session,
-                    code=code,
-                    reason=conn.close_reason or (closed.reason if closed else None),
-                    duration_s=trio.current_time() - conn.opened_at,
-                    token_id=principal.token_id,
-                )
-                try:
-                    self._on_close(info)
-                except Exception:
-                    log.exception("gateway: on_close callback failed")
+        return conn
+
+    def _closed(self, conn: Connection) -> None:
+        """Bookkeeping once a connection's task tree is done."""
+        del self._connections[conn]
+        if not self._connections:
+            self._idle.set()
+        closed = conn.ws.closed
+        code = closed.code if closed is not None else 1006
+        if conn.close_code is not None and closed is not None and closed.code == 1000:
+            # trio-websocket records 1000 for closes we start; report what we sent.
+            code = conn.close_code
+        self._stats.closes[code] += 1
+        if self._on_close is not None:
+            info = CloseInfo(
+                session=conn.session,
+                code=code,
+                reason=conn.close_reason or (closed.reason if closed else None),
+                duration_s=trio.current_time() - conn.opened_at,
+                token_id=conn.principal.token_id,
+            )
+            try:
+                self._on_close(info)
+            except Exception:
+                log.exception("gateway: on_close callback failed")
 
     def _admit(self, request: WebSocketRequest) -> Principal:
         """Decide a handshake: the Principal, or a PerfgateError whose status is the

@@ -4,6 +4,8 @@ import pytest
 import trio
 from websockets.exceptions import InvalidStatus
 
+from perfgate.auth import Principal
+from perfgate.errors import Forbidden, ValidationError
 from tests.gateway.conftest import TOKENS, Start, eventually
 from tests.gateway.wsclient import Client, RawClient
 
@@ -73,6 +75,10 @@ async def test_namespaces_and_scopes(start_gateway: Start) -> None:
     ] == "ack"
     assert (await sub.request({"op": "subscribe", "id": 5, "channel": "jobs:1"}))["type"] == "ack"
     assert await gateway.publish("jobs:1", {"event": "state"}) == 1  # the server may
+    with pytest.raises(ValidationError):
+        await gateway.publish("room", 1, priority="urgent")
+    with pytest.raises(Forbidden):
+        await gateway.publish("jobs:1", 1, principal=Principal("p", frozenset({"publish"})))
     assert (await sub.messages(1))[0]["data"] == {"event": "state"}
     for c in (sub, pub, admin):
         await c.close()
