@@ -194,7 +194,8 @@ LIST_QUERY = [
 async def list_jobs() -> Response:
     limit = _int_arg("limit", 50, minimum=1, maximum=1000)
     jobs, cursor = await _service().journal.list(
-        state=request.args.get("state") or None,
+        # "?state=" is not "no filter": the document says state is one of the enum (422 else).
+        state=request.args.get("state"),
         limit=limit,
         cursor=request.args.get("cursor") or None,
     )

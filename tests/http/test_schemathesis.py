@@ -36,7 +36,14 @@ CHECKS = ",".join(
 def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     # Warnings and errors only: nobody reads the server's stderr pipe until it stops, and a
     # thousand access lines would fill it and block the server.
-    env = {"PERFGATE_POOL_MAX_QUEUE": "50", "PERFGATE_SERVER_LOG_LEVEL": "warning"}
+    # Long-polls end well inside the client's request timeout, and the stop does not wait for
+    # the long `sleep` jobs the fuzzer submits.
+    env = {
+        "PERFGATE_POOL_MAX_QUEUE": "50",
+        "PERFGATE_SERVER_LOG_LEVEL": "warning",
+        "PERFGATE_HTTP_MAX_WAIT_S": "2",
+        "PERFGATE_POOL_DRAIN_TIMEOUT_S": "2",
+    }
     proc, ready = start_server(tmp_path, env=env)
     yield ready
     code, err = stop_server(proc)
