@@ -35,6 +35,14 @@ def _non_negative(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
         raise ConfigError(f"{attr.name}: must be >= 0, got {value!r}")
 
 
+def _at_least(minimum: int) -> Any:
+    def check(_inst: Any, attr: attrs.Attribute[Any], value: int) -> None:
+        if value < minimum:
+            raise ConfigError(f"{attr.name}: must be >= {minimum}, got {value!r}")
+
+    return check
+
+
 def _percent(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
     if not 0 < value <= 100:
         raise ConfigError(f"{attr.name}: must be a percentage in (0, 100], got {value!r}")
@@ -101,6 +109,9 @@ class HttpConfig:
     max_wait_s: float = attrs.field(default=60.0, validator=_positive)
     keep_alive_timeout_s: float = attrs.field(default=5.0, validator=_positive)
     read_timeout_s: float = attrs.field(default=30.0, validator=_positive)
+    max_header_bytes: int = attrs.field(default=16_384, validator=_at_least(1024))
+    max_requests_per_connection: int = attrs.field(default=1000, validator=_positive)
+    backlog: int = attrs.field(default=1024, validator=_positive)
 
 
 @attrs.frozen

@@ -71,7 +71,11 @@ def create_app(state: AppState) -> Quart:
     @app.get("/openapi.json")
     @document("This document", responses={200: {"type": "object"}}, tags=["meta"])
     async def openapi() -> Response:
-        doc = build_openapi(app, auth_enabled=state.config.auth_enabled)
+        doc = build_openapi(
+            app,
+            auth_enabled=state.config.auth_enabled,
+            body_enums={"task": sorted(state.config.tasks)},
+        )
         response = Response(json.dumps(doc), content_type="application/json")
         response.headers["Cache-Control"] = "public, max-age=60"
         return response

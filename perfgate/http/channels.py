@@ -17,6 +17,10 @@ OFFSET_SCHEMA = {
     "required": ["offset"],
 }
 
+#: A channel name a client may publish to (perfgate.gateway.channels): no "/", which the URL
+#: rule does not match inside a segment, and no "$" (reserved). ``jobs:*`` is 403.
+CHANNEL_PARAM = {"type": "string", "pattern": r"^[A-Za-z0-9_.:@=+-]{1,128}$"}
+
 blueprint = Blueprint("channels", __name__)
 
 
@@ -24,9 +28,10 @@ blueprint = Blueprint("channels", __name__)
 @document(
     "Publish a message to a channel",
     body=PUBLISH_MESSAGE,
-    responses={202: OFFSET_SCHEMA, 503: None},
+    responses={202: OFFSET_SCHEMA, 403: None, 503: None},
     scope="publish",
     tags=["channels"],
+    params={"channel": CHANNEL_PARAM},
 )
 async def publish(channel: str) -> Response:
     principal = authenticate()

@@ -47,6 +47,13 @@ LOGS_SCHEMA = {
     "properties": {"lines": {"type": "array", "items": {"type": "object"}}},
 }
 ID_LIMIT = 64
+_JOB_ID_FROM_BODY = {"job_id": "$response.body#/id"}
+#: Where a submitted job can be followed (OpenAPI links: clients and fuzzers use them).
+JOB_LINKS = {
+    "GetJob": {"operationId": "get_job", "parameters": _JOB_ID_FROM_BODY},
+    "CancelJob": {"operationId": "cancel_job", "parameters": _JOB_ID_FROM_BODY},
+    "JobLogs": {"operationId": "job_logs", "parameters": _JOB_ID_FROM_BODY},
+}
 
 
 def _service() -> JobService:
@@ -102,6 +109,7 @@ blueprint = Blueprint("jobs", __name__)
     responses={200: JOB_SCHEMA, 202: JOB_SCHEMA, 409: None, 503: None},
     scope="submit",
     tags=["jobs"],
+    links=JOB_LINKS,
 )
 @requires("submit")
 async def submit_job() -> Response:
@@ -186,7 +194,8 @@ LIST_QUERY = [
 async def list_jobs() -> Response:
     limit = _int_arg("limit", 50, minimum=1, maximum=1000)
     jobs, cursor = await _service().journal.list(
-        state=request.args.get("state") or None,
+        # "?state=" is not "no filter": the document says state is one of the enum (422 else).
+        state=request.args.get("state"),
         limit=limit,
         cursor=request.args.get("cursor") or None,
     )
@@ -200,7 +209,7 @@ LOGS_QUERY = [
         "name": "after",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 0},
+        "schema": {"type": "integer", "minimum": 0, "maximum": 2**62},
     },
     {
         "name": "limit",

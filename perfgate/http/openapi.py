@@ -67,6 +67,8 @@ class Operation:
     query: Sequence[Mapping[str, Any]] = ()
     tags: Sequence[str] = ()
     content_type: str = "application/json"
+    params: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    links: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
 
 def document(
@@ -78,14 +80,31 @@ def document(
     query: Sequence[Mapping[str, Any]] = (),
     tags: Sequence[str] = (),
     content_type: str = "application/json",
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    links: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[F], F]:
-    """Attach an OpenAPI operation to a route handler (put it under ``@app.route``)."""
+    """Attach an OpenAPI operation to a route handler (put it under ``@app.route``).
+
+    ``params`` gives a JSON schema per path parameter (default: a string of at most 200
+    characters); ``links`` are OpenAPI links of the first 2xx response (they name other
+    operations by ``operationId``, which is the handler's name).
+    """
 
     def attach(fn: F) -> F:
         setattr(
             fn,
             _ATTR,
-            Operation(summary, responses, body, scope, query, tags, content_type),
+            Operation(
+                summary,
+                responses,
+                body,
+                scope,
+                query,
+                tags,
+                content_type,
+                dict(params or {}),
+                dict(links or {}),
+            ),
         )
         return fn
 
@@ -112,7 +131,12 @@ def _path_template(rule: str) -> tuple[str, list[str]]:
     return re.sub(r"<(?:(\w+):)?(\w+)>", repl, rule), names
 
 
-def build_openapi(app: Quart, *, auth_enabled: bool) -> dict[str, Any]:
+def build_openapi(
+    app: Quart, *, auth_enabled: bool, body_enums: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
+    """The document for ``app``'s declared routes. ``body_enums`` narrows request-body fields
+    to the values this configuration accepts (``{"task": [configured task names]}``), so that
+    a schema-valid body is one the server takes."""
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
@@ -121,7 +145,9 @@ def build_openapi(app: Quart, *, auth_enabled: bool) -> dict[str, Any]:
             continue
         path, params = _path_template(rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(op, params, auth_enabled)
+            operation = _operation(op, params, auth_enabled, body_enums or {})
+            operation["operationId"] = rule.endpoint.rsplit(".", 1)[-1]
+            paths.setdefault(path, {})[method.lower()] = operation
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -139,12 +165,22 @@ def build_openapi(app: Quart, *, auth_enabled: bool) -> dict[str, Any]:
     return doc
 
 
-def _operation(op: Operation, params: list[str], auth_enabled: bool) -> dict[str, Any]:
+def _operation(
+    op: Operation,
+    params: list[str],
+    auth_enabled: bool,
+    body_enums: Mapping[str, Sequence[str]],
+) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": op.summary, "responses": {}}
     if op.tags:
         out["tags"] = list(op.tags)
     parameters: list[dict[str, Any]] = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 200}}
+        {
+            "name": p,
+            "in": "path",
+            "required": True,
+            "schema": dict(op.params.get(p, {"type": "string", "maxLength": 200})),
+        }
         for p in params
     ]
     parameters.extend(dict(q) for q in op.query)
@@ -153,7 +189,7 @@ def _operation(op: Operation, params: list[str], auth_enabled: bool) -> dict[str
     if op.body is not None:
         out["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": op.body.json_schema()}},
+            "content": {"application/json": {"schema": _narrowed(op.body, body_enums)}},
         }
     statuses = dict(op.responses)
     if op.body is not None:
@@ -171,5 +207,16 @@ def _operation(op: Operation, params: list[str], auth_enabled: bool) -> dict[str
             }
         elif schema is not None:
             response["content"] = {op.content_type: {"schema": dict(schema)}}
+        if op.links and 200 <= status < 300:
+            response["links"] = {name: dict(link) for name, link in op.links.items()}
         out["responses"][str(status)] = response
     return out
+
+
+def _narrowed(body: Body, enums: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    schema = body.json_schema()
+    for name, values in enums.items():
+        field = schema["properties"].get(name)
+        if field is not None and values:
+            schema["properties"][name] = {**field, "enum": list(values)}
+    return schema

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,18 +13,42 @@ from hypercorn.trio import serve
 from quart import Quart
 
 from perfgate.config import HttpConfig
+from perfgate.http.closing import ShieldFinalSendMiddleware
+from perfgate.http.limits import HeadLimitMiddleware
 from perfgate.http.proxy import TrustedProxyMiddleware
 
 
 def hypercorn_config(config: HttpConfig, *, graceful_timeout_s: float) -> HypercornConfig:
+    """Map ``[http]`` onto Hypercorn's settings.
+
+    Slow clients: Hypercorn's keep-alive timer runs from the moment a connection opens (and
+    again after each response) until a *complete* request head has arrived, so
+    ``keep_alive_timeout_s`` is also the deadline for sending the request line and headers: a
+    slowloris client is cut off after it however slowly it trickles. ``read_timeout_s`` bounds
+    each read (a client silent that long is dropped) and, in the app, the whole body.
+    """
     hc = HypercornConfig()
     hc.bind = [config.bind]
     hc.accesslog = None  # perfgate writes its own access line, with the request id
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = graceful_timeout_s
     hc.keep_alive_timeout = config.keep_alive_timeout_s
-    hc.read_timeout = int(config.read_timeout_s)
+    # Hypercorn treats a read_timeout of 0 as "none": round up so 0.5 s stays a timeout.
+    hc.read_timeout = max(1, math.ceil(config.read_timeout_s))
+    hc.h11_max_incomplete_size = config.max_header_bytes
+    hc.h2_max_header_list_size = config.max_header_bytes
+    hc.keep_alive_max_requests = config.max_requests_per_connection
+    hc.backlog = config.backlog
     return hc
+
+
+def wrap_app(app: Quart, config: HttpConfig) -> Any:
+    """The ASGI stack Hypercorn runs: the final-send shield, the exact request-head limit,
+    trusted-proxy resolution (when proxies are configured), then the app."""
+    asgi: Any = (
+        TrustedProxyMiddleware(app, config.trusted_proxies) if config.trusted_proxies else app
+    )
+    return ShieldFinalSendMiddleware(HeadLimitMiddleware(asgi, config.max_header_bytes))
 
 
 async def serve_http(
@@ -41,9 +66,7 @@ async def serve_http(
     ``graceful_timeout_s`` to complete before they are cancelled.
     """
     hc = hypercorn_config(config, graceful_timeout_s=graceful_timeout_s)
-    asgi: Any = (
-        TrustedProxyMiddleware(app, config.trusted_proxies) if config.trusted_proxies else app
-    )
+    asgi = wrap_app(app, config)
 
     async def _serve(*, task_status: trio.TaskStatus[list[str]]) -> None:
         await serve(asgi, hc, shutdown_trigger=shutdown_trigger, task_status=task_status)

@@ -212,3 +212,10 @@ async def test_publish_to_a_channel(service: Any, http: httpx.AsyncClient) -> No
         422,
     )
     assert (await http.post("/v1/channels/bad name!/messages", json={"data": 1})).status_code == 422
+
+
+async def test_an_empty_state_filter_is_invalid_not_ignored(http: httpx.AsyncClient) -> None:
+    # Found by schemathesis: "?state=" listed every job although the document allows only
+    # the state names.
+    response = await http.get("/v1/jobs", params={"state": ""})
+    assert response.status_code == 422
