@@ -65,7 +65,7 @@ class Field:
         expected = _JSON_TYPES[self.type]
         if isinstance(value, bool) and self.type != "boolean":
             return f"expected {self.type}, got boolean"
-        if not isinstance(value, expected):
+        if not isinstance(value, expected) and not _integral_float(self.type, value):
             return f"expected {self.type}, got {_json_type(value)}"
         return self._check_range(value)
 
@@ -85,6 +85,11 @@ class Field:
         if self.min_length is not None and len(value) < self.min_length:
             return f"must be at least {self.min_length} characters"
         return None
+
+
+def _integral_float(json_type: str, value: Any) -> bool:
+    """JSON Schema counts 3.0 as an integer: so do we (the parsed value becomes 3)."""
+    return json_type == "integer" and isinstance(value, float) and value.is_integer()
 
 
 def _json_type(value: Any) -> str:
@@ -129,11 +134,12 @@ class Body:
                 else:
                     out[field.name] = field.default
                 continue
-            problem = field.check(raw[field.name])
+            value = raw[field.name]
+            problem = field.check(value)
             if problem is not None:
                 errors.append({"field": field.name, "message": problem})
             else:
-                out[field.name] = raw[field.name]
+                out[field.name] = int(value) if _integral_float(field.type, value) else value
         if errors:
             summary = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
             raise ValidationError(summary, errors=errors)

@@ -44,7 +44,11 @@ def start_server(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 20.0
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Run ``perfgate serve`` as a user would, on free ports; return it and its ready file."""
-    ready = tmp_path / f"ready-{time.monotonic_ns()}.json"
+    stamp = time.monotonic_ns()
+    ready = tmp_path / f"ready-{stamp}.json"
+    # stderr goes to a file, not a pipe: nobody reads a pipe until the server stops, and a
+    # chatty server would block on a full one.
+    log = open(tmp_path / f"server-{stamp}.log", "w+b")  # noqa: SIM115 - closed by stop_server
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PERFGATE_")}
     full_env.update(env or {})
     proc = subprocess.Popen(
@@ -63,15 +67,16 @@ def start_server(
             str(ready),
             *args,
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
         env=full_env,
         cwd=tmp_path,
     )
+    proc.log = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout_s
     while not ready.exists():
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited {proc.returncode}: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+            raise RuntimeError(f"server exited {proc.returncode}: {server_log(proc)}")
         if time.monotonic() > deadline:
             proc.kill()
             raise TimeoutError("server did not become ready")
@@ -79,13 +84,23 @@ def start_server(
     return proc, json.loads(ready.read_text())
 
 
+def server_log(proc: subprocess.Popen[bytes]) -> str:
+    """Everything the server wrote to stderr so far."""
+    log = proc.log  # type: ignore[attr-defined]
+    log.flush()
+    log.seek(0)
+    return bytes(log.read()).decode(errors="replace")
+
+
 def stop_server(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> tuple[int, str]:
     """SIGTERM and wait; returns (exit status, stderr)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
-        _, err = proc.communicate(timeout=timeout_s)
+        proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
-        _, err = proc.communicate()
-    return proc.returncode, err.decode()
+        proc.wait()
+    err = server_log(proc)
+    proc.log.close()  # type: ignore[attr-defined]
+    return proc.returncode, err

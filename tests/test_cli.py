@@ -122,7 +122,7 @@ def test_a_second_signal_stops_at_once(tmp_path: Path) -> None:
     time.sleep(1.0)
     assert proc.poll() is None, "still draining the sleeping job"
     proc.send_signal(signal.SIGINT)
-    _, err_bytes = proc.communicate(timeout=20)
-    err = err_bytes.decode()
+    proc.wait(timeout=20)
+    _, err = stop_server(proc)
     assert proc.returncode == 0, err
     assert "second signal" in err

@@ -42,6 +42,7 @@ def test_minimal_body_gets_defaults() -> None:
         ({"task": "echo", "timeout_s": 0}, "timeout_s"),
         ({"task": "echo", "max_retries": True}, "max_retries"),
         ({"task": "echo", "max_retries": 1.5}, "max_retries"),
+        ({"task": "echo", "max_retries": 1e300}, "max_retries"),
         ({"task": "echo", "args": [1]}, "args"),
         ({"task": "echo", "tsak": "x"}, "tsak"),
     ],
@@ -60,6 +61,11 @@ def test_any_json_is_accepted_or_a_validation_error(value: Any) -> None:
         assert exc.extra["errors"], "a refusal names at least one field"
         return
     assert isinstance(parsed["task"], str) and parsed["task"]
+
+
+def test_integral_floats_are_integers_as_in_json_schema() -> None:
+    parsed = SUBMIT_JOB.parse({"task": "echo", "max_retries": 3.0})
+    assert parsed["max_retries"] == 3 and isinstance(parsed["max_retries"], int)
 
 
 def test_json_schema_matches_the_table() -> None:
