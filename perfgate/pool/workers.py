@@ -10,13 +10,13 @@ are exact; the only overshoot is a replacement racing an on-demand start, which
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from perfgate.config import PoolConfig
 from perfgate.pool.stats import PoolStats
-from perfgate.pool.worker import Worker, WorkerCrashed
+from perfgate.pool.worker import Attempt, Worker, WorkerCrashed
 
 log = logging.getLogger("perfgate.pool")
 
@@ -27,10 +27,20 @@ _MB = 1024 * 1024
 
 
 class WorkerSet:
-    def __init__(self, config: PoolConfig, stats: PoolStats, wakeup: trio.lowlevel.ParkingLot):
+    def __init__(
+        self,
+        config: PoolConfig,
+        stats: PoolStats,
+        wakeup: trio.lowlevel.ParkingLot,
+        *,
+        on_interrupt: Callable[[Worker, Attempt | None], Awaitable[None]],
+        after_frames: Callable[[], None],
+    ):
         self.config = config
         self.stats = stats
         self.wakeup = wakeup  # unparked whenever a worker may have become available
+        self.on_interrupt = on_interrupt  # for every reader; see Worker.read_frames
+        self.after_frames = after_frames
         self.all: set[Worker] = set()
         self.idle: list[Worker] = []  # a stack: the most recently used on top
         self.starting = 0
@@ -84,8 +94,13 @@ class WorkerSet:
         self.all.add(worker)
         self.stats.workers_started += 1
         assert self.nursery is not None
-        self.nursery.start_soon(worker.read_frames, self._exited)
+        self.nursery.start_soon(self._read, worker)
         return worker
+
+    async def _read(self, worker: Worker) -> None:
+        await worker.read_frames(
+            self._exited, on_interrupt=self.on_interrupt, after_frames=self.after_frames
+        )
 
     async def add_idle(self) -> None:
         self.starting += 1
@@ -103,9 +118,9 @@ class WorkerSet:
             or worker.rss_bytes > self.config.max_worker_rss_mb * _MB
         )
 
-    def settle(self, worker: Worker) -> None:
+    def settle(self, worker: Worker, *, wake: bool = True) -> None:
         """A worker with nothing assigned goes back to the idle stack, or is recycled: checked
-        between jobs, never mid-job."""
+        between jobs, never mid-job. ``wake=False``: the caller dispatches itself."""
         if worker not in self.all or worker.assigned or worker.exit_info is not None:
             return
         if len(self.all) > self.config.max_workers:
@@ -117,7 +132,8 @@ class WorkerSet:
         else:
             worker.idle_since = trio.current_time()
             self.idle.append(worker)
-            self.wakeup.unpark_all()
+            if wake:
+                self.wakeup.unpark_all()
 
     def _exited(self, worker: Worker) -> None:
         """Called by a worker's reader task when it ends."""
