@@ -11,7 +11,7 @@ worker is running now.
 attempt has no task of its own. The reader routes progress and log frames to the head, ends the
 head on ``done``, and marks the next one started, all through the attempt's callbacks. It reads
 inside the worker's *watch*, a cancel scope whose deadline is the running job's (timeout from
-the moment the job starts) and which :meth:`Worker.interrupt` cancels (the job was cancelled):
+the moment the job starts) and which the pool cancels to cancel that job:
 either way the worker's state is unknown, so the reader has it stopped and ends the head as
 interrupted. When the worker dies it sees EOF at once, reaps the process, and fails every
 pending attempt: the head with :class:`WorkerCrashed` (it was running), the others as not
@@ -118,7 +118,8 @@ class Worker:
         self.exit_info: dict[str, Any] | None = None
         self._decoder = FrameDecoder()
         self._send_lock = trio.Lock()  # held by an async flush
-        # The reader's scope: deadline = the running job's, cancelled by interrupt().
+        # The reader's scope: its deadline is the running job's; cancelling it gives up on
+        # that job (the reader then has the worker stopped).
         self.watch = trio.CancelScope()
         self._outbox: deque[bytes] = deque()  # frames not yet written, in order
         assert isinstance(process.stdin, trio.lowlevel.FdStream)
@@ -162,7 +163,7 @@ class Worker:
         ``after_frames()`` is called after each batch of frames has been routed (the pool
         dispatches there: a worker that just finished a job gets the next one without a hop
         through another task). If the watch fires (the running job's deadline passed, or
-        :meth:`interrupt`), the head leaves the FIFO, ``await on_interrupt(worker, head)``
+        the pool cancelled it), the head leaves the FIFO, ``await on_interrupt(worker, head)``
         stops the process (shielded), and the head ends as interrupted.
 
         Ends on its own once the process is gone (whoever stopped it). Cancellation (pool
@@ -206,10 +207,6 @@ class Worker:
         finally:
             self._fail_pending(crash or WorkerCrashed("worker stopped", {"message": "stopped"}))
             on_exit(self)
-
-    def interrupt(self) -> None:
-        """Give up on the running job: the reader stops the worker and ends it as interrupted."""
-        self.watch.cancel()
 
     def _start_head(self) -> None:
         self.watch.deadline = self.pending[0]._start()
