@@ -20,7 +20,7 @@ so a worker that finished a job gets the next one without waiting for another ta
 
 Room for a Python job is an idle worker (most recently used first, so that surplus workers idle
 out); failing that the pool grows, up to ``max_workers``, in the background. A short job may
-also be *prefetched* behind a busy worker's short job (see :meth:`Pool._prefetch_rule`): it is
+also be *prefetched* behind a busy worker's short jobs (see :mod:`perfgate.pool.prefetch`): it is
 sent ahead so that the worker never idles through a round trip, and it only becomes an attempt
 (``running``, timeout clock started) when the worker begins it. Commands run at most
 ``max_workers`` at a time, each in a fresh process group. Workers are recycled between jobs,
@@ -43,6 +43,7 @@ import trio
 
 from perfgate.config import PoolConfig, TaskConfig
 from perfgate.errors import QueueFull, Unavailable
+from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_delay_s
 from perfgate.pool.command import run_command
 from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
@@ -57,9 +58,6 @@ from perfgate.pool.workers import WorkerSet
 log = logging.getLogger("perfgate.pool")
 
 EventSink = Callable[[str, dict[str, Any]], None]
-_PREFETCH_MAX_BYTES = 16 * 1024
-_PREFETCH_MAX_RUN_S = 0.05
-"""Only small jobs are prefetched: a queued frame must fit in the worker's pipe buffer."""
 
 
 class _Job:
@@ -351,25 +349,17 @@ class Pool:
                 self._nursery.start_soon(worker.flush)
 
     def _prefetch_rule(self, job: _Job) -> Callable[[Worker], bool] | None:
-        """Whether ``job`` may be queued behind a busy worker's current job.
-
-        Only when both are known to be short (mean run time of their task at most
-        ``_PREFETCH_MAX_RUN_S``): prefetching saves a round trip per job, which matters for
-        jobs of a few milliseconds, but a job queued behind a long one would wait for it even
-        if another worker freed up meanwhile. And only small frames (see ``Worker.flush``).
-        """
-        if job.args_bytes > _PREFETCH_MAX_BYTES or not self._is_short(job.task.name):
+        """Whether ``job`` may be queued behind a busy worker's jobs: only a short job with a
+        small frame, and only behind short jobs (see :mod:`perfgate.pool.prefetch`)."""
+        if job.args_bytes > prefetch.MAX_FRAME_BYTES or not prefetch.is_short(
+            self._mean_run_s.get(job.task.name)
+        ):
             return None
 
         def behind(worker: Worker) -> bool:
-            head = self._jobs.get(worker.pending[0].job_id) if worker.pending else None
-            return head is not None and self._is_short(head.task.name)
+            return prefetch.may_queue_behind([attempt.expected_s for attempt in worker.pending])
 
         return behind
-
-    def _is_short(self, task_name: str) -> bool:
-        mean_s = self._mean_run_s.get(task_name)
-        return mean_s is not None and mean_s <= _PREFETCH_MAX_RUN_S
 
     async def _run_attempt(self, job: _Job) -> None:
         """A command attempt, from start to its outcome."""
@@ -460,6 +450,7 @@ class Pool:
             job.spec.id,
             job.task.target or "",
             job.spec.args,
+            expected_s=self._mean_run_s.get(job.task.name, math.inf),
             on_frame=lambda message: self._on_frame(job, message),
             on_start=on_start,
             on_end=lambda attempt: self._python_ended(job, worker, attempt),

@@ -64,6 +64,7 @@ class Attempt:
         "crash",
         "done",
         "ended",
+        "expected_s",
         "interrupted",
         "is_started",
         "job_id",
@@ -78,8 +79,10 @@ class Attempt:
         on_frame: Callable[[dict[str, Any]], None],
         on_start: Callable[[], float],
         on_end: Callable[[Attempt], None],
+        expected_s: float = math.inf,
     ) -> None:
         self.job_id = job_id
+        self.expected_s = expected_s  # how long the pool expects it to run
         self.on_frame = on_frame
         self.on_start = on_start
         self.on_end = on_end
@@ -243,6 +246,7 @@ class Worker:
         target: str,
         args: Mapping[str, Any],
         *,
+        expected_s: float = math.inf,
         on_frame: Callable[[dict[str, Any]], None],
         on_start: Callable[[], float],
         on_end: Callable[[Attempt], None],
@@ -257,7 +261,7 @@ class Worker:
         """
         if self.exit_info is not None:
             return None
-        attempt = Attempt(job_id, on_frame, on_start, on_end)
+        attempt = Attempt(job_id, on_frame, on_start, on_end, expected_s)
         self._outbox.append(
             encode_frame({"op": "run", "job": job_id, "target": target, "args": args})
         )

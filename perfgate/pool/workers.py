@@ -53,22 +53,24 @@ class WorkerSet:
         return len(self.all) + self.starting < self.config.max_workers
 
     def pick(self, prefetch_ok: Callable[[Worker], bool] | None = None) -> Worker | None:
-        """An idle worker (the most recently used), else, if ``prefetch_ok`` is given, a busy
-        worker with nothing queued behind its current job that ``prefetch_ok`` accepts. The
-        caller must assign it a job at once."""
+        """An idle worker (the most recently used), else, if ``prefetch_ok`` is given, the
+        busy worker with the fewest jobs that ``prefetch_ok`` accepts (and that will not be
+        recycled before reaching it). The caller must assign it a job at once."""
         if self.idle:
             return self.idle.pop()
         if prefetch_ok is None:
             return None
+        best: Worker | None = None
         for worker in self.all:
             if (
-                worker.assigned == 1
+                worker.assigned
+                and (best is None or worker.assigned < best.assigned)
                 and worker.exit_info is None
-                and not self.due_for_recycling(worker, extra_jobs=1)
+                and not self.due_for_recycling(worker, extra_jobs=worker.assigned)
                 and prefetch_ok(worker)
             ):
-                return worker
-        return None
+                best = worker
+        return best
 
     def grow(self) -> None:
         """Start one more worker in the background if below ``max_workers`` (and not backing
