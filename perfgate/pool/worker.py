@@ -1,7 +1,8 @@
 """The trio side of one warm worker process: start it, pipeline jobs to it, read its frames.
 
 A worker runs one job at a time, in the order it received them. The pool may *prefetch*: send
-a second job while the first runs, so that the worker starts it the moment the first is done
+more jobs while one runs (see :mod:`perfgate.pool.prefetch`), so that the worker starts the next
+the moment the current one is done
 instead of idling through a round trip to the server (on a no-op that round trip is most of the
 cost). Every ``run`` frame is answered by exactly one ``done`` frame, in order, so frames are
 matched to jobs by position: :attr:`Worker.pending` is that FIFO, and its head is the job the
