@@ -6,15 +6,21 @@ Structure (all tasks live in the pool's own nursery)::
     Pool nursery
     ├── dispatcher       hands the best queued job to a worker (or starts a command) when
     │                    there is room; never overtakes the best job, so priorities hold
-    ├── worker readers   one per warm worker (worker.py): routes its frames, sees it die
+    ├── worker readers   one per warm worker (worker.py): routes its frames, ends its
+    │                    attempts, sees it die; reads under the running job's deadline
     ├── worker starts    background starts (warm-up, growth, replacements) and stops
     ├── idle reaper      stops workers idle past idle_timeout_s, down to min_workers
-    ├── attempt tasks    one per attempt: cancel scope + deadline around it
+    ├── command attempts one per command attempt: cancel scope + deadline around it
     └── back-off tasks   one per job waiting to be retried
+
+A Python attempt has no task of its own: its worker's reader reports its start and end through
+callbacks, and the worker's *watch* scope carries its timeout and its cancellation (see
+worker.py). When a worker's frames have been routed, the reader runs the dispatch step itself,
+so a worker that finished a job gets the next one without waiting for another task.
 
 Room for a Python job is an idle worker (most recently used first, so that surplus workers idle
 out); failing that the pool grows, up to ``max_workers``, in the background. A short job may
-also be *prefetched* behind a busy worker's short job (see :meth:`Pool._prefetch_rule`): it is
+also be *prefetched* behind a busy worker's short jobs (see :mod:`perfgate.pool.prefetch`): it is
 sent ahead so that the worker never idles through a round trip, and it only becomes an attempt
 (``running``, timeout clock started) when the worker begins it. Commands run at most
 ``max_workers`` at a time, each in a fresh process group. Workers are recycled between jobs,
@@ -37,6 +43,7 @@ import trio
 
 from perfgate.config import PoolConfig, TaskConfig
 from perfgate.errors import QueueFull, Unavailable
+from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_delay_s
 from perfgate.pool.command import run_command
 from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
@@ -51,9 +58,6 @@ from perfgate.pool.workers import WorkerSet
 log = logging.getLogger("perfgate.pool")
 
 EventSink = Callable[[str, dict[str, Any]], None]
-_PREFETCH_MAX_BYTES = 16 * 1024
-_PREFETCH_MAX_RUN_S = 0.05
-"""Only small jobs are prefetched: a queued frame must fit in the worker's pipe buffer."""
 
 
 class _Job:
@@ -68,7 +72,11 @@ class _Job:
         self.max_retries = spec.max_retries if spec.max_retries is not None else task.max_retries
         self.attempts = spec.attempts
         self.where = "queue"  # queue | running | backoff
+        # What cancel() cancels: a command attempt's or a back-off's scope, or the watch of
+        # the worker running this job.
         self.scope: trio.CancelScope | None = None
+        self.attempt: Attempt | None = None  # a Python attempt, from assignment to its end
+        self.worker: Worker | None = None
         self.cancel_requested = False
         self.log_lines = 0
         self.log_dropped = 0
@@ -118,7 +126,13 @@ class Pool:
         self._accepting = False
         self._closing = False
         self._stats = PoolStats()
-        self._crew = WorkerSet(config, self._stats, self._wakeup)
+        self._crew = WorkerSet(
+            config,
+            self._stats,
+            self._wakeup,
+            on_interrupt=self._interrupted,
+            after_frames=self._dispatch_ready,
+        )
         self._lifetime_cm: Any = None
 
     # -- lifetime -------------------------------------------------------------------------
@@ -223,6 +237,13 @@ class Pool:
         job.cancel_requested = True
         if job.scope is not None:
             job.scope.cancel()
+        elif job.attempt is not None and job.worker is not None and not job.attempt.is_started:
+            # Prefetched: take it back; it never began, so it costs no attempt.
+            attempt, worker = job.attempt, job.worker
+            if worker.skip(attempt):
+                assert self._nursery is not None
+                self._nursery.start_soon(worker.flush)
+            self._python_ended(job, worker, attempt)
         return True
 
     async def drain(self, timeout_s: float) -> bool:
@@ -285,83 +306,72 @@ class Pool:
     # -- dispatching ----------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        """Start the best queued job as soon as there is room for it.
+        """Run :meth:`_dispatch_ready` whenever something may have made room or work."""
+        while True:
+            self._dispatch_ready()
+            await self._wakeup.park()
+
+    def _dispatch_ready(self) -> None:
+        """Start queued jobs, best first, for as long as there is room for the best one.
 
         Room for a Python job: an idle worker, else a new worker (up to ``max_workers``), else
         a busy worker with nothing prefetched yet. Room for a command: fewer than
         ``max_workers`` commands running. The best job waits at the head of the queue until
-        there is room for it: nothing overtakes it, so priorities stay strict.
+        there is room for it: nothing overtakes it, so priorities stay strict. Synchronous;
+        called by the dispatcher task and by worker readers after they routed frames.
         """
-        assert self._nursery is not None
+        if self._closing or self._nursery is None:
+            return
+        now = trio.current_time()
+        touched: list[Worker] = []
         while True:
-            now = trio.current_time()
             job = self._queue.peek(now)
             if job is None:
-                await self._wakeup.park()
-                continue
+                break
             worker: Worker | None = None
             if job.task.command is not None:
                 if self._commands_running >= self.config.max_workers:
-                    await self._wakeup.park()
-                    continue
+                    break
                 self._commands_running += 1
             else:
                 worker = self._crew.pick(self._prefetch_rule(job))
                 if worker is None:
                     self._crew.grow()  # the job waits for the new worker, or any that frees
-                    await self._wakeup.park()
-                    continue
+                    break
             self._queue.pop(now)
             job.where = "running"
-            attempt = None if worker is None else self._assign(job, worker)
-            self._nursery.start_soon(self._run_attempt, job, worker, attempt)
+            if worker is None:
+                self._nursery.start_soon(self._run_attempt, job)
+            elif self._assign(job, worker) and worker not in touched:
+                touched.append(worker)
+        for worker in touched:  # one write per worker for all the jobs it was given
+            if worker.send_queued():
+                self._nursery.start_soon(worker.flush)
 
     def _prefetch_rule(self, job: _Job) -> Callable[[Worker], bool] | None:
-        """Whether ``job`` may be queued behind a busy worker's current job.
-
-        Only when both are known to be short (mean run time of their task at most
-        ``_PREFETCH_MAX_RUN_S``): prefetching saves a round trip per job, which matters for
-        jobs of a few milliseconds, but a job queued behind a long one would wait for it even
-        if another worker freed up meanwhile. And only small frames (see ``Worker.flush``).
-        """
-        if job.args_bytes > _PREFETCH_MAX_BYTES or not self._is_short(job.task.name):
+        """Whether ``job`` may be queued behind a busy worker's jobs: only a short job with a
+        small frame, and only behind short jobs (see :mod:`perfgate.pool.prefetch`)."""
+        if job.args_bytes > prefetch.MAX_FRAME_BYTES or not prefetch.is_short(
+            self._mean_run_s.get(job.task.name)
+        ):
             return None
 
         def behind(worker: Worker) -> bool:
-            head = self._jobs.get(worker.pending[0].job_id) if worker.pending else None
-            return head is not None and self._is_short(head.task.name)
+            return prefetch.may_queue_behind([attempt.expected_s for attempt in worker.pending])
 
         return behind
 
-    def _is_short(self, task_name: str) -> bool:
-        mean_s = self._mean_run_s.get(task_name)
-        return mean_s is not None and mean_s <= _PREFETCH_MAX_RUN_S
-
-    async def _run_attempt(self, job: _Job, worker: Worker | None, attempt: Attempt | None) -> None:
+    async def _run_attempt(self, job: _Job) -> None:
+        """A command attempt, from start to its outcome."""
         try:
-            if job.task.command is not None:
-                started, result, error = await self._attempt_command(job)
-            else:
-                started, result, error = await self._attempt_python(job, worker, attempt)
+            result, error = await self._attempt_command(job)
         except Exception as exc:
             # A bug of ours must fail this job, not the pool and every other job.
             log.exception("job %s: internal error", job.spec.id)
-            started, result = True, None
-            error = {
-                "type": "InternalError",
-                "message": f"{type(exc).__name__}: {exc}",
-                "kind": "internal",
-                "permanent": True,
-            }
+            result, error = None, _internal_error(exc)
         finally:
             self._wakeup.unpark_all()
-        if started:
-            self._after_attempt(job, result, error)
-        elif job.cancel_requested:
-            self._finish(job, "cancelled", error=_cancelled_error())
-        else:  # sent to a worker that died before starting it: not an attempt, run it again
-            job.where = "queue"
-            self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
+        self._after_attempt(job, result, error)
 
     def _mark_started(self, job: _Job) -> float:
         job.attempts += 1
@@ -392,7 +402,7 @@ class Pool:
             }
         return None
 
-    async def _attempt_command(self, job: _Job) -> tuple[bool, Any, dict[str, Any] | None]:
+    async def _attempt_command(self, job: _Job) -> tuple[Any, dict[str, Any] | None]:
         """Run a command attempt under the job's timeout and cancel scope."""
         assert job.task.command is not None
         argv = render_argv(job.task.command, job.spec.args)
@@ -420,85 +430,93 @@ class Pool:
             job.scope = None
             self._commands_running -= 1
         stopped = self._mark_ended(job, started, timed_out=timeout_scope.cancelled_caught)
-        return True, None, stopped or error
+        return None, stopped or error
 
-    def _assign(self, job: _Job, worker: Worker) -> Attempt:
-        """Hand ``job`` to ``worker`` (synchronously: assignment order is run order)."""
+    def _assign(self, job: _Job, worker: Worker) -> bool:
+        """Hand ``job`` to ``worker`` (synchronously: assignment order is run order). False if
+        the worker turned out to be gone: the job went back to the queue."""
         worker.assigned += 1
         reused = worker.jobs_done + len(worker.pending) > 0
 
-        def on_start() -> None:
-            # Called by the worker's reader the moment the worker begins this job, so that
-            # "running" events come in the order jobs really start, and the timeout counts
-            # from then. A job given up (cancelled) before its skip arrived is not reported.
-            if not job.finished:
-                self._stats.python_attempt(reused=reused)
-                job.attempt_started = self._mark_started(job)
+        def on_start() -> float:
+            # Called the moment the worker begins this job, so that "running" events come in
+            # the order jobs really start, and the timeout counts from then.
+            self._stats.python_attempt(reused=reused)
+            job.attempt_started = self._mark_started(job)
+            job.scope = worker.watch
+            return job.attempt_started + job.timeout_s
 
-        return worker.assign(
+        attempt = worker.assign(
             job.spec.id,
             job.task.target or "",
             job.spec.args,
+            expected_s=self._mean_run_s.get(job.task.name, math.inf),
             on_frame=lambda message: self._on_frame(job, message),
             on_start=on_start,
+            on_end=lambda attempt: self._python_ended(job, worker, attempt),
         )
-
-    async def _attempt_python(
-        self, job: _Job, worker: Worker | None, attempt: Attempt | None
-    ) -> tuple[bool, Any, dict[str, Any] | None]:
-        """Run a Python attempt on the worker the dispatcher assigned. Returns (started,
-        result, error); not started means it can be re-run without counting an attempt."""
-        assert worker is not None and attempt is not None
-        try:
-            return await self._attempt_on(job, worker, attempt)
-        finally:
+        if attempt is None:
             worker.assigned -= 1
             self._crew.settle(worker)
+            self._requeue(job)
+            return False
+        job.attempt, job.worker = attempt, worker
+        return True
 
-    async def _attempt_on(
-        self, job: _Job, worker: Worker, attempt: Attempt
-    ) -> tuple[bool, Any, dict[str, Any] | None]:
-        await worker.flush()
-        if not attempt.is_started:  # prefetched: wait for the worker to finish its current job
-            with trio.CancelScope() as job.scope:
-                if job.cancel_requested:
-                    job.scope.cancel()
-                await attempt.started.wait()
-            job.scope = None
-            if not attempt.is_started:
-                if attempt.crash is None and not self._closing:
-                    await worker.skip(job.spec.id)  # cancelled before it began
-                return False, None, None
-        started = job.attempt_started
+    def _requeue(self, job: _Job) -> None:
+        job.where = "queue"
+        self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
+        self._wakeup.unpark_all()
+
+    def _python_ended(self, job: _Job, worker: Worker, attempt: Attempt) -> None:
+        """A Python attempt is over (see :class:`Attempt` for how): settle its worker and
+        decide the job's fate. Synchronous, called from the worker's reader (or by cancel())."""
+        if self._closing:
+            return  # shutdown: the job is left unfinished, for the pool's exit to interrupt
+        job.scope = job.attempt = job.worker = None
+        worker.assigned -= 1
+        # After a done frame the reader dispatches right away; otherwise wake the dispatcher.
+        self._crew.settle(worker, wake=False)
+        if attempt.done is None:
+            self._wakeup.unpark_all()
+        if not attempt.is_started:
+            if job.cancel_requested:
+                self._finish(job, "cancelled", error=_cancelled_error())
+            else:  # sent to a worker that died before starting it: not an attempt, run it again
+                self._requeue(job)
+            return
         try:
-            with trio.CancelScope() as job.scope:
-                if job.cancel_requested:
-                    job.scope.cancel()
-                with trio.move_on_at(started + job.timeout_s):
-                    await attempt.finished.wait()
-        finally:
-            job.scope = None
-            # Read this before stopping the worker, which fails the attempt as a crash.
-            completed = attempt.finished.is_set()
-            if not completed:
-                # Cancelled, timed out, or shut down mid-job: the worker's state is unknown.
-                if self._closing:
-                    reason = "shutdown"
-                else:
-                    reason = "cancelled" if job.cancel_requested else "timeout"
-                await self._crew.retire(worker, reason, grace_s=self.config.kill_grace_s)
-        stopped = self._mark_ended(job, started, timed_out=not completed)
-        if not completed:
-            return True, None, stopped
+            result, error = self._python_outcome(job, attempt)
+        except Exception as exc:
+            log.exception("job %s: internal error", job.spec.id)
+            result, error = None, _internal_error(exc)
+        self._after_attempt(job, result, error)
+
+    def _python_outcome(self, job: _Job, attempt: Attempt) -> tuple[Any, dict[str, Any] | None]:
+        stopped = self._mark_ended(job, job.attempt_started, timed_out=attempt.interrupted)
+        if attempt.interrupted:
+            return None, stopped
         if attempt.crash is not None:
             self._stats.jobs["crashed"] += 1
-            return True, None, {"type": "WorkerCrashed", "kind": "crash", **attempt.crash.info}
+            return None, {"type": "WorkerCrashed", "kind": "crash", **attempt.crash.info}
         done = attempt.done or {}
         if done.get("ok"):
-            return True, done.get("result"), None
+            return done.get("result"), None
         for line in str(done.get("traceback", "")).splitlines():
             self._emit_log(job, "task", line)
-        return True, None, dict(done.get("error") or {"type": "Error", "message": "task failed"})
+        return None, dict(done.get("error") or {"type": "Error", "message": "task failed"})
+
+    async def _interrupted(self, worker: Worker, head: Attempt | None) -> None:
+        """A worker's watch fired: its running job timed out or was cancelled. Its state is
+        unknown, so it is stopped (shielded, ``kill_grace_s``) before the job ends."""
+        job = self._jobs.get(head.job_id) if head is not None else None
+        if self._closing:
+            reason = "shutdown"
+        elif job is not None and job.cancel_requested:
+            reason = "cancelled"
+        else:
+            reason = "timeout"
+        await self._crew.retire(worker, reason, grace_s=self.config.kill_grace_s)
 
     def _on_frame(self, job: _Job, message: dict[str, Any]) -> None:
         kind = message.get("ev")
@@ -545,9 +563,7 @@ class Pool:
         if job.cancel_requested:
             self._finish(job, "cancelled", error=_cancelled_error())
             return
-        job.where = "queue"
-        self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
-        self._wakeup.unpark_all()
+        self._requeue(job)
 
     def _finish(
         self, job: _Job, state: str, *, result: Any = None, error: dict[str, Any] | None = None
@@ -584,6 +600,15 @@ class Pool:
         self._jobs.pop(job.spec.id, None)
         job.handle._finish(outcome)
         self._jobs_changed.unpark_all()
+
+
+def _internal_error(exc: Exception) -> dict[str, Any]:
+    return {
+        "type": "InternalError",
+        "message": f"{type(exc).__name__}: {exc}",
+        "kind": "internal",
+        "permanent": True,
+    }
 
 
 def _cancelled_error() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 _HEADER = struct.Struct(">I")
+_DECODER = json.JSONDecoder()
 HEADER_BYTES = _HEADER.size
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """A frame larger than this is a protocol error: it bounds what one bad message can allocate."""
@@ -65,7 +66,9 @@ class FrameDecoder:
             if len(buffer) < end:
                 break
             try:
-                message = json.loads(bytes(buffer[offset + HEADER_BYTES : end]))
+                # Decoding the UTF-8 ourselves skips json.loads's encoding sniffing: ~0.8 us
+                # a frame, paid on both sides of every job. UnicodeDecodeError is a ValueError.
+                message = _DECODER.decode(buffer[offset + HEADER_BYTES : end].decode())
             except ValueError as exc:
                 raise ProtocolError(f"frame is not UTF-8 JSON: {exc}") from None
             if not isinstance(message, dict):

@@ -10,13 +10,13 @@ are exact; the only overshoot is a replacement racing an on-demand start, which
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from perfgate.config import PoolConfig
 from perfgate.pool.stats import PoolStats
-from perfgate.pool.worker import Worker, WorkerCrashed
+from perfgate.pool.worker import Attempt, Worker, WorkerCrashed
 
 log = logging.getLogger("perfgate.pool")
 
@@ -27,10 +27,20 @@ _MB = 1024 * 1024
 
 
 class WorkerSet:
-    def __init__(self, config: PoolConfig, stats: PoolStats, wakeup: trio.lowlevel.ParkingLot):
+    def __init__(
+        self,
+        config: PoolConfig,
+        stats: PoolStats,
+        wakeup: trio.lowlevel.ParkingLot,
+        *,
+        on_interrupt: Callable[[Worker, Attempt | None], Awaitable[None]],
+        after_frames: Callable[[], None],
+    ):
         self.config = config
         self.stats = stats
         self.wakeup = wakeup  # unparked whenever a worker may have become available
+        self.on_interrupt = on_interrupt  # for every reader; see Worker.read_frames
+        self.after_frames = after_frames
         self.all: set[Worker] = set()
         self.idle: list[Worker] = []  # a stack: the most recently used on top
         self.starting = 0
@@ -43,22 +53,24 @@ class WorkerSet:
         return len(self.all) + self.starting < self.config.max_workers
 
     def pick(self, prefetch_ok: Callable[[Worker], bool] | None = None) -> Worker | None:
-        """An idle worker (the most recently used), else, if ``prefetch_ok`` is given, a busy
-        worker with nothing queued behind its current job that ``prefetch_ok`` accepts. The
-        caller must assign it a job at once."""
+        """An idle worker (the most recently used), else, if ``prefetch_ok`` is given, the
+        busy worker with the fewest jobs that ``prefetch_ok`` accepts (and that will not be
+        recycled before reaching it). The caller must assign it a job at once."""
         if self.idle:
             return self.idle.pop()
         if prefetch_ok is None:
             return None
+        best: Worker | None = None
         for worker in self.all:
             if (
-                worker.assigned == 1
+                worker.assigned
+                and (best is None or worker.assigned < best.assigned)
                 and worker.exit_info is None
-                and not self.due_for_recycling(worker, extra_jobs=1)
+                and not self.due_for_recycling(worker, extra_jobs=worker.assigned)
                 and prefetch_ok(worker)
             ):
-                return worker
-        return None
+                best = worker
+        return best
 
     def grow(self) -> None:
         """Start one more worker in the background if below ``max_workers`` (and not backing
@@ -84,8 +96,13 @@ class WorkerSet:
         self.all.add(worker)
         self.stats.workers_started += 1
         assert self.nursery is not None
-        self.nursery.start_soon(worker.read_frames, self._exited)
+        self.nursery.start_soon(self._read, worker)
         return worker
+
+    async def _read(self, worker: Worker) -> None:
+        await worker.read_frames(
+            self._exited, on_interrupt=self.on_interrupt, after_frames=self.after_frames
+        )
 
     async def add_idle(self) -> None:
         self.starting += 1
@@ -103,9 +120,9 @@ class WorkerSet:
             or worker.rss_bytes > self.config.max_worker_rss_mb * _MB
         )
 
-    def settle(self, worker: Worker) -> None:
+    def settle(self, worker: Worker, *, wake: bool = True) -> None:
         """A worker with nothing assigned goes back to the idle stack, or is recycled: checked
-        between jobs, never mid-job."""
+        between jobs, never mid-job. ``wake=False``: the caller dispatches itself."""
         if worker not in self.all or worker.assigned or worker.exit_info is not None:
             return
         if len(self.all) > self.config.max_workers:
@@ -117,7 +134,8 @@ class WorkerSet:
         else:
             worker.idle_since = trio.current_time()
             self.idle.append(worker)
-            self.wakeup.unpark_all()
+            if wake:
+                self.wakeup.unpark_all()
 
     def _exited(self, worker: Worker) -> None:
         """Called by a worker's reader task when it ends."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import trio
 from pool_helpers import Events, fast_config, make_tasks, wait_until
 
 from perfgate.pool import JobSpec, Pool
@@ -90,3 +91,60 @@ async def test_a_timeout_does_not_cost_the_prefetched_job_an_attempt(events: Eve
         assert (await slow.wait()).error["kind"] == "timeout"
         outcome = await victim.wait()
         assert (outcome.state, outcome.attempts) == ("succeeded", 1)
+
+
+async def test_a_prefetched_job_is_timed_from_its_own_start(events: Events) -> None:
+    # The worker's watch carries the running job's deadline; it must move to the prefetched
+    # job when that one starts, not be inherited nor count from when it was sent.
+    async with one_worker(events) as pool:
+        await learn_short(pool, "sleep")
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.4}, timeout_s=5))
+        await wait_until(lambda: first.state == "running")
+        second = pool.submit(
+            JobSpec(id="b", task="sleep", args={"seconds": 0.1, "steps": 1}, timeout_s=0.35)
+        )
+        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # sent ahead
+        assert (await first.wait()).state == "succeeded"
+        assert (await second.wait()).state == "succeeded"
+        assert pool.stats()["worker_restarts"]["timeout"] == 0
+
+
+async def test_an_idle_worker_outlives_its_last_jobs_deadline(events: Events) -> None:
+    async with one_worker(events) as pool:
+        await learn_short(pool, "pid")
+        first = await pool.submit(JobSpec(id="a", task="pid", timeout_s=0.2)).wait()
+        await trio.sleep(0.4)  # past the deadline the job had
+        second = await pool.submit(JobSpec(id="b", task="pid")).wait()
+        assert first.result == second.result  # the same worker, not killed
+        assert pool.stats()["worker_restarts"]["timeout"] == 0
+
+
+async def test_cancel_the_running_job_and_the_prefetched_one_still_runs(events: Events) -> None:
+    async with one_worker(events) as pool:
+        await learn_short(pool, "sleep", "pid")
+        running = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 5}))
+        await wait_until(lambda: running.state == "running")
+        behind = pool.submit(JobSpec(id="b", task="pid"))
+        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # sent ahead
+        assert pool.cancel("a")
+        assert (await running.wait()).state == "cancelled"
+        outcome = await behind.wait()
+        assert (outcome.state, outcome.attempts) == ("succeeded", 1)
+        assert events.states("b") == ["queued", "running", "succeeded"]
+        assert pool.stats()["worker_restarts"]["cancelled"] == 1
+
+
+async def test_a_burst_of_jobs_all_complete_in_order_of_their_own_events(events: Events) -> None:
+    # Many frames per write and per read: every job still gets its own result and its
+    # events in order.
+    config = fast_config(min_workers=2, max_workers=2)
+    async with Pool(config, make_tasks(), on_event=events) as pool:
+        await learn_short(pool, "echo")
+        handles = [
+            pool.submit(JobSpec(id=f"j{i}", task="echo", args={"value": i})) for i in range(300)
+        ]
+        outcomes = [await handle.wait() for handle in handles]
+        assert [outcome.result for outcome in outcomes] == [{"value": i} for i in range(300)]
+        for i in range(300):
+            assert events.states(f"j{i}") == ["queued", "running", "succeeded"]
+        assert pool.stats()["reuse_rate"] > 0.9

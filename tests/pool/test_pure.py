@@ -1,8 +1,10 @@
-"""The pure pieces of the pool: framing, the priority queue, back-off, argv templates, lines."""
+"""The pure pieces of the pool: framing, the priority queue, back-off, argv templates, lines,
+the prefetch rule."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfgate.errors import ValidationError
+from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_ceiling_s, backoff_delay_s
 from perfgate.pool.lines import LineSplitter
 from perfgate.pool.protocol import FrameDecoder, ProtocolError, encode_frame
@@ -222,3 +225,47 @@ def test_frames_are_compact_json() -> None:
     frame = encode_frame({"a": [1, 2]})
     assert json.loads(frame[4:]) == {"a": [1, 2]}
     assert b" " not in frame
+
+
+def test_many_frames_in_one_chunk_come_out_in_order() -> None:
+    messages = [{"ev": "done", "ok": True, "result": i} for i in range(50)]
+    data = b"".join(encode_frame(message) for message in messages)
+    decoder = FrameDecoder()
+    assert decoder.feed(data + encode_frame({"ev": "log"})[:3]) == messages
+    assert decoder.pending_bytes == 3
+
+
+def test_a_non_utf8_frame_is_a_protocol_error() -> None:
+    body = b'{"a": "\xff"}'  # well-formed JSON, but not UTF-8
+    frame = len(body).to_bytes(4, "big") + body
+    with pytest.raises(ProtocolError):
+        FrameDecoder().feed(frame)
+
+
+# -- prefetch -------------------------------------------------------------------------------
+
+
+def test_short_means_known_and_at_most_the_limit() -> None:
+    assert prefetch.is_short(0.001)
+    assert prefetch.is_short(prefetch.MAX_RUN_S)
+    assert not prefetch.is_short(prefetch.MAX_RUN_S * 1.01)
+    assert not prefetch.is_short(None)
+
+
+def test_one_short_job_ahead_is_fine_a_long_or_unknown_one_is_not() -> None:
+    assert not prefetch.may_queue_behind([])  # an idle worker is picked as idle, not here
+    assert prefetch.may_queue_behind([prefetch.MAX_RUN_S])
+    assert not prefetch.may_queue_behind([1.0])
+    assert not prefetch.may_queue_behind([math.inf])
+
+
+def test_several_ahead_only_while_their_sum_is_small_and_depth_bounded() -> None:
+    tiny = prefetch.MAX_AHEAD_S / 20
+    assert prefetch.may_queue_behind([tiny, tiny])
+    assert not prefetch.may_queue_behind([prefetch.MAX_RUN_S, tiny])  # 50 ms + a queue: no
+    assert not prefetch.may_queue_behind([tiny, math.inf])
+    assert prefetch.may_queue_behind([tiny] * (prefetch.MAX_DEPTH - 1))
+    assert not prefetch.may_queue_behind([tiny] * prefetch.MAX_DEPTH)
+    half = prefetch.MAX_AHEAD_S / 2
+    assert prefetch.may_queue_behind([half, half])
+    assert not prefetch.may_queue_behind([half, half, half])
