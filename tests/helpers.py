@@ -87,6 +87,8 @@ def start_server(
 def server_log(proc: subprocess.Popen[bytes]) -> str:
     """Everything the server wrote to stderr so far."""
     log = proc.log  # type: ignore[attr-defined]
+    if log.closed:  # stopped already: the text was kept
+        return str(proc.log_text)  # type: ignore[attr-defined]
     log.flush()
     log.seek(0)
     return bytes(log.read()).decode(errors="replace")
@@ -102,5 +104,6 @@ def stop_server(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> tuple
         proc.kill()
         proc.wait()
     err = server_log(proc)
+    proc.log_text = err  # type: ignore[attr-defined]
     proc.log.close()  # type: ignore[attr-defined]
     return proc.returncode, err
