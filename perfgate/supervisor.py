@@ -31,7 +31,7 @@ import attrs
 import trio
 
 from perfgate.auth import Authenticator
-from perfgate.broker import MemoryHub
+from perfgate.broker import Hub, MemoryHub
 from perfgate.cache import ResultCache
 from perfgate.config import Config
 from perfgate.errors import ConfigError
@@ -65,6 +65,8 @@ class _Parts:
     monitor: Monitor
     gateway: Gateway
     jobs: JobService
+    broker: Callable[..., Awaitable[None]] | None = None
+    """The broker's connection supervisor (``run(*, task_status)``), if it has one."""
 
 
 @attrs.define
@@ -135,7 +137,7 @@ class Supervisor:
         except OSError as exc:
             raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {exc.strerror}") from None
         monitor = Monitor(config.monitor)
-        hub = MemoryHub(config.gateway.history_size, config.gateway.history_ttl_s)
+        hub, broker = await self._open_broker(stack)
         gateway = Gateway(
             config.gateway, hub, state.authenticator, on_rtt=monitor.observe_heartbeat_rtt
         )
@@ -183,10 +185,34 @@ class Supervisor:
             pool=pool,
             jobs=jobs,
         )
-        return _Parts(monitor=monitor, gateway=gateway, jobs=jobs)
+        return _Parts(monitor=monitor, gateway=gateway, jobs=jobs, broker=broker)
+
+    async def _open_broker(
+        self, stack: AsyncExitStack
+    ) -> tuple[Hub, Callable[..., Awaitable[None]] | None]:
+        """The hub for ``[server] broker``, and its supervisor task if it has one."""
+        config = self.config
+        url = config.server.broker
+        if not url.startswith("redis://"):
+            return MemoryHub(config.gateway.history_size, config.gateway.history_ttl_s), None
+        # Imported here: coredis (and anyio) load only when Redis is configured.
+        from perfgate.broker.redis import RedisHub, open_redis
+
+        client = await stack.enter_async_context(open_redis(url))
+        hub = RedisHub(
+            client,
+            history_size=config.gateway.history_size,
+            history_ttl_s=config.gateway.history_ttl_s,
+            readiness=self.readiness,
+        )
+        return hub, hub.run
 
     async def _start_tasks(self, nursery: trio.Nursery, parts: _Parts, state: AppState) -> Bound:
         """Start every long-running task; each reports readiness through ``nursery.start``."""
+        if parts.broker is not None:
+            # Waits for the first connection: nothing is published before the hub is up.
+            log_event(log, logging.INFO, "connecting to broker", url=self.config.server.broker)
+            await nursery.start(parts.broker)
         # Recovery first: jobs owed from an earlier run are queued before we say "ready".
         await nursery.start(parts.jobs.run)
         with _bind_errors("gateway", self.config.gateway.bind):

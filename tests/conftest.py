@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import trio
 
 from perfgate.config import Config, TaskConfig, load_config
 from perfgate.supervisor import Bound, Supervisor
+from tests.redis_server import RedisServer
 
 
 def make_config(
@@ -68,3 +69,23 @@ async def service_factory(tmp_path: Path) -> AsyncIterator[Any]:
 @pytest.fixture
 async def service(service_factory: Any) -> RunningService:
     return await service_factory()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A fresh ``redis-server`` for the test module (no persistence, free port)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The module's Redis, running and empty at the start of the test."""
+    if redis_server.proc is None:
+        redis_server.start()
+    redis_server.flush()
+    return redis_server.url

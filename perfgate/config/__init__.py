@@ -17,6 +17,7 @@ from perfgate.config._model import (
     builtin_tasks,
     is_loopback,
     parse_address,
+    parse_redis_url,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "is_loopback",
     "load_config",
     "parse_address",
+    "parse_redis_url",
 ]

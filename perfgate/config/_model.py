@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -219,12 +220,30 @@ class AuthConfig:
     tokens: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, validator=_tokens)
 
 
+def parse_redis_url(url: str) -> tuple[str, int, int]:
+    """``redis://HOST[:PORT][/N]`` → ``(host, port, db)``; raises ValueError otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ValueError("expected redis://HOST:PORT/N")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("query, fragment and credentials are not supported")
+    port = parts.port if parts.port is not None else 6379
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise ValueError(f"database must be a number, got {path!r}")
+    return parts.hostname, port, int(path or 0)
+
+
 def _broker(_inst: Any, attr: attrs.Attribute[Any], value: str) -> None:
-    # Only the in-process broker exists so far; refusing other URLs beats ignoring them.
-    if value != "memory://":
+    # Refusing a URL we cannot serve beats silently running single-instance.
+    if value == "memory://":
+        return
+    try:
+        parse_redis_url(value)
+    except ValueError as exc:
         raise ConfigError(
-            f"{attr.name}: only 'memory://' is supported in this version, got {value!r}"
-        )
+            f"{attr.name}: expected 'memory://' or 'redis://HOST:PORT/N', got {value!r} ({exc})"
+        ) from None
 
 
 @attrs.frozen

@@ -1,0 +1,340 @@
+"""The Redis hub: channels shared by every instance on one Redis (DESIGN.md section 6).
+
+Offsets, epochs and history live in Redis (see :mod:`perfgate.broker.redis_wire`); a publish
+is one Lua script that allocates the offset, appends to the capped history stream and
+``PUBLISH``es, so any instance may publish and offsets still increase by one per channel.
+
+Each instance holds one pub/sub connection with one pattern subscription (all of this
+deployment's channels) and delivers each message to its local sinks. A pattern costs every
+instance every message; per-channel subscriptions would save that at the price of a
+subscribe round trip on each first local subscriber, and is a later optimisation.
+
+:meth:`RedisHub.run` supervises that connection: on loss it marks the dependency ``redis``
+down in :class:`~perfgate.readiness.Readiness` (``/readyz`` 503, submits 503) and reconnects
+with backoff; on reconnect it catches every locally subscribed channel up from the history
+stream, so a subscriber sees no gap for what history still holds.
+
+The client is ``coredis`` (anyio, so it runs on trio). Its pub/sub object buffers received
+messages in an unbounded anyio stream; we drain it as fast as it fills, synchronously into
+sinks that never block, so it stays short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+import coredis
+import coredis.exceptions
+import trio
+
+from perfgate.broker import redis_wire as wire
+from perfgate.broker._history import PRIORITIES, Message, Replay
+from perfgate.broker._hub import Sink
+from perfgate.config import parse_redis_url
+from perfgate.errors import Unavailable
+from perfgate.readiness import Readiness
+
+log = logging.getLogger("perfgate.broker")
+
+DEPENDENCY = "redis"
+CONNECT_TIMEOUT_S = 2.0
+COMMAND_TIMEOUT_S = 5.0
+_RETRY_AFTER_S = 1.0
+
+#: What a lost or refused Redis connection raises, through coredis and anyio.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    coredis.exceptions.ConnectionError,
+    coredis.exceptions.BusyLoadingError,
+    OSError,
+    TimeoutError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+)
+
+
+def _is_redis_failure(exc: BaseException) -> bool:
+    """True when ``exc`` (or every leaf of the group) is a lost or refused connection."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_redis_failure(e) for e in exc.exceptions)
+    return isinstance(exc, (*REDIS_ERRORS, Unavailable))
+
+
+@contextlib.contextmanager
+def redis_unavailable(what: str) -> Iterator[None]:
+    """Turn a Redis connection failure (bare or in a group) into Unavailable (503)."""
+    try:
+        yield
+    except BaseException as exc:
+        if isinstance(exc, trio.Cancelled) or not _is_redis_failure(exc):
+            raise
+        raise Unavailable(f"{what}: redis unavailable", retry_after_s=_RETRY_AFTER_S) from None
+
+
+@contextlib.asynccontextmanager
+async def open_redis(url: str) -> AsyncIterator[coredis.Redis[str]]:
+    """A coredis client for ``redis://HOST:PORT/N``. Connects lazily: entering never fails
+    because Redis is down; commands do (see :func:`redis_unavailable`)."""
+    host, port, db = parse_redis_url(url)
+    client = coredis.Redis(
+        host,
+        port,
+        db,
+        decode_responses=True,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        stream_timeout=COMMAND_TIMEOUT_S,
+        client_name="perfgate",
+    )
+    async with client:
+        yield client
+
+
+class RedisHub:
+    """A :class:`~perfgate.broker.Hub` shared through Redis.
+
+    ``client`` is an entered coredis client (:func:`open_redis`); start
+    ``await nursery.start(hub.run)`` before use: it returns once the pub/sub connection is up.
+    ``publish`` and ``subscribe`` raise :class:`~perfgate.errors.Unavailable` while Redis is
+    unreachable; ``unsubscribe`` is local and never fails. Sinks are called from ``run``'s
+    task, never from the publisher's (a publisher's own message comes back through Redis).
+    """
+
+    def __init__(
+        self,
+        client: coredis.Redis[str],
+        *,
+        history_size: int = 1000,
+        history_ttl_s: float = 300.0,
+        readiness: Readiness | None = None,
+        prefix: str = wire.DEFAULT_PREFIX,
+        clock: Callable[[], float] = time.time,
+        backoff: wire.Backoff | None = None,
+    ) -> None:
+        self._client = client
+        self._history_size = history_size
+        self._history_ttl_s = history_ttl_s
+        self._channel_ttl_s = wire.channel_ttl_s(history_ttl_s)
+        self._readiness = readiness
+        self._keys = wire.Keys(prefix)
+        self._clock = clock
+        self._backoff = backoff or wire.Backoff()
+        self._publish_script = client.register_script(wire.PUBLISH_LUA)
+        self._sync_script = client.register_script(wire.SYNC_LUA)
+        self._sinks: dict[str, dict[Sink, None]] = {}
+        #: Per locally subscribed channel: the highest offset delivered here.
+        self._seen: dict[str, int] = {}
+        self.connected = False
+        self.published = 0
+        self.delivered = 0
+        self.received = 0
+        self.reconnects = 0
+        self.caught_up = 0
+        self.malformed = 0
+
+    # -- the Hub protocol -----------------------------------------------------------------
+
+    async def publish(self, channel: str, data: Any, *, priority: str = "normal") -> int:
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {PRIORITIES}, got {priority!r}")
+        body = wire.encode_data(data)
+        keys = self._keys
+        with redis_unavailable("publish"):
+            offset: Any = await self._publish_script(
+                keys=[keys.meta(channel), keys.history(channel)],
+                args=[
+                    keys.pubsub(channel),
+                    secrets.token_hex(6),
+                    priority,
+                    repr(self._clock()),
+                    body,
+                    self._history_size,
+                    int(self._history_ttl_s * 1000),
+                    int(self._channel_ttl_s * 1000),
+                ],
+            )
+        self.published += 1
+        return int(offset)
+
+    async def subscribe(
+        self, channel: str, sink: Sink, *, since: int | None = None, epoch: str | None = None
+    ) -> Replay:
+        sinks = self._sinks.setdefault(channel, {})
+        sinks[sink] = None
+        self._seen.setdefault(channel, 0)
+        try:
+            if not self.connected:
+                raise Unavailable("subscribe: redis unavailable", retry_after_s=_RETRY_AFTER_S)
+            # The pattern subscription is live (connected), and the sink is registered: what
+            # is published after the script runs reaches the sink; what before, the replay.
+            channel_epoch, offset, retained = await self._sync(
+                channel, since=-1 if since is None else since, floor=0
+            )
+        except BaseException:
+            self._remove(channel, sink)
+            raise
+        self._seen[channel] = max(self._seen.get(channel, 0), offset)
+        return wire.replay_after(
+            since=since,
+            epoch=epoch,
+            channel_epoch=channel_epoch,
+            channel_offset=offset,
+            retained=retained,
+            now=self._clock(),
+            history_ttl_s=self._history_ttl_s,
+        )
+
+    async def unsubscribe(self, channel: str, sink: Sink) -> None:
+        self._remove(channel, sink)
+
+    def _remove(self, channel: str, sink: Sink) -> None:
+        sinks = self._sinks.get(channel)
+        if sinks is None:
+            return
+        sinks.pop(sink, None)
+        if not sinks:
+            del self._sinks[channel]
+            self._seen.pop(channel, None)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "backend": "redis",
+            "connected": self.connected,
+            "subscribed_channels": len(self._sinks),
+            "subscriptions": sum(len(s) for s in self._sinks.values()),
+            "published": self.published,
+            "received": self.received,
+            "delivered": self.delivered,
+            "caught_up": self.caught_up,
+            "reconnects": self.reconnects,
+            "malformed": self.malformed,
+        }
+
+    # -- Redis calls ----------------------------------------------------------------------
+
+    async def _sync(
+        self, channel: str, *, since: int, floor: int
+    ) -> tuple[str, int, list[Message]]:
+        keys = self._keys
+        with redis_unavailable("subscribe"):
+            reply: Any = await self._sync_script(
+                keys=[keys.meta(channel), keys.history(channel)],
+                args=[
+                    secrets.token_hex(6),
+                    since,
+                    floor,
+                    int(self._channel_ttl_s * 1000),
+                    max(1, self._history_size),
+                ],
+            )
+        channel_epoch, offset, entries = reply
+        return str(channel_epoch), int(offset), wire.decode_entries(channel, entries)
+
+    # -- the connection supervisor --------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Hold the pub/sub connection until cancelled, reconnecting with backoff.
+
+        ``task_status.started()`` once the first connection is up (until then the dependency
+        is down). Each reconnect catches local subscribers up from history. Cancellation
+        closes the connection; nothing else needs cleaning up.
+        """
+        started = False
+        self._mark(False)
+        while True:
+            try:
+                async with self._client.pubsub(
+                    retry_policy=None, ignore_subscribe_messages=True
+                ) as pubsub:
+                    await pubsub.psubscribe(self._keys.pubsub_pattern)
+                    await self._catch_up()
+                    self._mark(True)
+                    self._backoff.reset()
+                    if not started:
+                        started = True
+                        task_status.started()
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._keep_alive)
+                        await self._pump(pubsub)
+            except BaseException as exc:
+                if not _is_redis_failure(exc):
+                    raise
+                was_connected = self.connected
+                self._mark(False)
+                if was_connected:
+                    self.reconnects += 1
+                    log.warning("redis pub/sub connection lost: %s", _leaf(exc))
+            delay = self._backoff.next()
+            log.info("reconnecting to redis in %.1fs", delay)
+            await trio.sleep(delay)
+
+    async def _pump(self, pubsub: Any) -> None:
+        keys = self._keys
+        while True:
+            message = await pubsub.get_message()
+            if message is None or message.get("type") != "pmessage":
+                continue
+            self.received += 1
+            channel = keys.channel_of(str(message["channel"]))
+            if channel is None or channel not in self._sinks:
+                continue
+            try:
+                decoded = wire.decode_payload(channel, str(message["data"]))
+            except ValueError:
+                self.malformed += 1
+                continue
+            self._deliver(decoded)
+
+    def _deliver(self, message: Message) -> None:
+        sinks = self._sinks.get(message.channel)
+        if not sinks:
+            return
+        if message.offset > self._seen.get(message.channel, 0):
+            self._seen[message.channel] = message.offset
+        for sink in tuple(sinks):  # a sink may unsubscribe while we deliver
+            sink.deliver(message)
+        self.delivered += len(sinks)
+
+    async def _catch_up(self) -> None:
+        """After (re)connecting: for each local channel, deliver what history holds after the
+        last offset seen here, and keep offsets from restarting below it if Redis lost the
+        channel (see ``SYNC_LUA``)."""
+        for channel in list(self._sinks):
+            seen = self._seen.get(channel, 0)
+            _epoch, _offset, retained = await self._sync(channel, since=seen, floor=seen)
+            for message in retained:
+                if message.offset > self._seen.get(channel, 0):
+                    self.caught_up += 1
+                    self._deliver(message)
+
+    async def _keep_alive(self) -> None:
+        """Refresh the TTL of every locally subscribed channel's offset and epoch, so that a
+        quiet channel with subscribers keeps its epoch (and its offsets never restart)."""
+        while True:
+            await trio.sleep(self._channel_ttl_s / 4)
+            for channel in list(self._sinks):
+                seen = self._seen.get(channel, 0)
+                await self._sync(channel, since=-1, floor=seen)
+
+    def _mark(self, up: bool) -> None:
+        self.connected = up
+        if self._readiness is None:
+            return
+        if up:
+            self._readiness.dependencies_down.discard(DEPENDENCY)
+        else:
+            self._readiness.dependencies_down.add(DEPENDENCY)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+__all__ = ["DEPENDENCY", "RedisHub", "open_redis", "redis_unavailable"]
