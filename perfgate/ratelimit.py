@@ -1,4 +1,5 @@
-"""Token buckets: pure bookkeeping with time passed in, shared by HTTP and the gateway.
+"""Token buckets: pure bookkeeping with time passed in, shared by HTTP (per client) and the
+gateway (per connection).
 
 A bucket holds up to ``burst`` tokens and refills at ``rate_per_s``. :class:`KeyedBuckets` keeps
 one bucket per client in a bounded LRU map, so a flood of distinct clients cannot grow memory
@@ -32,13 +33,16 @@ class TokenBucket:
             self.updated_at = now
 
     def take(self, now: float, cost: float = 1.0) -> float:
-        """Take ``cost`` tokens. Returns 0.0 on success, else seconds until it would succeed."""
+        """Take ``cost`` tokens. Returns 0.0 on success, else seconds until it would succeed.
+
+        A rate of 0 means "no limit" (as in configuration): every take succeeds.
+        """
+        if self.rate_per_s <= 0:
+            return 0.0
         self._refill(now)
         if self.tokens >= cost:
             self.tokens -= cost
             return 0.0
-        if self.rate_per_s <= 0:
-            return math.inf
         return (cost - self.tokens) / self.rate_per_s
 
 

@@ -49,3 +49,16 @@ def test_keyed_buckets_are_bounded_and_per_client() -> None:
     assert len(buckets) == 100
     assert buckets.take("client-999", 0.0) > 0
     assert not KeyedBuckets(rate_per_s=0, burst=1).take("x", 0.0)
+
+
+def test_rate_zero_means_no_limit() -> None:
+    bucket = TokenBucket(rate_per_s=0, burst=1)
+    assert all(bucket.take(0.0) == 0.0 for _ in range(100))
+
+
+def test_per_connection_use_with_a_start_time() -> None:
+    bucket = TokenBucket(rate_per_s=2.0, burst=2.0, updated_at=0.0)
+    assert bucket.take(0.0) == 0.0 and bucket.take(0.0) == 0.0
+    assert bucket.take(0.0) > 0
+    assert bucket.take(0.5) == 0.0
+    assert bucket.take(0.5) > 0

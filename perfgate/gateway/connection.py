@@ -30,11 +30,11 @@ from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.gateway import channels, protocol
 from perfgate.gateway._wire import send_texts
 from perfgate.gateway.heartbeat import HeartbeatPolicy
-from perfgate.gateway.limits import TokenBucket
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, plan_frames
 from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.stats import GatewayStats
 from perfgate.gateway.subscription import Subscription
+from perfgate.ratelimit import TokenBucket
 
 log = logging.getLogger("perfgate.gateway")
 
@@ -121,7 +121,7 @@ class Connection:
             config.heartbeat_min_s, config.heartbeat_max_s, config.pong_timeout_s, now
         )
         rate = config.rate_limit_per_s
-        self._bucket = TokenBucket(rate, max(1.0, rate), now)
+        self._bucket = TokenBucket(rate, max(1.0, rate), updated_at=now)
         self._send, self._recv = trio.open_memory_channel[_Outgoing](OUTBOX_MESSAGES)
         self._subs: dict[str, Subscription] = {}
         self._close_requested = False
@@ -363,7 +363,7 @@ class Connection:
                 text = await ws.get_message()
                 now = trio.current_time()
                 self._policy.on_traffic(now)
-                if not self._bucket.take(now):
+                if self._bucket.take(now) > 0:
                     self.request_close(CLOSE_POLICY, "rate limit exceeded")
                     return
                 self._stats.requests += 1

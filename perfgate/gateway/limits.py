@@ -1,32 +1,9 @@
-"""Per-connection inbound rate limit and the shutdown drain schedule: pure."""
+"""The shutdown drain schedule: pure. (The per-connection rate limit is
+:class:`perfgate.ratelimit.TokenBucket`.)"""
 
 from __future__ import annotations
 
 import math
-
-
-class TokenBucket:
-    """``rate_per_s`` tokens a second, at most ``burst`` saved up. ``rate_per_s == 0``
-    disables the limit."""
-
-    __slots__ = ("_stamp", "_tokens", "burst", "rate_per_s")
-
-    def __init__(self, rate_per_s: float, burst: float, now: float) -> None:
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self._tokens = burst
-        self._stamp = now
-
-    def take(self, now: float) -> bool:
-        if self.rate_per_s <= 0:
-            return True
-        elapsed = max(0.0, now - self._stamp)
-        self._stamp = now
-        self._tokens = min(self.burst, self._tokens + elapsed * self.rate_per_s)
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
 
 
 def drain_schedule(

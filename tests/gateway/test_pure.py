@@ -10,7 +10,7 @@ from perfgate.auth import Principal
 from perfgate.broker import Message
 from perfgate.errors import Forbidden, ValidationError
 from perfgate.gateway import channels, protocol
-from perfgate.gateway.limits import TokenBucket, drain_schedule
+from perfgate.gateway.limits import drain_schedule
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, encode, plan_frames
 
 
@@ -122,15 +122,6 @@ def test_batch_plan() -> None:
     assert plan.deadline(10.0) == pytest.approx(10.005)
     off = BatchPlan(window_s=0.0, max_messages=64)
     assert not off.enabled and off.flush_now(1, normal)
-
-
-def test_token_bucket() -> None:
-    bucket = TokenBucket(rate_per_s=2.0, burst=2.0, now=0.0)
-    assert bucket.take(0.0) and bucket.take(0.0)
-    assert not bucket.take(0.0)
-    assert bucket.take(0.5)
-    assert not bucket.take(0.5)
-    assert TokenBucket(0.0, 1.0, 0.0).take(0.0)
 
 
 @given(n=st.integers(0, 20000), window=st.floats(0.0, 120.0))
