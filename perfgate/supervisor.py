@@ -13,7 +13,8 @@ Shutdown (SIGTERM/SIGINT, or :meth:`Supervisor.request_stop`):
 3. the root cancel scope is cancelled: whatever is left is torn down by cancellation, and every
    component's ``finally`` reaps what it owns (children, sockets, files).
 
-A second signal skips the drain and cancels at once.
+A second signal skips the drain and cancels at once; so does the first one while the service
+is still starting (it has accepted nothing yet).
 """
 
 from __future__ import annotations
@@ -249,7 +250,13 @@ class Supervisor:
             task_status.started()
             async for signum in signals:
                 name = signal.Signals(signum).name
-                if not self._stop.is_set():
+                if self.readiness.phase is Phase.STARTING:
+                    # Nothing accepted yet, so nothing to drain: a start-up that waits (for a
+                    # broker that is down, say) must not make the operator wait with it.
+                    log_event(log, logging.INFO, "stop requested while starting", signal=name)
+                    self._stop.set()
+                    root_scope.cancel()
+                elif not self._stop.is_set():
                     log_event(log, logging.INFO, "stop requested", signal=name)
                     self._stop.set()
                 else:

@@ -126,3 +126,45 @@ def test_a_second_signal_stops_at_once(tmp_path: Path) -> None:
     _, err = stop_server(proc)
     assert proc.returncode == 0, err
     assert "second signal" in err
+
+
+def test_sigterm_while_starting_stops_at_once(tmp_path: Path) -> None:
+    # A broker that is not there keeps the server starting (it waits for the first
+    # connection); a stop request then has nothing to drain and must not wait for it.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "perfgate",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ready-file",
+            str(ready),
+            "--broker",
+            f"redis://127.0.0.1:{dead_port}/0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(2.0)
+        assert proc.poll() is None and not ready.exists()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert not ready.exists()
