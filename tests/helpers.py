@@ -14,6 +14,8 @@ from typing import Any
 import psutil
 import trio
 
+from perfgate.bench.server import perfgate_argv
+
 
 def all_tasks() -> list[trio.lowlevel.Task]:
     """Every task alive in this trio run, found by walking the tree from the root."""
@@ -52,21 +54,7 @@ def start_server(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PERFGATE_")}
     full_env.update(env or {})
     proc = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "perfgate",
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--ws",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--ready-file",
-            str(ready),
-            *args,
-        ],
+        [*perfgate_argv(str(tmp_path / "data"), str(ready)), *args],
         stdout=subprocess.DEVNULL,
         stderr=log,
         env=full_env,

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from perfgate.bench.server import perfgate_argv
 from tests.helpers import PYTHON, start_server, stop_server
 
 
@@ -137,26 +138,10 @@ def test_sigterm_while_starting_stops_at_once(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]
     ready = tmp_path / "ready.json"
+    argv = perfgate_argv(str(tmp_path / "data"), str(ready))
+    broker = ["--broker", f"redis://127.0.0.1:{dead_port}/0"]
     proc = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "perfgate",
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--ws",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--ready-file",
-            str(ready),
-            "--broker",
-            f"redis://127.0.0.1:{dead_port}/0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
+        [*argv, *broker], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path
     )
     try:
         time.sleep(2.0)
