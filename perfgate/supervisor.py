@@ -139,8 +139,16 @@ class Supervisor:
             raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {exc.strerror}") from None
         monitor = Monitor(config.monitor)
         hub, broker = await self._open_broker(stack)
+
+        def delivered(published_at: float) -> None:
+            monitor.observe_ws_delivery(max(0.0, hub.clock() - published_at))
+
         gateway = Gateway(
-            config.gateway, hub, state.authenticator, on_rtt=monitor.observe_heartbeat_rtt
+            config.gateway,
+            hub,
+            state.authenticator,
+            on_rtt=monitor.observe_heartbeat_rtt,
+            on_delivery=delivered,
         )
         journal = await stack.enter_async_context(
             Journal.open(

@@ -8,6 +8,7 @@ checkpoint, which makes its publish and subscribe atomic with respect to each ot
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from perfgate.broker._history import Message, Replay
@@ -49,5 +50,8 @@ class Hub(Protocol):
         """Stop delivering to ``sink`` (idempotent). Callers cleaning up after
         cancellation run it under a shielded scope with a short deadline."""
         ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
 
     def stats(self) -> dict[str, Any]: ...

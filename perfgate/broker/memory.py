@@ -99,6 +99,11 @@ class MemoryHub:
                 if not len(history):
                     del self._channels[channel]
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock of ``Message.published_at`` (to measure delivery delay against)."""
+        return self._clock
+
     def stats(self) -> dict[str, Any]:
         return {
             "channels": len(self._channels),

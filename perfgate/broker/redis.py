@@ -201,6 +201,11 @@ class RedisHub:
             del self._sinks[channel]
             self._seen.pop(channel, None)
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock of ``Message.published_at`` (to measure delivery delay against)."""
+        return self._clock
+
     def stats(self) -> dict[str, Any]:
         return {
             "backend": "redis",

@@ -70,6 +70,7 @@ class Connection:
         "_hub",
         "_last_flush",
         "_nap",
+        "_on_delivery",
         "_on_rtt",
         "_plan",
         "_policy",
@@ -104,6 +105,7 @@ class Connection:
         stats: GatewayStats,
         close_timeout_s: float,
         on_rtt: Callable[[float], None] | None = None,
+        on_delivery: Callable[[float], None] | None = None,
     ) -> None:
         self.session = session
         self.principal = principal
@@ -113,6 +115,7 @@ class Connection:
         self._stats = stats
         self._close_timeout_s = close_timeout_s
         self._on_rtt = on_rtt
+        self._on_delivery = on_delivery
         now = trio.current_time()
         self.opened_at = now
         self.budget = ByteBudget(config.queue_bytes, config.slow_consumer_grace_s)
@@ -349,6 +352,12 @@ class Connection:
             await send_texts(self._ws, frames)
         finally:
             self.budget.release(reserved)
+        if self._on_delivery is not None and messages:
+            # One sample per write (its oldest message), not per message: the figure is the
+            # server's publish-to-socket delay, and per-message hooks would cost more than
+            # the write itself at high fan-out.
+            oldest = next(item for item in items if not isinstance(item, str))
+            self._on_delivery(oldest.published_at)
         stats = self._stats
         stats.frames_sent += len(frames)
         stats.messages_sent += messages

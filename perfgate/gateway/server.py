@@ -45,6 +45,9 @@ class Gateway:
     Start it with ``url = await nursery.start(gateway.run)``; stop it gracefully with
     ``await gateway.drain(timeout_s)`` (then ``run`` returns), or by cancelling ``run``
     (sockets closed at once, no close handshake).
+
+    ``on_rtt(seconds)`` gets each heartbeat round trip; ``on_delivery(published_at)`` gets, per
+    frame written, the hub timestamp of its oldest message (measure it with ``hub.clock``).
     """
 
     def __init__(
@@ -55,12 +58,14 @@ class Gateway:
         *,
         on_close: Callable[[CloseInfo], None] | None = None,
         on_rtt: Callable[[float], None] | None = None,
+        on_delivery: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.hub = hub
         self.authenticator = authenticator
         self._on_close = on_close
         self._on_rtt = on_rtt
+        self._on_delivery = on_delivery
         self._stats = GatewayStats()
         self._connections: dict[Connection, None] = {}
         self._draining = False
@@ -190,6 +195,7 @@ class Gateway:
             stats=self._stats,
             close_timeout_s=self.config.close_timeout_s,
             on_rtt=self._on_rtt,
+            on_delivery=self._on_delivery,
         )
         self._connections[conn] = None
         self._idle = trio.Event() if self._idle.is_set() else self._idle

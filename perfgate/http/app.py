@@ -84,6 +84,7 @@ def create_app(state: AppState) -> Quart:
     app.register_blueprint(channels_blueprint)
     monitor = state.components.get("monitor")
     if monitor is not None:
+        monitor.add_source("http", state.components["edge"].stats)
         app.register_blueprint(_guarded_monitor_routes(monitor, state))
     return app
 

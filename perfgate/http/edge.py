@@ -34,6 +34,14 @@ class EdgeCounters:
         self.not_modified = 0
         self.compressed = 0
 
+    def stats(self) -> dict[str, int]:
+        """For the monitor (``/metrics``): counters since start."""
+        return {
+            "rate_limited": self.rate_limited,
+            "not_modified": self.not_modified,
+            "compressed": self.compressed,
+        }
+
 
 def install_edge(app: Quart, config: HttpConfig) -> EdgeCounters:
     counters = EdgeCounters()

@@ -161,10 +161,11 @@ class SourcesCollector(Collector):
     Keys read (all optional):
 
     - ``pool``: ``workers.{idle,busy,total,max}``, ``queue.{high,normal,low}``,
-      ``jobs.{completed,failed,retried}``, ``restarts.{REASON: n}``
+      ``jobs.{completed,failed,retried}``, ``worker_restarts.{REASON: n}``
     - ``gateway``: ``connections``, ``messages_sent``, ``messages_dropped``,
       ``messages_batched``, ``closes.{CODE: n}``, ``heartbeat_rtt_ms.{STAT: ms}``
     - ``cache``: ``l1|l2.{hits,misses,evictions,bytes,entries}``
+    - ``http``: ``rate_limited``, ``not_modified``, ``compressed`` (the HTTP edge's counters)
     """
 
     def __init__(
@@ -204,6 +205,7 @@ class SourcesCollector(Collector):
         yield from self._pool(self._read("pool"))
         yield from self._gateway(self._read("gateway"))
         yield from self._cache(self._read("cache"))
+        yield from self._edge(self._read("http"))
         active = GaugeMetricFamily(
             "perfgate_alerts_active",
             "Active alerts, by rule and severity.",
@@ -216,6 +218,18 @@ class SourcesCollector(Collector):
         for (rule, severity), n in sorted(counts.items()):
             active.add_metric([rule, severity], n)
         yield active
+
+    def _edge(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
+        if stats is None:
+            return
+        for key, name, doc in (
+            ("rate_limited", "perfgate_http_rate_limited", "Requests refused by the rate limit."),
+            ("not_modified", "perfgate_http_not_modified", "Responses answered 304 Not Modified."),
+            ("compressed", "perfgate_http_compressed", "Responses sent gzip-compressed."),
+        ):
+            value = _num(stats, key)
+            if value is not None:
+                yield CounterMetricFamily(name, doc, value=value)
 
     def _system_metrics(self) -> Iterator[Metric]:
         sample = self._system()
@@ -267,7 +281,7 @@ class SourcesCollector(Collector):
         restarts = CounterMetricFamily(
             "perfgate_pool_worker_restarts", "Worker restarts, by reason.", labels=["reason"]
         )
-        for reason, value in _items(stats, "restarts", limit=20):
+        for reason, value in _items(stats, "worker_restarts", limit=20):
             restarts.add_metric([reason], value)
         yield restarts
 

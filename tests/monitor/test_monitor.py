@@ -38,7 +38,7 @@ POOL = {
     "workers": {"idle": 1, "busy": 3, "total": 4},
     "queue": {"high": 2, "normal": 5, "low": 0},
     "jobs": {"completed": 40, "failed": 2, "retried": 3},
-    "restarts": {"rss": 1, "crash": 2},
+    "worker_restarts": {"rss": 1, "crash": 2},
 }
 GATEWAY = {
     "connections": 12,

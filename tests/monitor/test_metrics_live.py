@@ -1,0 +1,44 @@
+"""/metrics on the wired service: the series the components feed carry real figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.gateway.wsclient import Client
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+async def test_components_feed_the_metrics(service_factory: Any) -> None:
+    service = await service_factory(http={"rate_limit_per_s": 1.0, "rate_burst": 20})
+    ws = await Client.connect(service.ws)
+    await ws.recv()
+    await ws.request({"op": "subscribe", "channel": "news", "id": 1})
+    async with httpx.AsyncClient(base_url=service.http, timeout=30) as http:
+        job = (await http.post("/v1/jobs", json={"task": "echo", "args": {"a": 1}})).json()
+        await http.get(f"/v1/jobs/{job['id']}?wait=20")
+        await http.post("/v1/channels/news/messages", json={"data": 1})
+        await ws.messages(1)
+        statuses = [(await http.get("/openapi.json")).status_code for _ in range(20)]
+        assert 429 in statuses
+        got = samples((await http.get("/metrics")).text)
+    assert got[("perfgate_http_rate_limited_total", ())] >= 1
+    assert got[("perfgate_ws_delivery_seconds_count", ())] >= 1
+    assert got[("perfgate_ws_connections", ())] >= 1
+    assert got[("perfgate_ws_messages_sent_total", ())] >= 1
+    assert got[("perfgate_pool_workers_running", ())] >= 1
+    assert ("perfgate_pool_queue_depth", (("priority", "normal"),)) in got
+    assert got[("perfgate_pool_jobs_total", (("result", "completed"),))] >= 1
+    key = ("perfgate_job_duration_seconds_count", (("outcome", "succeeded"), ("task", "echo")))
+    assert got[key] >= 1
+    route = (("method", "POST"), ("route", "/v1/jobs"), ("status_class", "2xx"))
+    assert got[("perfgate_http_request_duration_seconds_count", route)] >= 1
