@@ -308,7 +308,8 @@ return removed
 
 # Claim one stream entry for consumer ARGV[3] (the body of CLAIM_LUA's loop): skip (and ack)
 # a job that is gone or finished, leave one whose lease another live consumer holds, else
-# take the lease, note where the entry is, and put a job that was running back to queued.
+# take the lease, note where the entry is, and put a job that was running elsewhere back to
+# queued (so that its next start counts one more attempt, as a restart's recovery does).
 _CLAIM_ONE = """
 local function claim_one(stream, entry, id, out)
   local h = P .. '{job}:' .. id
@@ -322,7 +323,8 @@ local function claim_one(stream, entry, id, out)
   local holder = redis.call('GET', lease)
   if holder and holder ~= consumer then return end
   redis.call('SET', lease, consumer, 'PX', lease_ms)
-  if state ~= 'queued' then
+  -- A job this consumer already runs (reclaimed after a pause) keeps its state.
+  if state ~= 'queued' and redis.call('HGET', h, 'owner') ~= consumer then
     move(h, state, 'queued')
     redis.call('HSET', h, 'state', 'queued')
   end
