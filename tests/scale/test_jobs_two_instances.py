@@ -103,6 +103,9 @@ async def test_many_jobs_are_shared_and_each_runs_once(pair: tuple[Instance, Ins
     for job_id in ids:
         done = (await call(a, "GET", f"/v1/jobs/{job_id}?wait=20")).json()
         assert done["state"] == "succeeded" and done["attempts"] == 1
+    stats = [(await call(x, "GET", "/v1/stats")).json() for x in (a, b)]
+    assert sum(s["pool"]["jobs"]["submitted"] for s in stats) == len(ids)  # each ran once
+    assert sum(s["sources"]["queue"]["claimed"] for s in stats) == len(ids)
     pages: list[str] = []
     cursor = None
     while True:
