@@ -169,6 +169,7 @@ class RedisJobQueue:
                             room,
                             lease_ms,
                             lease_ms if reclaim else 0,
+                            wire.STALE_CONSUMER_MS,
                         ]
                     )
                 except _FAILURES as exc:

@@ -54,6 +54,9 @@ _JSON_FIELDS: Final = (
     "max_retries",
     "cached",
 )
+#: A consumer (an instance) with nothing pending and idle this long is removed from the group:
+#: it stopped. A live one that was removed is re-created by its next read.
+STALE_CONSUMER_MS: Final = 3_600_000
 #: A log line longer than this is cut (as the SQLite journal does).
 MAX_LINE_CHARS: Final = 8192
 
@@ -333,14 +336,15 @@ local function claim_one(stream, entry, id, out)
 end
 """
 
-# ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim).
-# Reclaims entries idle past the lease (their owner stopped refreshing), then reads new ones,
-# high priority first; at most ``count`` jobs. Returns {id, HGETALL} per claimed job.
+# ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim), stale
+# consumer idle ms. Reclaims entries idle past the lease (their owner stopped refreshing) and
+# drops long-idle consumers with nothing pending, then reads new entries, high priority first;
+# at most ``count`` jobs. Returns {id, HGETALL} per claimed job.
 CLAIM_LUA = (
     _LUA_HELPERS
     + """
 local group, consumer, count = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local lease_ms, idle_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
+local lease_ms, idle_ms, stale_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 """
     + _CLAIM_ONE
     + """
@@ -354,6 +358,14 @@ for _, priority in ipairs({'high', 'normal', 'low'}) do
 end
 if idle_ms > 0 then
   for _, stream in ipairs(streams) do
+    -- Forget consumers (stopped instances) with nothing pending, idle for stale_ms.
+    for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', stream, group)) do
+      local c = {}
+      for i = 1, #info, 2 do c[info[i]] = info[i + 1] end
+      if c['pending'] == 0 and c['idle'] >= stale_ms and c['name'] ~= consumer then
+        redis.call('XGROUP', 'DELCONSUMER', stream, group, c['name'])
+      end
+    end
     if #out < count then
       local r = redis.call('XAUTOCLAIM', stream, group, consumer, idle_ms, '0-0',
                            'COUNT', count - #out)

@@ -37,11 +37,16 @@ async def create(journal: RedisJournal, job_id: str, priority: str = "normal") -
 
 
 async def claim(
-    journal: RedisJournal, consumer: str, *, count: int = 10, reclaim_ms: int = 0
+    journal: RedisJournal,
+    consumer: str,
+    *,
+    count: int = 10,
+    reclaim_ms: int = 0,
+    stale_ms: int = wire.STALE_CONSUMER_MS,
 ) -> list[JobRecord]:
     script = journal.client.register_script(wire.CLAIM_LUA)
     reply: Any = await script(
-        args=[journal.prefix, wire.GROUP, consumer, count, LEASE_MS, reclaim_ms]
+        args=[journal.prefix, wire.GROUP, consumer, count, LEASE_MS, reclaim_ms, stale_ms]
     )
     return [wire.decode_record(str(i), wire.pairs(fields)) for i, fields in reply]
 
@@ -107,6 +112,23 @@ async def test_the_group_is_recreated_after_redis_lost_its_data(journal: RedisJo
     await journal.client.flushall()
     await create(journal, "g2")
     assert [r.id for r in await claim(journal, "a")] == ["g2"]
+
+
+async def test_stopped_consumers_with_nothing_pending_leave_the_group(
+    journal: RedisJournal,
+) -> None:
+    await create(journal, "s1")
+    await create(journal, "s2")
+    await claim(journal, "busy", count=1)  # holds s1
+    await claim(journal, "idle", count=1)
+    await journal.mark_finished("s2", "succeeded")  # acknowledged: "idle" holds nothing
+    consumers: Any = await journal.client.xinfo_consumers(journal.keys.stream("normal"), wire.GROUP)
+    assert {c["name"] for c in consumers} == {"busy", "idle"}
+    await trio.sleep(0.05)
+    await claim(journal, "me", reclaim_ms=60_000, stale_ms=10)
+    consumers = await journal.client.xinfo_consumers(journal.keys.stream("normal"), wire.GROUP)
+    names = {c["name"] for c in consumers}
+    assert "busy" in names and "idle" not in names
 
 
 class FakePool:
