@@ -41,6 +41,7 @@ from typing import Any, Final
 
 import attrs
 import coredis
+import coredis.exceptions
 import trio
 
 from perfgate.broker.redis import REDIS_ERRORS
@@ -52,7 +53,13 @@ from perfgate.store import FINISHED_STATES, JobRecord
 from perfgate.store import redis_wire as wire
 from perfgate.store.redis_journal import RedisJournal
 
-_FAILURES: tuple[type[BaseException], ...] = (Unavailable, *REDIS_ERRORS)
+#: What the loops survive (and retry): Redis away, or a command refused (e.g. while it loads).
+_FAILURES: tuple[type[BaseException], ...] = (
+    Unavailable,
+    coredis.exceptions.RedisError,
+    *REDIS_ERRORS,
+)
+_START_FAILURES: tuple[type[BaseException], ...] = (*_FAILURES, ValueError)
 
 log = logging.getLogger("perfgate.jobs")
 
@@ -177,7 +184,11 @@ class RedisJobQueue:
                     await trio.sleep(ERROR_BACKOFF_S)
                     continue
                 for job_id, fields in reply:
-                    await self._start(wire.decode_record(str(job_id), wire.pairs(fields)))
+                    try:
+                        await self._start(wire.decode_record(str(job_id), wire.pairs(fields)))
+                    except _START_FAILURES as exc:
+                        # Not started: its entry stays pending, reclaimed once the lease lapses.
+                        self._failed("start", exc)
                 if reply:
                     continue  # there may be more
             with trio.move_on_after(self.poll_s):
@@ -265,4 +276,5 @@ class RedisJobQueue:
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self.errors += 1
-        log.debug("redis queue %s failed: %s", what, exc)
+        level = logging.DEBUG if isinstance(exc, (Unavailable, *REDIS_ERRORS)) else logging.WARNING
+        log.log(level, "redis queue %s failed: %s", what, exc)
