@@ -25,7 +25,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -44,6 +44,9 @@ from perfgate.monitor import Monitor
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobJournal, Journal
+
+if TYPE_CHECKING:
+    import coredis
 
 log = logging.getLogger("perfgate.supervisor")
 
@@ -178,6 +181,8 @@ class Supervisor:
 
         queue = None
         if redis is not None:
+            # With Redis, jobs are queued on its streams and claimed by whichever instance
+            # has room; this instance's pool runs what it claims.
             from perfgate.jobs.redis_queue import RedisJobQueue
 
             queue = RedisJobQueue(
@@ -223,7 +228,7 @@ class Supervisor:
 
     async def _open_broker(
         self, stack: AsyncExitStack
-    ) -> tuple[Hub, Callable[..., Awaitable[None]] | None, Any]:
+    ) -> tuple[Hub, Callable[..., Awaitable[None]] | None, coredis.Redis[str] | None]:
         """The hub for ``[server] broker``, its supervisor task if it has one, and the Redis
         client (``None`` in memory mode: jobs then live in the SQLite journal)."""
         config = self.config

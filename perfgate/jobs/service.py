@@ -2,7 +2,8 @@
 
 The guarantee is that an accepted job is never lost: ``submit`` returns (and the API answers
 202) only after the job's row is committed, and jobs that were owed work when the process
-died are re-queued by :meth:`JobService.run` on the next start (at-least-once).
+died are re-queued by :meth:`JobService.run` on the next start (at-least-once; with Redis,
+another instance reclaims them instead).
 
 Where an accepted job goes is the :class:`~perfgate.jobs.queue.JobQueue`: this process's pool
 (the default), or the Redis streams shared by several instances
