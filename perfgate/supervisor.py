@@ -26,7 +26,7 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -44,7 +44,10 @@ from perfgate.logs import log_event
 from perfgate.monitor import Monitor
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
-from perfgate.store import Journal
+from perfgate.store import JobJournal, Journal
+
+if TYPE_CHECKING:
+    import coredis
 
 log = logging.getLogger("perfgate.supervisor")
 
@@ -68,6 +71,8 @@ class _Parts:
     jobs: JobService
     broker: Callable[..., Awaitable[None]] | None = None
     """The broker's connection supervisor (``run(*, task_status)``), if it has one."""
+    queue: Callable[..., Awaitable[None]] | None = None
+    """The shared job queue's claim loop (``run(*, task_status)``), with a Redis broker."""
 
 
 @attrs.define
@@ -138,7 +143,7 @@ class Supervisor:
         except OSError as exc:
             raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {exc.strerror}") from None
         monitor = Monitor(config.monitor)
-        hub, broker = await self._open_broker(stack)
+        hub, broker, redis = await self._open_broker(stack)
 
         def delivered(published_at: float) -> None:
             monitor.observe_ws_delivery(max(0.0, hub.clock() - published_at))
@@ -150,13 +155,25 @@ class Supervisor:
             on_rtt=monitor.observe_heartbeat_rtt,
             on_delivery=delivered,
         )
-        journal = await stack.enter_async_context(
-            Journal.open(
-                data_dir,
-                max_log_lines=config.store.max_log_lines,
-                result_ttl_s=config.store.result_ttl_s,
+        journal: JobJournal
+        if redis is None:
+            journal = await stack.enter_async_context(
+                Journal.open(
+                    data_dir,
+                    max_log_lines=config.store.max_log_lines,
+                    result_ttl_s=config.store.result_ttl_s,
+                )
             )
-        )
+        else:
+            from perfgate.store.redis_journal import RedisJournal
+
+            journal = redis_journal = await stack.enter_async_context(
+                RedisJournal.open(
+                    redis,
+                    max_log_lines=config.store.max_log_lines,
+                    result_ttl_s=config.store.result_ttl_s,
+                )
+            )
         cache = await stack.enter_async_context(ResultCache(config.cache, data_dir))
         relay = _EventRelay()
         pool = await stack.enter_async_context(
@@ -171,6 +188,21 @@ class Supervisor:
         def job_finished(task: str, outcome: str, run_s: float | None) -> None:
             monitor.observe_job(task, outcome, run_s or 0.0)
 
+        queue = None
+        if redis is not None:
+            # With Redis, jobs are queued on its streams and claimed by whichever instance
+            # has room; this instance's pool runs what it claims.
+            from perfgate.jobs.redis_queue import RedisJobQueue
+
+            queue = RedisJobQueue(
+                redis,
+                pool=pool,
+                journal=redis_journal,
+                readiness=self.readiness,
+                lease_s=config.server.job_lease_s,
+                capacity=2 * config.pool.max_workers,
+            )
+            monitor.add_source("queue", queue.stats)
         jobs = JobService(
             config=config,
             pool=pool,
@@ -179,6 +211,7 @@ class Supervisor:
             readiness=self.readiness,
             cache=cache,
             on_finished=job_finished,
+            queue=queue,
         )
         relay.target = jobs.on_pool_event
         monitor.add_source("pool", pool.stats)
@@ -194,27 +227,35 @@ class Supervisor:
             pool=pool,
             jobs=jobs,
         )
-        return _Parts(monitor=monitor, gateway=gateway, jobs=jobs, broker=broker)
+        return _Parts(
+            monitor=monitor,
+            gateway=gateway,
+            jobs=jobs,
+            broker=broker,
+            queue=None if queue is None else queue.run,
+        )
 
     async def _open_broker(
         self, stack: AsyncExitStack
-    ) -> tuple[Hub, Callable[..., Awaitable[None]] | None]:
-        """The hub for ``[server] broker``, and its supervisor task if it has one."""
+    ) -> tuple[Hub, Callable[..., Awaitable[None]] | None, coredis.Redis[str] | None]:
+        """The hub for ``[server] broker``, its supervisor task if it has one, and the Redis
+        client (``None`` in memory mode: jobs then live in the SQLite journal)."""
         config = self.config
         url = config.server.broker
         if not url.startswith("redis://"):
-            return MemoryHub(config.gateway.history_size, config.gateway.history_ttl_s), None
+            hub: Hub = MemoryHub(config.gateway.history_size, config.gateway.history_ttl_s)
+            return hub, None, None
         # Imported here: coredis (and anyio) load only when Redis is configured.
         from perfgate.broker.redis import RedisHub, open_redis
 
         client = await stack.enter_async_context(open_redis(url))
-        hub = RedisHub(
+        redis_hub = RedisHub(
             client,
             history_size=config.gateway.history_size,
             history_ttl_s=config.gateway.history_ttl_s,
             readiness=self.readiness,
         )
-        return hub, hub.run
+        return redis_hub, redis_hub.run, client
 
     async def _start_tasks(self, nursery: trio.Nursery, parts: _Parts, state: AppState) -> Bound:
         """Start every long-running task; each reports readiness through ``nursery.start``."""
@@ -224,6 +265,8 @@ class Supervisor:
             await nursery.start(parts.broker)
         # Recovery first: jobs owed from an earlier run are queued before we say "ready".
         await nursery.start(parts.jobs.run)
+        if parts.queue is not None:
+            await nursery.start(parts.queue)
         with _bind_errors("gateway", self.config.gateway.bind):
             ws_url = await nursery.start(parts.gateway.run)
         state.components["ws_url"] = ws_url

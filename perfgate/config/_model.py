@@ -254,6 +254,10 @@ class ServerConfig:
         default="info", validator=attrs.validators.in_(("debug", "info", "warning", "error"))
     )
     insecure: bool = False
+    #: With a Redis broker: how long a job's claim lasts without its owner refreshing it (every
+    #: quarter of it). A job of a killed instance is reclaimed this long after its last
+    #: refresh; it must exceed the longest stall of an instance's event loop.
+    job_lease_s: float = attrs.field(default=10.0, validator=_positive)
 
 
 @attrs.frozen

@@ -2,7 +2,12 @@
 
 The guarantee is that an accepted job is never lost: ``submit`` returns (and the API answers
 202) only after the job's row is committed, and jobs that were owed work when the process
-died are re-queued by :meth:`JobService.run` on the next start (at-least-once).
+died are re-queued by :meth:`JobService.run` on the next start (at-least-once; with Redis,
+another instance reclaims them instead).
+
+Where an accepted job goes is the :class:`~perfgate.jobs.queue.JobQueue`: this process's pool
+(the default), or the Redis streams shared by several instances
+(:mod:`perfgate.jobs.redis_queue`, with :class:`~perfgate.store.redis_journal.RedisJournal`).
 
 The pool reports events synchronously (``on_pool_event``); they are applied in order by one
 task, :meth:`_apply_events`, which writes the journal first and publishes to ``jobs:{id}``
@@ -22,6 +27,7 @@ import trio
 
 from perfgate.config import Config, TaskConfig
 from perfgate.errors import NotFound, QueueFull, Unavailable, ValidationError
+from perfgate.jobs.queue import JobQueue, LocalQueue
 from perfgate.logs import log_event
 from perfgate.pool import JobSpec, Pool
 from perfgate.readiness import Readiness
@@ -31,8 +37,8 @@ from perfgate.store import (
     FINISHED_STATES,
     QUEUED,
     SUCCEEDED,
+    JobJournal,
     JobRecord,
-    Journal,
     body_fingerprint,
     new_job_id,
 )
@@ -66,15 +72,17 @@ class JobService:
         *,
         config: Config,
         pool: Pool,
-        journal: Journal,
+        journal: JobJournal,
         publish: Publish,
         readiness: Readiness,
         cache: ResultCacheLike | None = None,
         on_finished: Callable[[str, str, float | None], None] | None = None,
+        queue: JobQueue | None = None,
     ) -> None:
         self.config = config
         self.pool = pool
         self.journal = journal
+        self.queue: JobQueue = LocalQueue(pool) if queue is None else queue
         self.cache = cache
         self._publish = publish
         self._readiness = readiness
@@ -161,7 +169,7 @@ class JobService:
                 record, idempotency_key=key, fingerprint=fingerprint
             )
             if created:
-                self.pool.submit(spec)
+                self.queue.submit(spec)
         finally:
             self._reserved -= 1
         return stored, created
@@ -178,9 +186,7 @@ class JobService:
     def _reserve_slot(self) -> None:
         """Hold a queue slot across the journal write, so that a job that was journalled is
         never then refused by a full queue (other submits run while we wait for the commit)."""
-        queue = self.pool.stats()["queue"]
-        if queue["total"] + self._reserved >= queue["max"]:
-            raise QueueFull(f"the job queue is full ({queue['max']} waiting)", retry_after_s=1.0)
+        self.queue.check_room(self._reserved)
         self._reserved += 1
 
     async def _create_cached(
@@ -227,12 +233,25 @@ class JobService:
             if record.finished or wait_s <= 0 or not self._readiness.accepting:
                 return record
             with trio.move_on_after(wait_s):
-                await waiters.event.wait()
+                await self._wait_finished(job_id, waiters.event)
         finally:
             waiters.count -= 1
             if waiters.count == 0 and self._waiters.get(job_id) is waiters:
                 del self._waiters[job_id]
         return await self.get(job_id)
+
+    async def _wait_finished(self, job_id: str, event: trio.Event) -> None:
+        """Until ``event`` is set (the job finished here) or, when the job may finish in
+        another process, until a re-read every ``queue.wait_poll_s`` finds it finished."""
+        poll_s = self.queue.wait_poll_s
+        if poll_s is None:
+            await event.wait()
+            return
+        while not event.is_set():
+            with trio.move_on_after(poll_s):
+                await event.wait()
+            if not event.is_set() and (await self.get(job_id)).finished:
+                return
 
     async def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job; a finished job is returned unchanged (idempotent)."""
@@ -290,6 +309,10 @@ class JobService:
 
     async def _apply(self, job_id: str, event: dict[str, Any]) -> None:
         kind = event.get("event")
+        if not self.queue.owns_events(job_id):
+            if kind == "progress":
+                self._progress_pending -= 1
+            return  # another instance took this job over: its run here is being stopped
         channel = f"jobs:{job_id}"
         if kind == "progress":
             self._progress_pending -= 1

@@ -1,11 +1,13 @@
 """The job store: the durable journal (SQLite, WAL) and the job record.
 
 ``async with Journal.open(data_dir, max_log_lines=..., result_ttl_s=...) as journal`` is
-the component; :class:`JobRecord` is what it stores; :func:`body_fingerprint` makes the
+the component (:class:`JobJournal` is the interface it shares with the Redis journal,
+:mod:`perfgate.store.redis_journal`); :class:`JobRecord` is what it stores; :func:`body_fingerprint` makes the
 idempotency fingerprint of a submit body.
 """
 
 from perfgate.store._journal import Journal
+from perfgate.store._protocol import JobJournal
 from perfgate.store.fingerprint import body_fingerprint, canonical_json, digest
 from perfgate.store.paging import decode_cursor, encode_cursor
 from perfgate.store.record import (
@@ -36,6 +38,7 @@ __all__ = [
     "RUNNING",
     "STATES",
     "SUCCEEDED",
+    "JobJournal",
     "JobRecord",
     "Journal",
     "body_fingerprint",

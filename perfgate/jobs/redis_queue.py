@@ -1,0 +1,280 @@
+"""The shared job queue: Redis Streams with a consumer group, leases, and reclaim.
+
+Each priority has a stream (``perfgate:{q}:high|normal|low``) and every instance is a consumer
+of the group ``workers``. :meth:`RedisJobQueue.run` keeps two loops in its own nursery:
+
+* **claim** — while the local pool has room, run ``CLAIM_LUA``: first reclaim entries idle
+  for longer than the lease (their owner stopped refreshing them: it was killed or cut off),
+  then read new entries, high priority first. Claiming a job takes its lease
+  (``perfgate:{lease}:ID``, TTL ``lease_s``) and records which entry it came from; the job is
+  then submitted to the local pool. A job submitted here wakes the loop at once; jobs
+  submitted elsewhere are picked up within ``poll_s``.
+* **refresh** — every ``lease_s / 4``, ``REFRESH_LUA`` renews the lease of each job this
+  instance runs and resets its entry's idle time (``XCLAIM ... JUSTID``), so nobody reclaims
+  a job whose owner is alive. It also learns which of them finished elsewhere (cancelled
+  through another instance: the local run is cancelled) or were taken over (the lease had
+  expired: the local run is cancelled and its events are no longer journalled).
+
+A job's final state is written by :meth:`RedisJournal.mark_finished`, whose script also
+acknowledges (``XACK`` + ``XDEL``) the entry and drops the lease: finishing and acknowledging
+are one step. If Redis was unreachable when the pool reported the end, the refresh loop writes
+the outcome itself once Redis is back (it keeps the lease meanwhile).
+
+Why no job runs twice at once: a job is reclaimed only after its entry was idle for
+``lease_s``, and a live owner resets that idle time every ``lease_s / 4``. So ``lease_s`` must
+exceed the longest stall of an instance's event loop plus a Redis round trip; an instance cut
+off from Redis for longer than ``lease_s`` loses its jobs to another (and stops them on
+reconnect). Delivery is at-least-once: a job whose owner died is run again, and its
+``attempts`` shows the extra attempt.
+
+Cancellation: cancelling ``run`` stops claiming and refreshing; jobs still owned keep their
+entries pending, and another instance reclaims them once their lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from typing import Any, Final
+
+import attrs
+import coredis
+import coredis.exceptions
+import trio
+
+from perfgate.broker.redis import REDIS_ERRORS
+from perfgate.errors import QueueFull, Unavailable, ValidationError
+from perfgate.logs import log_event
+from perfgate.pool import JobHandle, JobSpec, Pool
+from perfgate.readiness import Readiness
+from perfgate.store import FINISHED_STATES, JobRecord
+from perfgate.store import redis_wire as wire
+from perfgate.store.redis_journal import RedisJournal
+
+#: What the loops survive (and retry): Redis away, or a command refused (e.g. while it loads).
+_FAILURES: tuple[type[BaseException], ...] = (
+    Unavailable,
+    coredis.exceptions.RedisError,
+    *REDIS_ERRORS,
+)
+_START_FAILURES: tuple[type[BaseException], ...] = (*_FAILURES, ValueError)
+
+log = logging.getLogger("perfgate.jobs")
+
+POLL_S: Final = 0.05
+WAIT_POLL_S: Final = 0.1
+ERROR_BACKOFF_S: Final = 0.5
+#: Refresh ticks a job may stay unfinished in Redis after the pool finished it, before the
+#: refresh loop writes the outcome itself (the job service's write is normally first).
+FINISH_GRACE_TICKS: Final = 2
+#: How many jobs taken over by another instance we remember (to ignore their local events).
+MAX_LOST: Final = 10_000
+
+
+def consumer_name() -> str:
+    """Unique per process: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@attrs.define
+class _Owned:
+    handle: JobHandle
+    done_ticks: int = 0
+
+
+class RedisJobQueue:
+    """The :class:`~perfgate.jobs.queue.JobQueue` shared through Redis.
+
+    Start ``await nursery.start(queue.run)`` after the job service; it claims only while
+    ``readiness.accepting`` (so not while starting, draining, or while Redis is down).
+    ``capacity`` caps the jobs this instance holds at once (running or waiting in its pool).
+    """
+
+    wait_poll_s: float | None = WAIT_POLL_S
+
+    def __init__(
+        self,
+        client: coredis.Redis[str],
+        *,
+        pool: Pool,
+        journal: RedisJournal,
+        readiness: Readiness,
+        lease_s: float,
+        capacity: int,
+        consumer: str | None = None,
+        poll_s: float = POLL_S,
+    ) -> None:
+        if lease_s <= 0 or capacity < 1:
+            raise ValueError("lease_s must be > 0 and capacity >= 1")
+        self.pool = pool
+        self.journal = journal
+        self.readiness = readiness
+        self.lease_s = lease_s
+        self.capacity = capacity
+        self.consumer = consumer or consumer_name()
+        self.poll_s = poll_s
+        self._prefix = journal.prefix
+        self._claim = client.register_script(wire.CLAIM_LUA)
+        self._refresh = client.register_script(wire.REFRESH_LUA)
+        self._owned: dict[str, _Owned] = {}
+        self._lost: dict[str, None] = {}
+        self._nudge = trio.Event()
+        self._next_reclaim = 0.0
+        self.claimed = 0
+        self.reclaimed = 0
+        self.taken_over = 0
+        self.errors = 0
+
+    # -- the JobQueue interface -----------------------------------------------------------
+
+    def check_room(self, reserved: int) -> None:
+        """No local cap: the Redis stream is the queue, and instances take what they can run."""
+
+    def submit(self, spec: JobSpec) -> None:
+        """The journal's create already appended the job to its stream: claim it now."""
+        self._nudge.set()
+
+    def owns_events(self, job_id: str) -> bool:
+        return job_id not in self._lost
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "consumer": self.consumer,
+            "owned": len(self._owned),
+            "claimed": self.claimed,
+            "reclaimed": self.reclaimed,
+            "taken_over": self.taken_over,
+            "errors": self.errors,
+        }
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Claim and refresh until cancelled (see the module docstring)."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._refresh_loop)
+            task_status.started()
+            await self._claim_loop()
+
+    async def _claim_loop(self) -> None:
+        lease_ms = int(self.lease_s * 1000)
+        while True:
+            room = self._room()
+            if room > 0 and self.readiness.accepting:
+                now = trio.current_time()
+                reclaim = now >= self._next_reclaim
+                if reclaim:
+                    self._next_reclaim = now + self.lease_s / 2
+                try:
+                    reply: Any = await self._claim(
+                        args=[
+                            self._prefix,
+                            wire.GROUP,
+                            self.consumer,
+                            room,
+                            lease_ms,
+                            lease_ms if reclaim else 0,
+                            wire.STALE_CONSUMER_MS,
+                        ]
+                    )
+                except _FAILURES as exc:
+                    self._failed("claim", exc)
+                    await trio.sleep(ERROR_BACKOFF_S)
+                    continue
+                for job_id, fields in reply:
+                    try:
+                        await self._start(wire.decode_record(str(job_id), wire.pairs(fields)))
+                    except _START_FAILURES as exc:
+                        # Not started: its entry stays pending, reclaimed once the lease lapses.
+                        self._failed("start", exc)
+                if reply:
+                    continue  # there may be more
+            with trio.move_on_after(self.poll_s):
+                await self._nudge.wait()
+            self._nudge = trio.Event()
+
+    def _room(self) -> int:
+        queue = self.pool.stats()["queue"]
+        return max(0, min(self.capacity - len(self._owned), int(queue["max"] - queue["total"])))
+
+    async def _start(self, record: JobRecord) -> None:
+        if record.id in self._owned:
+            return  # our own entry, reclaimed after a pause: it is still running here
+        self._lost.pop(record.id, None)
+        spec = JobSpec(
+            id=record.id,
+            task=record.task,
+            args=record.args,
+            priority=record.priority,
+            timeout_s=record.timeout_s,
+            max_retries=record.max_retries,
+            attempts=record.attempts,
+        )
+        try:
+            handle = self.pool.submit(spec)
+        except ValidationError as exc:
+            # The task was removed from (or changed in) this instance's configuration.
+            error = {"type": "Unrunnable", "message": f"cannot run here: {exc.message}"}
+            await self.journal.mark_finished(record.id, "failed", error=error)
+            return
+        except (QueueFull, Unavailable, ValueError) as exc:
+            # Not taken: the entry stays pending and is reclaimed once its lease runs out.
+            log_event(log, logging.INFO, "claimed job not started", job=record.id, error=str(exc))
+            return
+        self._owned[record.id] = _Owned(handle)
+        self.claimed += 1
+        if record.attempts:
+            self.reclaimed += 1
+            log_event(log, logging.INFO, "reclaimed job", job=record.id, attempts=record.attempts)
+
+    async def _refresh_loop(self) -> None:
+        lease_ms = int(self.lease_s * 1000)
+        while True:
+            await trio.sleep(self.lease_s / 4)
+            ids = list(self._owned)
+            if not ids:
+                continue
+            try:
+                states: Any = await self._refresh(
+                    args=[self._prefix, wire.GROUP, self.consumer, lease_ms, *ids]
+                )
+            except _FAILURES as exc:
+                self._failed("refresh", exc)
+                continue
+            for job_id, state in zip(ids, states, strict=True):
+                await self._settle(job_id, str(state))
+
+    async def _settle(self, job_id: str, state: str) -> None:
+        """Act on what Redis says of a job we run: see the module docstring."""
+        owned = self._owned.get(job_id)
+        if owned is None:
+            return
+        if state in FINISHED_STATES or state == "gone":
+            del self._owned[job_id]
+            self.pool.cancel(job_id)  # finished elsewhere (cancelled): stop it here too
+        elif state == "lost":
+            del self._owned[job_id]
+            self.taken_over += 1
+            self._lost[job_id] = None
+            while len(self._lost) > MAX_LOST:
+                del self._lost[next(iter(self._lost))]
+            log_event(log, logging.WARNING, "job taken over by another instance", job=job_id)
+            self.pool.cancel(job_id)
+        elif owned.handle.outcome is not None:
+            outcome = owned.handle.outcome
+            owned.done_ticks += 1
+            if owned.done_ticks > FINISH_GRACE_TICKS:
+                # The pool's final event was not journalled (Redis was away): write it now.
+                try:
+                    await self.journal.mark_finished(
+                        job_id, outcome.state, result=outcome.result, error=outcome.error
+                    )
+                except _FAILURES as exc:
+                    self._failed("finish", exc)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.errors += 1
+        level = logging.DEBUG if isinstance(exc, (Unavailable, *REDIS_ERRORS)) else logging.WARNING
+        log.log(level, "redis queue %s failed: %s", what, exc)

@@ -1,0 +1,45 @@
+"""What the job service and the HTTP API need of a journal: SQLite (:class:`Journal`, the
+embedded default) or Redis (:class:`perfgate.store.redis_journal.RedisJournal`)."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Protocol
+
+from perfgate.store.record import JobRecord
+
+
+class JobJournal(Protocol):
+    async def create(
+        self,
+        record: JobRecord,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> tuple[JobRecord, bool]: ...
+    async def get(self, job_id: str) -> JobRecord | None: ...
+    async def mark_running(self, job_id: str) -> JobRecord | None: ...
+    async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None: ...
+    async def mark_finished(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        result: Any = None,
+        error: Any = None,
+        cached: bool = False,
+    ) -> JobRecord | None: ...
+    async def cancel(self, job_id: str) -> JobRecord | None: ...
+    async def set_progress(
+        self, job_id: str, fraction: float, message: str | None = None
+    ) -> None: ...
+    async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None: ...
+    async def flush(self) -> None: ...
+    async def recover(self) -> builtins.list[JobRecord]: ...
+    async def list(
+        self, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[builtins.list[JobRecord], str | None]: ...
+    async def logs(
+        self, job_id: str, *, after: int = 0, limit: int = 1000
+    ) -> builtins.list[dict[str, Any]]: ...
+    async def counts(self) -> dict[str, int]: ...

@@ -1,0 +1,312 @@
+"""The job journal in Redis, shared by every instance on one Redis (DESIGN.md section 6).
+
+The same async interface as :class:`perfgate.store.Journal` (what the job service and the HTTP
+API use), over the keys and scripts of :mod:`perfgate.store.redis_wire`. Each write is one
+script, atomic in Redis, and durable as far as the Redis deployment's persistence goes.
+
+Differences from the SQLite journal, by design:
+
+* ``create`` of a queued job also appends it to its priority stream, in the same script: a job
+  that was accepted is always on the queue (:mod:`perfgate.jobs.redis_queue` runs it).
+* ``recover`` returns nothing: jobs of a stopped instance are reclaimed from the streams by
+  whichever instance is alive (see the queue), not re-queued at start-up.
+* Retention is Redis TTLs: a finished job expires ``result_ttl_s`` after it finished; the
+  sweeper only prunes the listing indexes of expired jobs.
+
+Every method raises :class:`~perfgate.errors.Unavailable` (503) while Redis is unreachable.
+Each call is a checkpoint; a call cancelled while its script is in flight may or may not have
+been applied (a re-submit with the same idempotency key yields the same job either way).
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final
+
+import coredis
+import trio
+
+from perfgate.broker.redis import REDIS_ERRORS, redis_unavailable
+from perfgate.errors import Conflict, NotFound, Unavailable, ValidationError
+from perfgate.store import paging, retention
+from perfgate.store import redis_wire as wire
+from perfgate.store.record import (
+    CANCELLED,
+    FINISHED_STATES,
+    PENDING_STATES,
+    QUEUED,
+    RETRYING,
+    RUNNING,
+    STARTABLE_STATES,
+    STATES,
+    SUCCEEDED,
+    JobRecord,
+)
+
+_FAILURES: tuple[type[BaseException], ...] = (Unavailable, *REDIS_ERRORS)
+
+log = logging.getLogger("perfgate.store")
+
+MAX_PAGE: Final = 1000
+SWEEP_CHUNK: Final = 500
+
+
+class RedisJournal:
+    """The job journal in Redis. ``client`` is an entered coredis client
+    (:func:`perfgate.broker.redis.open_redis`); start :meth:`run_sweeper` in a nursery to prune
+    the indexes of expired jobs (or use :meth:`open`)."""
+
+    def __init__(
+        self,
+        client: coredis.Redis[str],
+        *,
+        max_log_lines: int,
+        result_ttl_s: float,
+        prefix: str = wire.DEFAULT_PREFIX,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_log_lines < 1 or result_ttl_s <= 0:
+            raise ValueError("max_log_lines must be >= 1 and result_ttl_s > 0")
+        self.client = client
+        self.keys = wire.Keys(prefix)
+        self.prefix = prefix
+        self.max_log_lines = max_log_lines
+        self.result_ttl_s = result_ttl_s
+        self._ttl_ms = max(1, int(result_ttl_s * 1000))
+        self._clock = clock
+        self._create = client.register_script(wire.CREATE_LUA)
+        self._transition_script = client.register_script(wire.TRANSITION_LUA)
+        self._progress = client.register_script(wire.PROGRESS_LUA)
+        self._log = client.register_script(wire.LOG_LUA)
+        self._list = client.register_script(wire.LIST_LUA)
+        self._sweep = client.register_script(wire.SWEEP_LUA)
+        self.events_lost = 0
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, client: coredis.Redis[str], *, max_log_lines: int, result_ttl_s: float
+    ) -> AsyncIterator[RedisJournal]:
+        """The journal with its sweeper running until the block exits."""
+        journal = cls(client, max_log_lines=max_log_lines, result_ttl_s=result_ttl_s)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(journal.run_sweeper)
+            try:
+                yield journal
+            finally:
+                nursery.cancel_scope.cancel()
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        record: JobRecord,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Store a new job (and enqueue it, if queued); return it and ``True``.
+
+        With an ``idempotency_key`` held by a job that still exists: nothing is written, the
+        earlier job is returned with ``False`` when ``fingerprint`` matches, and
+        :class:`~perfgate.errors.Conflict` is raised when it does not.
+        """
+        if record.state not in STATES:
+            raise ValidationError(f"unknown job state {record.state!r}")
+        stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
+        with redis_unavailable("create job"):
+            reply: Any = await self._create(
+                keys=[self.keys.job(record.id)],
+                args=[
+                    self.prefix,
+                    record.id,
+                    idempotency_key or "",
+                    self._ttl_ms,
+                    stream,
+                    wire.GROUP,
+                    *wire.encode_fields(record),
+                ],
+            )
+        created, job_id = int(reply[0]), str(reply[1])
+        if created:
+            return record, True
+        earlier = await self.get(job_id)
+        if earlier is None:  # expired between the script and this read: a rare race
+            raise Unavailable("idempotency key in flux; retry", retry_after_s=1.0)
+        if earlier.fingerprint != fingerprint:
+            raise Conflict(f"idempotency key {idempotency_key!r} was used for another request")
+        return earlier, False
+
+    async def mark_running(self, job_id: str) -> JobRecord | None:
+        """``queued``/``retrying`` → ``running`` (one more attempt); ``None`` if it may not."""
+        fields = {"state": RUNNING, "started_at": wire.dumps(self._clock())}
+        return await self._transition(job_id, STARTABLE_STATES, fields, increment=True)
+
+    async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None:
+        """``running`` → ``retrying``, keeping the attempt's ``error``; ``None`` if not running."""
+        fields = {"state": RETRYING, "error": wire.dumps(error)}
+        return await self._transition(job_id, {RUNNING}, fields)
+
+    async def mark_finished(
+        self,
+        job_id: str,
+        state: str,
+        *,
+        result: Any = None,
+        error: Any = None,
+        cached: bool = False,
+    ) -> JobRecord | None:
+        """Any unfinished state → ``state``; ``None`` if it had finished already (the first
+        final state wins). Also acknowledges the job's stream entry and drops its lease."""
+        if state not in FINISHED_STATES:
+            raise ValueError(f"{state!r} is not a final state")
+        fields = {
+            "state": state,
+            "result": wire.dumps(result),
+            "error": wire.dumps(error),
+            "cached": wire.dumps(cached),
+            "finished_at": wire.dumps(self._clock()),
+        }
+        if state == SUCCEEDED:
+            fields["progress"] = "1.0"
+        return await self._transition(job_id, PENDING_STATES, fields)
+
+    async def cancel(self, job_id: str) -> JobRecord | None:
+        return await self.mark_finished(job_id, CANCELLED)
+
+    async def _transition(
+        self,
+        job_id: str,
+        from_states: frozenset[str] | set[str],
+        fields: dict[str, str],
+        *,
+        increment: bool = False,
+    ) -> JobRecord | None:
+        flat = [item for pair in fields.items() for item in pair]
+        with redis_unavailable("update job"):
+            reply: Any = await self._transition_script(
+                keys=[self.keys.job(job_id)],
+                args=[
+                    self.prefix,
+                    job_id,
+                    ",".join(sorted(from_states)),
+                    "1" if increment else "0",
+                    self._ttl_ms,
+                    wire.GROUP,
+                    *flat,
+                ],
+            )
+        if reply == -1:
+            raise NotFound(f"no job {job_id!r}")
+        if reply == 0:
+            return None
+        return wire.decode_record(job_id, wire.pairs(reply))
+
+    async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
+        """Record a running job's progress; ignored once it is no longer running."""
+        fraction = float(fraction)
+        fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else 0.0
+        text = None if message is None else str(message)
+        with redis_unavailable("job progress"):
+            await self._progress(
+                keys=[self.keys.job(job_id)],
+                args=[self.prefix, wire.dumps(fraction), wire.dumps(text)],
+            )
+
+    async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None:
+        """Append one log line; the job keeps its last ``max_log_lines``."""
+        entry = wire.encode_log(self._clock(), str(stream), str(line))
+        with redis_unavailable("job log"):
+            await self._log(
+                keys=[self.keys.job(job_id), self.keys.log(job_id)],
+                args=[self.prefix, entry, self.max_log_lines],
+            )
+
+    async def flush(self) -> None:
+        """Every write is applied when its call returns: nothing to wait for."""
+
+    async def recover(self) -> builtins.list[JobRecord]:
+        """Nothing to re-queue at start-up: the queue reclaims a stopped instance's jobs."""
+        return []
+
+    async def sweep(self, now: float) -> int:
+        """Prune the listing indexes of jobs that expired before ``now``; return how many."""
+        cutoff = now - self.result_ttl_s
+        total = 0
+        while True:
+            with redis_unavailable("sweep"):
+                removed: Any = await self._sweep(args=[self.prefix, repr(cutoff), SWEEP_CHUNK])
+            total += int(removed)
+            if int(removed) < SWEEP_CHUNK:
+                return total
+
+    async def run_sweeper(
+        self,
+        *,
+        period_s: float | None = None,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Sweep every ``period_s`` until cancelled; a failed sweep is retried next period."""
+        period = retention.sweep_period_s(self.result_ttl_s) if period_s is None else period_s
+        task_status.started()
+        while True:
+            await trio.sleep(period)
+            try:
+                await self.sweep(self._clock())
+            except _FAILURES as exc:
+                log.warning("redis journal sweep failed: %s", exc)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        with redis_unavailable("get job"):
+            fields = await self.client.hgetall(self.keys.job(job_id))
+        if not fields:
+            return None
+        return wire.decode_record(job_id, {str(k): str(v) for k, v in fields.items()})
+
+    async def list(
+        self, state: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[builtins.list[JobRecord], str | None]:
+        """A page of jobs, newest first by ``(created_at, id)``, and the next page's cursor."""
+        if state is not None and state not in STATES:
+            raise ValidationError(f"unknown state {state!r}; one of {', '.join(sorted(STATES))}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}")
+        upper = ""
+        if cursor is not None:
+            created_at, job_id = paging.decode_cursor(cursor)
+            upper = wire.index_member(created_at, job_id)
+        with redis_unavailable("list jobs"):
+            reply: Any = await self._list(args=[self.prefix, state or "all", upper, limit])
+        jobs = [wire.decode_record(str(job_id), wire.pairs(fields)) for job_id, fields in reply]
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        next_cursor = paging.encode_cursor(jobs[-1].created_at, jobs[-1].id) if more else None
+        return jobs, next_cursor
+
+    async def logs(
+        self, job_id: str, *, after: int = 0, limit: int = 1000
+    ) -> builtins.list[dict[str, Any]]:
+        """Log lines with ``seq > after``, oldest first: ``{"seq", "ts", "stream", "line"}``."""
+        if after < 0 or not 1 <= limit <= 10 * MAX_PAGE:
+            raise ValidationError("after must be >= 0 and limit between 1 and 10000")
+        with redis_unavailable("job logs"):
+            entries = await self.client.lrange(self.keys.log(job_id), 0, -1)
+        return wire.decode_logs([str(e) for e in entries], after=after, limit=limit)
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per state (expired jobs count until the sweep prunes them)."""
+        counts: dict[str, int] = {}
+        with redis_unavailable("count jobs"):
+            for state in sorted(STATES):
+                counts[state] = int(await self.client.zcard(f"{self.prefix}{{ix}}:{state}"))
+        return counts
+
+    def stats(self) -> dict[str, int]:
+        return {"events_lost": self.events_lost}

@@ -1,0 +1,425 @@
+"""How jobs live in Redis (DESIGN.md section 6): key names, Lua scripts, the record codec.
+
+Pure: no I/O, no trio. :mod:`perfgate.store.redis_journal` and :mod:`perfgate.jobs.redis_queue`
+run these scripts. Per job ``J`` (``P`` is the prefix, ``perfgate:`` by default):
+
+* ``P{job}:J`` — a hash. Fields ``state``, ``attempts``, ``ix``, ``log_seq``, ``owner``,
+  ``qstream``, ``qentry``, ``idem`` are raw strings; every other field is JSON text (see
+  :func:`encode_fields`). A finished job's hash (and its log list and idempotency key) expire
+  ``result_ttl_s`` after it finished; an unfinished job never expires.
+* ``P{job}:J:log`` — a list of the last ``max_log_lines`` lines, each ``"SEQ\\tJSON"``.
+* ``P{idem}:KEY`` — the id of the job that took idempotency key ``KEY``.
+* ``P{lease}:J`` — the consumer running ``J``, with a TTL its owner keeps refreshing.
+* ``P{ix}:STATE`` and ``P{ix}:all`` — lexicographic sorted sets of ``ix`` members
+  (``"%017.6f|ID"`` of ``created_at``), so listing newest first with a keyset cursor is one
+  ``ZREVRANGEBYLEX``. Members of expired jobs are pruned when a listing meets them, and by
+  the sweep (``P{done}``, finished jobs scored by ``finished_at``).
+* ``P{q}:PRIORITY`` — the job streams (entry field ``id``), one consumer group ``workers``.
+
+Every transition is one script, so "the first final state wins" and "a final state
+acknowledges the stream entry and drops the lease" hold whichever instance writes them.
+The scripts build some key names from the prefix: fine on one Redis (what perfgate
+supports), not on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from perfgate.store.record import FINISHED_STATES, JobRecord
+
+DEFAULT_PREFIX: Final = "perfgate:"
+GROUP: Final = "workers"
+PRIORITY_ORDER: Final = ("high", "normal", "low")
+#: Raw (not JSON) hash fields.
+RAW_FIELDS: Final = frozenset(
+    {"state", "attempts", "ix", "log_seq", "owner", "qstream", "qentry", "idem"}
+)
+_JSON_FIELDS: Final = (
+    "task",
+    "args",
+    "priority",
+    "progress",
+    "progress_message",
+    "result",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "idempotency_key",
+    "fingerprint",
+    "timeout_s",
+    "max_retries",
+    "cached",
+)
+#: A consumer (an instance) with nothing pending and idle this long is removed from the group:
+#: it stopped. A live one that was removed is re-created by its next read.
+STALE_CONSUMER_MS: Final = 3_600_000
+#: A log line longer than this is cut (as the SQLite journal does).
+MAX_LINE_CHARS: Final = 8192
+
+
+class Keys:
+    """The Redis names of one deployment (one prefix)."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}{{job}}:{job_id}"
+
+    def log(self, job_id: str) -> str:
+        return f"{self.prefix}{{job}}:{job_id}:log"
+
+    def stream(self, priority: str) -> str:
+        return f"{self.prefix}{{q}}:{priority}"
+
+
+def index_member(created_at: float, job_id: str) -> str:
+    """The sorted-set member of a job: sorts like ``(created_at, id)`` for positive times."""
+    return f"{created_at:017.6f}|{job_id}"
+
+
+def encode_fields(record: JobRecord) -> list[str]:
+    """The hash of a new job, as a flat ``[field, value, ...]`` list."""
+    values = {
+        "task": record.task,
+        "args": record.args,
+        "priority": record.priority,
+        "progress": record.progress,
+        "progress_message": record.progress_message,
+        "result": record.result,
+        "error": record.error,
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "idempotency_key": record.idempotency_key,
+        "fingerprint": record.fingerprint,
+        "timeout_s": record.timeout_s,
+        "max_retries": record.max_retries,
+        "cached": record.cached,
+    }
+    flat = ["state", record.state, "attempts", str(record.attempts)]
+    flat += ["ix", index_member(record.created_at, record.id), "log_seq", "0"]
+    for name in _JSON_FIELDS:
+        flat += [name, dumps(values[name])]
+    return flat
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+
+
+def pairs(reply: Sequence[Any]) -> dict[str, str]:
+    """A Lua ``HGETALL`` reply (flat list) as a dict."""
+    return {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
+
+
+def decode_record(job_id: str, fields: dict[str, str]) -> JobRecord:
+    """The record a job hash holds (raises ValueError if it is not one)."""
+    try:
+        value = {name: json.loads(fields[name]) for name in _JSON_FIELDS if name in fields}
+        return JobRecord(
+            id=job_id,
+            task=value["task"],
+            args=value["args"],
+            state=fields["state"],
+            priority=value["priority"],
+            attempts=int(fields["attempts"]),
+            progress=float(value["progress"]),
+            progress_message=value.get("progress_message"),
+            result=value.get("result"),
+            error=value.get("error"),
+            created_at=float(value["created_at"]),
+            started_at=value.get("started_at"),
+            finished_at=value.get("finished_at"),
+            idempotency_key=value.get("idempotency_key"),
+            fingerprint=value.get("fingerprint"),
+            timeout_s=value.get("timeout_s"),
+            max_retries=int(value.get("max_retries") or 0),
+            cached=bool(value.get("cached")),
+        )
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"job {job_id}: malformed hash ({exc})") from None
+
+
+def encode_log(ts: float, stream: str, line: str) -> str:
+    return dumps({"ts": ts, "stream": stream, "line": line[:MAX_LINE_CHARS]})
+
+
+def decode_logs(entries: Sequence[str], *, after: int, limit: int) -> list[dict[str, Any]]:
+    """``"SEQ\\tJSON"`` entries → ``{"seq", "ts", "stream", "line"}`` with ``seq > after``."""
+    lines: list[dict[str, Any]] = []
+    for entry in entries:
+        seq_text, _, body = str(entry).partition("\t")
+        seq = int(seq_text)
+        if seq <= after:
+            continue
+        lines.append({"seq": seq, **json.loads(body)})
+        if len(lines) >= limit:
+            break
+    return lines
+
+
+_FINAL = ",".join(sorted(FINISHED_STATES))
+
+# Shared Lua helpers. P = prefix. ``final(state)`` and ``move(h, from, to)`` keep the index
+# sets in step with the state field.
+_LUA_HELPERS = f"""
+local P = ARGV[1]
+local function final(state)
+  return string.find(',{_FINAL},', ',' .. state .. ',', 1, true) ~= nil
+end
+local function move(h, from, to)
+  local ix = redis.call('HGET', h, 'ix')
+  redis.call('ZREM', P .. '{{ix}}:' .. from, ix)
+  redis.call('ZADD', P .. '{{ix}}:' .. to, 0, ix)
+end
+local function finish_keys(h, id, ttl_ms, group)
+  redis.call('PEXPIRE', h, ttl_ms)
+  redis.call('PEXPIRE', h .. ':log', ttl_ms)
+  local idem = redis.call('HGET', h, 'idem')
+  if idem then redis.call('PEXPIRE', P .. '{{idem}}:' .. idem, ttl_ms) end
+  local ix = redis.call('HGET', h, 'ix')
+  redis.call('ZADD', P .. '{{done}}', redis.call('TIME')[1], ix)
+  local q = redis.call('HMGET', h, 'qstream', 'qentry')
+  if q[1] and q[2] then
+    redis.call('XACK', q[1], group, q[2])
+    redis.call('XDEL', q[1], q[2])
+  end
+  redis.call('DEL', P .. '{{lease}}:' .. id)
+end
+"""
+
+# KEYS: job hash. ARGV: prefix, id, idempotency key ('' none), ttl ms (when created final),
+# stream ('' = do not enqueue), group, then field/value pairs.
+# Returns {1, id} (created) or {0, earlier id} (the key is taken by a live job).
+CREATE_LUA = (
+    _LUA_HELPERS
+    + """
+local id, key, ttl, stream = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+if key ~= '' then
+  local ik = P .. '{idem}:' .. key
+  local earlier = redis.call('GET', ik)
+  if earlier and redis.call('EXISTS', P .. '{job}:' .. earlier) == 1 then
+    return {0, earlier}
+  end
+  redis.call('SET', ik, id)
+end
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+if key ~= '' then redis.call('HSET', KEYS[1], 'idem', key) end
+local state = redis.call('HGET', KEYS[1], 'state')
+local ix = redis.call('HGET', KEYS[1], 'ix')
+redis.call('ZADD', P .. '{ix}:all', 0, ix)
+redis.call('ZADD', P .. '{ix}:' .. state, 0, ix)
+if final(state) then finish_keys(KEYS[1], id, ttl, ARGV[6]) end
+if stream ~= '' then redis.call('XADD', stream, '*', 'id', id) end
+return {1, id}
+"""
+)
+
+# KEYS: job hash. ARGV: prefix, id, allowed from-states (comma-separated), increment attempts
+# ('1'/'0'), ttl ms, group, then field/value pairs (raw 'state' among them).
+# Returns -1 (no such job), 0 (refused: not in an allowed state) or the new HGETALL.
+TRANSITION_LUA = (
+    _LUA_HELPERS
+    + """
+local h = KEYS[1]
+local state = redis.call('HGET', h, 'state')
+if not state then return -1 end
+if not string.find(',' .. ARGV[3] .. ',', ',' .. state .. ',', 1, true) then return 0 end
+local fields = {}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', h, unpack(fields))
+if ARGV[4] == '1' then redis.call('HINCRBY', h, 'attempts', 1) end
+local new = redis.call('HGET', h, 'state')
+if new ~= state then move(h, state, new) end
+if final(new) then finish_keys(h, ARGV[2], tonumber(ARGV[5]), ARGV[6]) end
+return redis.call('HGETALL', h)
+"""
+)
+
+# KEYS: job hash. ARGV: prefix, fraction (JSON), message (JSON). Only while running.
+PROGRESS_LUA = """
+if redis.call('HGET', KEYS[1], 'state') == 'running' then
+  redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'progress_message', ARGV[3])
+end
+return 0
+"""
+
+# KEYS: job hash, log list. ARGV: prefix, entry JSON, max lines.
+LOG_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local seq = redis.call('HINCRBY', KEYS[1], 'log_seq', 1)
+redis.call('RPUSH', KEYS[2], seq .. '\\t' .. ARGV[2])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return seq
+"""
+
+# ARGV: prefix, state ('all' for every state), cursor member ('' for the first page), limit.
+# Returns up to limit+1 {member, HGETALL} of live jobs, newest first; prunes dead members.
+LIST_LUA = """
+local P, limit = ARGV[1], tonumber(ARGV[4])
+local key = P .. '{ix}:' .. ARGV[2]
+local upper = '+'
+if ARGV[3] ~= '' then upper = '(' .. ARGV[3] end
+local out, scanned = {}, 0
+while #out <= limit and scanned < 10 * (limit + 1) + 100 do
+  local batch = redis.call('ZREVRANGEBYLEX', key, upper, '-', 'LIMIT', 0, limit + 1)
+  if #batch == 0 then break end
+  for _, member in ipairs(batch) do
+    scanned = scanned + 1
+    local id = string.sub(member, string.find(member, '|', 1, true) + 1)
+    local fields = redis.call('HGETALL', P .. '{job}:' .. id)
+    if #fields == 0 then
+      redis.call('ZREM', key, member)
+      redis.call('ZREM', P .. '{ix}:all', member)
+    elseif #out <= limit then
+      out[#out + 1] = {id, fields}
+    end
+  end
+  upper = '(' .. batch[#batch]
+end
+return out
+"""
+
+# ARGV: prefix, cutoff (epoch s), chunk. Drops index members of jobs whose hash expired.
+SWEEP_LUA = f"""
+local P = ARGV[1]
+local done = P .. '{{done}}'
+local members = redis.call('ZRANGEBYSCORE', done, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+local removed = 0
+for _, member in ipairs(members) do
+  local id = string.sub(member, string.find(member, '|', 1, true) + 1)
+  if redis.call('EXISTS', P .. '{{job}}:' .. id) == 0 then
+    redis.call('ZREM', P .. '{{ix}}:all', member)
+    for state in string.gmatch('{_FINAL}', '[^,]+') do
+      redis.call('ZREM', P .. '{{ix}}:' .. state, member)
+    end
+    removed = removed + 1
+  end
+  redis.call('ZREM', done, member)
+end
+return removed
+"""
+
+# Claim one stream entry for consumer ARGV[3] (the body of CLAIM_LUA's loop): skip (and ack)
+# a job that is gone or finished, leave one whose lease another live consumer holds, else
+# take the lease, note where the entry is, and put a job that was running elsewhere back to
+# queued (so that its next start counts one more attempt, as a restart's recovery does).
+_CLAIM_ONE = """
+local function claim_one(stream, entry, id, out)
+  local h = P .. '{job}:' .. id
+  local state = redis.call('HGET', h, 'state')
+  if not state or final(state) then
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+    return
+  end
+  local lease = P .. '{lease}:' .. id
+  local holder = redis.call('GET', lease)
+  if holder and holder ~= consumer then return end
+  redis.call('SET', lease, consumer, 'PX', lease_ms)
+  -- A job this consumer already runs (reclaimed after a pause) keeps its state.
+  if state ~= 'queued' and redis.call('HGET', h, 'owner') ~= consumer then
+    move(h, state, 'queued')
+    redis.call('HSET', h, 'state', 'queued')
+  end
+  redis.call('HSET', h, 'owner', consumer, 'qstream', stream, 'qentry', entry)
+  out[#out + 1] = {id, redis.call('HGETALL', h)}
+end
+"""
+
+# ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim), stale
+# consumer idle ms. Reclaims entries idle past the lease (their owner stopped refreshing) and
+# drops long-idle consumers with nothing pending, then reads new entries, high priority first;
+# at most ``count`` jobs. Returns {id, HGETALL} per claimed job.
+CLAIM_LUA = (
+    _LUA_HELPERS
+    + """
+local group, consumer, count = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local lease_ms, idle_ms, stale_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+"""
+    + _CLAIM_ONE
+    + """
+local out = {}
+local streams = {}
+for _, priority in ipairs({'high', 'normal', 'low'}) do
+  local stream = P .. '{q}:' .. priority
+  streams[#streams + 1] = stream
+  -- Cheap when the group exists; recreates it after Redis lost its data.
+  redis.pcall('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+end
+if idle_ms > 0 then
+  for _, stream in ipairs(streams) do
+    -- Forget consumers (stopped instances) with nothing pending, idle for stale_ms.
+    for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', stream, group)) do
+      local c = {}
+      for i = 1, #info, 2 do c[info[i]] = info[i + 1] end
+      if c['pending'] == 0 and c['idle'] >= stale_ms and c['name'] ~= consumer then
+        redis.call('XGROUP', 'DELCONSUMER', stream, group, c['name'])
+      end
+    end
+    if #out < count then
+      local r = redis.call('XAUTOCLAIM', stream, group, consumer, idle_ms, '0-0',
+                           'COUNT', count - #out)
+      for _, e in ipairs(r[2]) do
+        if e and e[2] then claim_one(stream, e[1], e[2][2], out) end
+      end
+    end
+  end
+end
+for _, stream in ipairs(streams) do
+  if #out < count then
+    local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count - #out,
+                         'STREAMS', stream, '>')
+    if r then
+      for _, e in ipairs(r[1][2]) do claim_one(stream, e[1], e[2][2], out) end
+    end
+  end
+end
+return out
+"""
+)
+
+# ARGV: prefix, group, consumer, lease ms, then job ids. For each job this consumer runs:
+# refresh its lease and reset its stream entry's idle time (XCLAIM JUSTID), so no other
+# consumer reclaims it. Returns per job: its state, 'gone', or 'lost' (another consumer
+# holds it now: stop running it here).
+REFRESH_LUA = (
+    _LUA_HELPERS
+    + """
+local group, consumer, lease_ms = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local out = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local h = P .. '{job}:' .. id
+  local row = redis.call('HMGET', h, 'state', 'owner', 'qstream', 'qentry')
+  local state = row[1]
+  if not state then
+    out[#out + 1] = 'gone'
+  elseif final(state) then
+    out[#out + 1] = state
+  else
+    local lease = P .. '{lease}:' .. id
+    local holder = redis.call('GET', lease)
+    if holder == consumer or (not holder and row[2] == consumer) then
+      redis.call('SET', lease, consumer, 'PX', lease_ms)
+      if row[3] and row[4] then
+        redis.call('XCLAIM', row[3], group, consumer, 0, row[4], 'JUSTID')
+      end
+      out[#out + 1] = state
+    else
+      out[#out + 1] = 'lost'
+    end
+  end
+end
+return out
+"""
+)

@@ -1,0 +1,112 @@
+"""The Redis journal against a real redis-server: the same contract as the SQLite journal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from perfgate.broker.redis import open_redis
+from perfgate.errors import Conflict, NotFound
+from perfgate.store import JobRecord
+from perfgate.store.redis_journal import RedisJournal
+
+
+@pytest.fixture
+async def journal(redis_url: str) -> AsyncIterator[RedisJournal]:
+    async with open_redis(redis_url) as client:
+        yield RedisJournal(client, max_log_lines=3, result_ttl_s=60)
+
+
+def job(job_id: str, created_at: float, **fields: object) -> JobRecord:
+    return JobRecord(id=job_id, task="echo", args={"x": 1}, created_at=created_at, **fields)  # type: ignore[arg-type]
+
+
+async def test_create_get_and_enqueue(journal: RedisJournal) -> None:
+    record, created = await journal.create(job("a1", 1000.5))
+    assert created and record.id == "a1"
+    stored = await journal.get("a1")
+    assert stored == record
+    assert await journal.get("nope") is None
+    assert await journal.client.xlen(journal.keys.stream("normal")) == 1
+
+
+async def test_idempotency_key_same_body_and_conflict(journal: RedisJournal) -> None:
+    _first, created = await journal.create(
+        job("k1", 1.0, fingerprint="f"), idempotency_key="key", fingerprint="f"
+    )
+    again, created_again = await journal.create(
+        job("k2", 2.0, fingerprint="f"), idempotency_key="key", fingerprint="f"
+    )
+    assert created and not created_again and again.id == "k1"
+    with pytest.raises(Conflict):
+        await journal.create(
+            job("k3", 3.0, fingerprint="g"), idempotency_key="key", fingerprint="g"
+        )
+    assert await journal.get("k3") is None
+
+
+async def test_transitions_first_final_state_wins(journal: RedisJournal) -> None:
+    await journal.create(job("t1", 1.0))
+    running = await journal.mark_running("t1")
+    assert running is not None and running.state == "running" and running.attempts == 1
+    assert await journal.mark_running("t1") is None
+    retrying = await journal.mark_retrying("t1", error={"message": "boom"})
+    assert retrying is not None and retrying.error == {"message": "boom"}
+    assert (await journal.mark_running("t1")).attempts == 2  # type: ignore[union-attr]
+    await journal.set_progress("t1", 0.5, "half")
+    cancelled = await journal.cancel("t1")
+    assert cancelled is not None and cancelled.state == "cancelled"
+    assert cancelled.progress == 0.5 and cancelled.progress_message == "half"
+    assert await journal.mark_finished("t1", "succeeded", result=1) is None
+    assert (await journal.get("t1")).state == "cancelled"  # type: ignore[union-attr]
+    ttl = await journal.client.ttl(journal.keys.job("t1"))
+    assert 0 < ttl <= 60
+    with pytest.raises(NotFound):
+        await journal.mark_running("missing")
+
+
+async def test_logs_are_capped_and_numbered(journal: RedisJournal) -> None:
+    await journal.create(job("l1", 1.0))
+    for i in range(5):
+        await journal.append_log("l1", f"line {i}", "stderr" if i % 2 else "stdout")
+    lines = await journal.logs("l1")
+    assert [(line["seq"], line["line"]) for line in lines] == [
+        (3, "line 2"),
+        (4, "line 3"),
+        (5, "line 4"),
+    ]
+    assert lines[1]["stream"] == "stderr"
+    assert [line["seq"] for line in await journal.logs("l1", after=4)] == [5]
+
+
+async def test_list_by_state_with_cursor_pages(journal: RedisJournal) -> None:
+    for i in range(7):
+        await journal.create(job(f"j{i}", 100.0 + i))
+    await journal.mark_running("j3")
+    await journal.mark_finished("j5", "succeeded", result=None)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = await journal.list(limit=3, cursor=cursor)
+        seen += [r.id for r in page]
+        if cursor is None:
+            break
+    assert seen == [f"j{i}" for i in reversed(range(7))]
+    queued, _ = await journal.list(state="queued")
+    assert [r.id for r in queued] == ["j6", "j4", "j2", "j1", "j0"]
+    assert [r.id for r in (await journal.list(state="running"))[0]] == ["j3"]
+    counts = await journal.counts()
+    assert counts["queued"] == 5 and counts["running"] == 1 and counts["succeeded"] == 1
+
+
+async def test_expired_jobs_leave_the_listing(journal: RedisJournal) -> None:
+    await journal.create(job("e1", 1.0))
+    await journal.create(job("e2", 2.0))
+    await journal.mark_finished("e1", "failed", error={"message": "x"})
+    await journal.client.delete([journal.keys.job("e1")])  # as its TTL would
+    page, cursor = await journal.list()
+    assert [r.id for r in page] == ["e2"] and cursor is None
+    assert (await journal.counts())["failed"] == 1  # until the sweep
+    assert await journal.sweep(now=10**10) == 1
+    assert (await journal.counts())["failed"] == 0
