@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 DEPLOY_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
@@ -33,10 +34,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _servers(upstream: str | Sequence[str]) -> str:
+    """One ``server`` line per upstream address (the first one's ``server`` is the deploy file's)."""
+    addresses = [upstream] if isinstance(upstream, str) else list(upstream)
+    return "; server ".join(addresses)
+
+
 def render_conf(
-    source: str, *, port: int, http_upstream: str, ws_upstream: str, prefix: Path
+    source: str,
+    *,
+    port: int,
+    http_upstream: str | Sequence[str],
+    ws_upstream: str | Sequence[str],
+    prefix: Path,
 ) -> str:
-    """``deploy/nginx.conf`` with the listen port, the upstreams and every path under ``prefix``."""
+    """``deploy/nginx.conf`` with the listen port, the upstreams (one or several instances) and
+    every path under ``prefix``."""
     temp_paths = "".join(
         f"    {kind}_temp_path {prefix / kind};\n"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -49,8 +62,8 @@ def render_conf(
         "access_log /var/log/nginx/perfgate-access.log;": (
             f"access_log {prefix / 'access.log'};\n{temp_paths}"
         ),
-        "server 127.0.0.1:8080;": f"server {http_upstream};",
-        "server 127.0.0.1:8081;": f"server {ws_upstream};",
+        "server 127.0.0.1:8080;": f"server {_servers(http_upstream)};",
+        "server 127.0.0.1:8081;": f"server {_servers(ws_upstream)};",
         "listen 80;": f"listen 127.0.0.1:{port};",
     }
     text = source
@@ -69,7 +82,13 @@ class Nginx:
     """``nginx -g 'daemon off;'`` in the foreground, with its prefix, pid, logs and temp files
     under ``prefix``. Use as a context manager; it is stopped (SIGTERM, then SIGKILL) on exit."""
 
-    def __init__(self, prefix: Path, *, http_upstream: str, ws_upstream: str) -> None:
+    def __init__(
+        self,
+        prefix: Path,
+        *,
+        http_upstream: str | Sequence[str],
+        ws_upstream: str | Sequence[str],
+    ) -> None:
         self.prefix = prefix
         self.port = free_port()
         self.conf = prefix / "nginx.conf"
