@@ -65,6 +65,7 @@ log = logging.getLogger("perfgate.jobs")
 
 POLL_S: Final = 0.05
 WAIT_POLL_S: Final = 0.1
+BACKLOG_POLL_S: Final = 0.5
 ERROR_BACKOFF_S: Final = 0.5
 #: Refresh ticks a job may stay unfinished in Redis after the pool finished it, before the
 #: refresh loop writes the outcome itself (the job service's write is normally first).
@@ -116,6 +117,9 @@ class RedisJobQueue:
         self.consumer = consumer or consumer_name()
         self.poll_s = poll_s
         self._prefix = journal.prefix
+        self._client = client
+        self.backlog = 0
+        self._accepted_since_sample = 0
         self._claim = client.register_script(wire.CLAIM_LUA)
         self._refresh = client.register_script(wire.REFRESH_LUA)
         self._owned: dict[str, _Owned] = {}
@@ -130,10 +134,18 @@ class RedisJobQueue:
     # -- the JobQueue interface -----------------------------------------------------------
 
     def check_room(self, reserved: int) -> None:
-        """No local cap: the Redis stream is the queue, and instances take what they can run."""
+        """The shared streams hold at most ``[pool] max_queue`` jobs (queued or running), for
+        the whole deployment: past it, submits get 429. The length is sampled every
+        ``BACKLOG_POLL_S`` and this instance's accepts since then are added, so only submits
+        on *other* instances within one sample may overshoot; the bound still holds Redis's
+        memory."""
+        limit = self.pool.config.max_queue
+        if self.backlog + self._accepted_since_sample + reserved >= limit:
+            raise QueueFull(f"the shared job queue is full ({limit} jobs)", retry_after_s=1.0)
 
     def submit(self, spec: JobSpec) -> None:
         """The journal's create already appended the job to its stream: claim it now."""
+        self._accepted_since_sample += 1
         self._nudge.set()
 
     def owns_events(self, job_id: str) -> bool:
@@ -147,6 +159,7 @@ class RedisJobQueue:
             "reclaimed": self.reclaimed,
             "taken_over": self.taken_over,
             "errors": self.errors,
+            "backlog": self.backlog,
         }
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -155,6 +168,7 @@ class RedisJobQueue:
         """Claim and refresh until cancelled (see the module docstring)."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._refresh_loop)
+            nursery.start_soon(self._backlog_loop)
             task_status.started()
             await self._claim_loop()
 
@@ -194,6 +208,21 @@ class RedisJobQueue:
             with trio.move_on_after(self.poll_s):
                 await self._nudge.wait()
             self._nudge = trio.Event()
+
+    async def _backlog_loop(self) -> None:
+        """Sample the streams' total length (entries are deleted when their job finishes)."""
+        keys = [self.journal.keys.stream(priority) for priority in ("high", "normal", "low")]
+        while True:
+            # Reset first: an accept during the read is then counted twice, never missed.
+            self._accepted_since_sample = 0
+            try:
+                total = 0
+                for key in keys:
+                    total += int(await self._client.xlen(key))
+                self.backlog = total
+            except _FAILURES as exc:
+                self._failed("backlog", exc)
+            await trio.sleep(BACKLOG_POLL_S)
 
     def _room(self) -> int:
         queue = self.pool.stats()["queue"]

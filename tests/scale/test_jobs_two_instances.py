@@ -181,3 +181,28 @@ async def test_redis_restart_mid_run_both_recover_and_the_job_completes(
     after = await submit(b, {"task": "echo", "args": {"after": True}})
     finished = (await call(a, "GET", f"/v1/jobs/{after['id']}?wait=20")).json()
     assert finished["state"] == "succeeded" and finished["result"] == {"after": True}
+
+
+def test_the_shared_queue_is_bounded_by_max_queue(tmp_path: Path, redis_url: str) -> None:
+    home = tmp_path / "bounded"
+    home.mkdir()
+    env = {
+        "PERFGATE_POOL_MAX_QUEUE": "5",
+        "PERFGATE_POOL_MAX_WORKERS": "1",
+        "PERFGATE_POOL_DRAIN_TIMEOUT_S": "1",
+    }
+    proc, info = start_server(home, "--broker", redis_url, env=env)
+    try:
+        statuses = []
+        for _ in range(12):
+            body = {"task": "sleep", "args": {"seconds": 30}}
+            response = httpx.post(info["http"] + "/v1/jobs", json=body, timeout=10)
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                assert int(response.headers["Retry-After"]) >= 1
+                assert response.json()["code"] == "queue_full"
+        assert statuses.count(202) == 5, statuses
+        assert statuses[5:] == [429] * 7
+    finally:
+        code, err = stop_server(proc)
+    assert code == 0, err[-2000:]
