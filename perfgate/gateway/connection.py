@@ -28,9 +28,9 @@ from perfgate.broker import Hub, Message
 from perfgate.config import GatewayConfig
 from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.gateway import channels, protocol
-from perfgate.gateway._wire import send_texts
+from perfgate.gateway._wire import raw_frames_ok, send_texts
 from perfgate.gateway.heartbeat import HeartbeatPolicy
-from perfgate.gateway.outbox import BatchPlan, ByteBudget, plan_frames
+from perfgate.gateway.outbox import BatchPlan, ByteBudget, FrameCache, plan_frames
 from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.stats import GatewayStats
 from perfgate.gateway.subscription import Subscription
@@ -67,6 +67,7 @@ class Connection:
         "_close_timeout_s",
         "_closing",
         "_flush",
+        "_frames",
         "_hub",
         "_last_flush",
         "_nap",
@@ -106,6 +107,7 @@ class Connection:
         close_timeout_s: float,
         on_rtt: Callable[[float], None] | None = None,
         on_delivery: Callable[[float], None] | None = None,
+        frames: FrameCache | None = None,
     ) -> None:
         self.session = session
         self.principal = principal
@@ -116,6 +118,11 @@ class Connection:
         self._close_timeout_s = close_timeout_s
         self._on_rtt = on_rtt
         self._on_delivery = on_delivery
+        # Shared encoded frames (see FrameCache), or None: this connection needs its own.
+        if raw_frames_ok(ws):
+            self._frames: FrameCache | None = frames if frames is not None else FrameCache()
+        else:
+            self._frames = None
         now = trio.current_time()
         self.opened_at = now
         self.budget = ByteBudget(config.queue_bytes, config.slow_consumer_grace_s)
@@ -344,7 +351,7 @@ class Connection:
             self.budget.release(_size(item))
 
     async def _write(self, items: list[_Outgoing]) -> None:
-        frames, reserved, messages, batched = plan_frames(items, self._plan)
+        frames, reserved, messages, batched, batches = plan_frames(items, self._plan, self._frames)
         self._queued_messages -= messages
         if messages:
             self._last_flush = trio.current_time()
@@ -362,7 +369,7 @@ class Connection:
         stats.frames_sent += len(frames)
         stats.messages_sent += messages
         if batched:
-            stats.batches_sent += sum(1 for f in frames if f.startswith('{"type":"batch"'))
+            stats.batches_sent += batches
             stats.messages_batched += batched
 
     async def _read_loop(self) -> None:
