@@ -64,15 +64,20 @@ def raw_frames_ok(ws: WebSocketConnection) -> bool:
     return proto is not None and not proto.client and not proto.extensions
 
 
-async def send_texts(ws: WebSocketConnection, texts: Sequence[str | bytes]) -> None:
+async def send_texts(
+    ws: WebSocketConnection, texts: Sequence[str | bytes], *, fast: bool | None = None
+) -> None:
     """Send ``texts`` as consecutive text frames, in order. A ``bytes`` item is a complete
-    frame, sent as is: only pass them if :func:`raw_frames_ok` holds.
+    frame, sent as is: only pass them if :func:`raw_frames_ok` holds. ``fast`` is
+    :func:`fast_path_available` if the caller knows it already (it is fixed per connection).
 
     Raises ``ConnectionClosed`` if the connection is closed or breaks. If cancelled during
     the write, part of it may have been sent (as with ``send_message``); the connection
     is then only fit to be closed.
     """
-    if not fast_path_available(ws):
+    if fast is None:
+        fast = fast_path_available(ws)
+    if not fast:
         for text in texts:
             assert isinstance(text, str), "raw frames need the fast path"
             await ws.send_message(text)

@@ -356,7 +356,8 @@ class Connection:
         if messages:
             self._last_flush = trio.current_time()
         try:
-            await send_texts(self._ws, frames)
+            # Raw frames imply the fast path: no need to look it up again per write.
+            await send_texts(self._ws, frames, fast=True if self._frames is not None else None)
         finally:
             self.budget.release(reserved)
         if self._on_delivery is not None and messages:
