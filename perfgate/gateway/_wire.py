@@ -107,3 +107,55 @@ async def send_texts(
         raise ConnectionClosed(ws._close_reason) from None
     finally:
         lock.release()
+
+
+def write_inline(ws: WebSocketConnection, data: bytes, writer: trio.lowlevel.Task) -> bytes | None:
+    """Write the ready-made frame ``data`` now, from synchronous code (a publisher's
+    fan-out), if nothing else is writing to the socket: no scheduling round, no writer
+    task wake-up. Only for connections where :func:`raw_frames_ok` holds.
+
+    Returns None if nothing was written (the socket is busy, full or closing: queue the
+    frame as usual), ``b""`` if all of it was written, or the unwritten rest of a partial
+    write. Then the stream lock is taken on behalf of ``writer``, so that nothing (a ping,
+    a pong, a close) can write into the middle of the frame: ``writer`` must pass the rest
+    to :func:`finish_write` before anything else. Never raises, never blocks.
+    """
+    if ws._close_reason or ws._wsproto.state is not ConnectionState.OPEN:
+        return None
+    lock = ws._stream_lock
+    stream = ws._stream
+    if lock.locked() or not isinstance(stream, trio.SocketStream):
+        return None
+    try:
+        sent = os.write(stream.socket.fileno(), data)
+    except OSError:
+        return None  # full (EAGAIN), or broken: the writer will find out and close.
+    if sent == len(data):
+        return b""
+    # What acquire_nowait() does, for the writer task instead of this one: trio's Lock
+    # has no public way to take it on another task's behalf.
+    lock._owner = writer
+    trio.lowlevel.add_parking_lot_breaker(writer, lock._lot)
+    return data[sent:]
+
+
+async def finish_write(ws: WebSocketConnection, rest: bytes) -> None:
+    """Send the rest of a partial :func:`write_inline`, from the task it named, and release
+    the stream lock it took for this task. Raises ``ConnectionClosed`` if the connection
+    breaks; if cancelled, the lock is released and the connection is only fit to close."""
+    lock = ws._stream_lock
+    try:
+        await ws._stream.send_all(rest)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        await ws._abort_web_socket()
+        raise ConnectionClosed(ws._close_reason) from None
+    finally:
+        lock.release()
+
+
+def release_if_held(ws: WebSocketConnection) -> None:
+    """Release the stream lock if the current task holds it (a writer that ends with the
+    rest of a partial inline write still queued)."""
+    lock = ws._stream_lock
+    if lock.statistics().owner is trio.lowlevel.current_task():
+        lock.release()
