@@ -189,7 +189,9 @@ class Connection:
             nap.deadline = min(nap.deadline, since + self.budget.grace_s)
 
     def offer(self, message: Message) -> None:
-        """Queue a channel message if the byte budget allows; drop and count it otherwise.
+        """Send or queue a channel message: written to the socket at once if the writer
+        would send it at once anyway (nothing queued, batching's leading edge, the socket
+        takes it); else queued if the byte budget allows; else dropped and counted.
         Called synchronously by publishers: never blocks, never raises."""
         if self._closing:
             return
@@ -338,7 +340,8 @@ class Connection:
         messages arriving within the window after a send wait for the window's end and
         go out together (:meth:`offer` cuts the wait short when a batch is full, or a
         ``high`` message or a control frame arrives). Each wake-up takes everything
-        queued, up to :data:`WRITE_ITEMS`, and writes it at once.
+        queued, up to :data:`WRITE_ITEMS`, and writes it at once. (A leading-edge message
+        usually never reaches this task: :meth:`offer` writes it itself.)
         """
         recv = self._recv
         plan = self._plan
