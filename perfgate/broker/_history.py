@@ -20,11 +20,12 @@ PRIORITIES = ("high", "normal", "low")
 class Message:
     """One published channel message, shared by every subscriber that receives it.
 
-    ``frame`` is a cache slot for the encoded wire form: the gateway fills it on first use so
-    that a fan-out encodes each message once, not once per subscriber.
+    ``frame`` and ``wire`` are cache slots for the encoded forms (the JSON text, and the
+    WebSocket frame that carries it): the gateway fills them on first use so that a
+    fan-out encodes each message once, not once per subscriber.
     """
 
-    __slots__ = ("channel", "data", "frame", "offset", "priority", "published_at")
+    __slots__ = ("channel", "data", "frame", "offset", "priority", "published_at", "wire")
 
     def __init__(
         self, channel: str, offset: int, data: Any, priority: str, published_at: float
@@ -35,6 +36,7 @@ class Message:
         self.priority = priority
         self.published_at = published_at
         self.frame: str | None = None
+        self.wire: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Message({self.channel!r}, offset={self.offset}, priority={self.priority!r})"

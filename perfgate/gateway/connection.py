@@ -28,9 +28,15 @@ from perfgate.broker import Hub, Message
 from perfgate.config import GatewayConfig
 from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.gateway import channels, protocol
-from perfgate.gateway._wire import send_texts
+from perfgate.gateway._wire import (
+    finish_write,
+    raw_frames_ok,
+    release_if_held,
+    send_texts,
+    write_inline,
+)
 from perfgate.gateway.heartbeat import HeartbeatPolicy
-from perfgate.gateway.outbox import BatchPlan, ByteBudget, plan_frames
+from perfgate.gateway.outbox import BatchPlan, ByteBudget, FrameCache, plan_frames
 from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.stats import GatewayStats
 from perfgate.gateway.subscription import Subscription
@@ -51,8 +57,9 @@ CLOSE_INTERNAL = 1011
 CLOSE_SLOW_CONSUMER = 4008
 CLOSE_HEARTBEAT = 4009
 
-_Outgoing = Message | str
-"""A channel message (droppable, shared across subscribers) or a control frame."""
+_Outgoing = Message | str | bytes
+"""A channel message (droppable, shared across subscribers), a control frame, or the rest
+of a frame that :meth:`Connection.offer` wrote in part (the writer holds the socket)."""
 
 
 class Connection:
@@ -67,6 +74,7 @@ class Connection:
         "_close_timeout_s",
         "_closing",
         "_flush",
+        "_frames",
         "_hub",
         "_last_flush",
         "_nap",
@@ -84,6 +92,7 @@ class Connection:
         "_subs",
         "_urgent",
         "_writer_done",
+        "_writer_task",
         "_ws",
         "budget",
         "close_code",
@@ -106,6 +115,7 @@ class Connection:
         close_timeout_s: float,
         on_rtt: Callable[[float], None] | None = None,
         on_delivery: Callable[[float], None] | None = None,
+        frames: FrameCache | None = None,
     ) -> None:
         self.session = session
         self.principal = principal
@@ -116,6 +126,11 @@ class Connection:
         self._close_timeout_s = close_timeout_s
         self._on_rtt = on_rtt
         self._on_delivery = on_delivery
+        # Shared encoded frames (see FrameCache), or None: this connection needs its own.
+        if raw_frames_ok(ws):
+            self._frames: FrameCache | None = frames if frames is not None else FrameCache()
+        else:
+            self._frames = None
         now = trio.current_time()
         self.opened_at = now
         self.budget = ByteBudget(config.queue_bytes, config.slow_consumer_grace_s)
@@ -142,6 +157,7 @@ class Connection:
         self._urgent = False
         self._batch_max = config.batch_max
         self._writer_done = trio.Event()
+        self._writer_task: trio.lowlevel.Task | None = None
 
     # -- called from other tasks (publishers, the gateway) ------------------------------------
 
@@ -173,7 +189,9 @@ class Connection:
             nap.deadline = min(nap.deadline, since + self.budget.grace_s)
 
     def offer(self, message: Message) -> None:
-        """Queue a channel message if the byte budget allows; drop and count it otherwise.
+        """Send or queue a channel message: written to the socket at once if the writer
+        would send it at once anyway (nothing queued, batching's leading edge, the socket
+        takes it); else queued if the byte budget allows; else dropped and counted.
         Called synchronously by publishers: never blocks, never raises."""
         if self._closing:
             return
@@ -183,6 +201,29 @@ class Connection:
             log.warning("dropping a message on %s: data is not JSON", message.channel)
             return
         now = trio.current_time()
+        frames = self._frames
+        if (
+            frames is not None
+            and self._queued_items == 0
+            and self._writer_task is not None
+            and (
+                not self._plan.enabled
+                or message.priority == "high"
+                or now >= self._last_flush + self._plan.window_s
+            )
+        ):
+            # The writer would send this at once (nothing queued; batching's leading edge):
+            # write it from here instead of waking the writer. At 1,000 subscribers that
+            # is 1,000 scheduling rounds less per publish.
+            rest = write_inline(self._ws, frames.message(message), self._writer_task)
+            if rest is not None:
+                self._last_flush = now
+                if rest:
+                    self.budget.force_reserve(len(rest))
+                    self._queued_items += 1
+                    self._send.send_nowait(rest)  # empty channel, not closed (not _closing)
+                self._sent(1, 1, message.published_at)
+                return
         budget = self.budget
         if not budget.try_reserve(size, now):
             self._stats.messages_dropped += 1
@@ -299,14 +340,25 @@ class Connection:
         messages arriving within the window after a send wait for the window's end and
         go out together (:meth:`offer` cuts the wait short when a batch is full, or a
         ``high`` message or a control frame arrives). Each wake-up takes everything
-        queued, up to :data:`WRITE_ITEMS`, and writes it at once.
+        queued, up to :data:`WRITE_ITEMS`, and writes it at once. (A leading-edge message
+        usually never reaches this task: :meth:`offer` writes it itself.)
         """
         recv = self._recv
         plan = self._plan
+        self._writer_task = trio.lowlevel.current_task()
         try:
             while not self._stop_writing:
                 first = await recv.receive()
-                items: list[_Outgoing] = [first]
+                if isinstance(first, bytes):
+                    # The rest of an inline write: before anything else, even when stopping
+                    # (the stream lock is ours until it is sent).
+                    self._queued_items -= 1
+                    try:
+                        await finish_write(self._ws, first)
+                    finally:
+                        self.budget.release(len(first))
+                    continue
+                items: list[Message | str] = [first]
                 if self._stop_writing:
                     self._release(items)
                     return
@@ -325,9 +377,12 @@ class Connection:
                 # Count-bounded, so an empty queue costs no WouldBlock exception.
                 for _ in range(min(WRITE_ITEMS, self._queued_items) - 1):
                     try:
-                        items.append(recv.receive_nowait())
+                        item = recv.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
+                    # A rest is only queued into an empty channel: it is always first.
+                    assert not isinstance(item, bytes)
+                    items.append(item)
                 self._queued_items -= len(items)
                 await self._write(items)
         except trio.EndOfChannel:
@@ -335,35 +390,42 @@ class Connection:
         except Exception as exc:
             self._failed(exc)
         finally:
+            self._writer_task = None
+            release_if_held(self._ws)
             self._writer_done.set()
 
-    def _release(self, items: list[_Outgoing]) -> None:
+    def _release(self, items: list[Message | str]) -> None:
         for item in items:
             if not isinstance(item, str):
                 self._queued_messages -= 1
             self.budget.release(_size(item))
 
-    async def _write(self, items: list[_Outgoing]) -> None:
-        frames, reserved, messages, batched = plan_frames(items, self._plan)
+    async def _write(self, items: list[Message | str]) -> None:
+        frames, reserved, messages, batched, batches = plan_frames(items, self._plan, self._frames)
         self._queued_messages -= messages
         if messages:
             self._last_flush = trio.current_time()
         try:
-            await send_texts(self._ws, frames)
+            # Raw frames imply the fast path: no need to look it up again per write.
+            await send_texts(self._ws, frames, fast=True if self._frames is not None else None)
         finally:
             self.budget.release(reserved)
-        if self._on_delivery is not None and messages:
+        oldest = next((item for item in items if not isinstance(item, str)), None)
+        self._sent(len(frames), messages, None if oldest is None else oldest.published_at)
+        stats = self._stats
+        if batched:
+            stats.batches_sent += batches
+            stats.messages_batched += batched
+
+    def _sent(self, frames: int, messages: int, oldest_published_at: float | None) -> None:
+        if self._on_delivery is not None and oldest_published_at is not None:
             # One sample per write (its oldest message), not per message: the figure is the
             # server's publish-to-socket delay, and per-message hooks would cost more than
             # the write itself at high fan-out.
-            oldest = next(item for item in items if not isinstance(item, str))
-            self._on_delivery(oldest.published_at)
+            self._on_delivery(oldest_published_at)
         stats = self._stats
-        stats.frames_sent += len(frames)
+        stats.frames_sent += frames
         stats.messages_sent += messages
-        if batched:
-            stats.batches_sent += sum(1 for f in frames if f.startswith('{"type":"batch"'))
-            stats.messages_batched += batched
 
     async def _read_loop(self) -> None:
         ws = self._ws
@@ -475,7 +537,7 @@ class Connection:
 
 
 def _size(item: _Outgoing) -> int:
-    if isinstance(item, str):
+    if isinstance(item, str | bytes):
         return len(item)
     return len(protocol.message_frame(item))
 

@@ -12,6 +12,7 @@ the budget, so a client that reads a trickle but never catches up is still close
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 
 from perfgate.broker import Message
@@ -90,29 +91,41 @@ class BatchPlan:
         return opened_at + self.window_s
 
 
-def plan_frames(items: Sequence[Message | str], plan: BatchPlan) -> tuple[list[str], int, int, int]:
+def plan_frames(
+    items: Sequence[Message | str], plan: BatchPlan, frames_cache: FrameCache | None = None
+) -> tuple[list[str | bytes], int, int, int, int]:
     """Turn queued items (channel messages and encoded control frames, in queue order)
     into wire frames, preserving order.
 
     With batching on, each run of consecutive messages becomes ``batch`` frames of at most
     ``plan.max_messages`` (a lone message stays a ``message`` frame); with it off, every
-    message is its own frame. Returns ``(frames, reserved_bytes, messages, batched)``:
-    ``reserved_bytes`` is what the items held of the byte budget, ``batched`` how many
-    messages went out inside ``batch`` frames.
+    message is its own frame. Control frames stay ``str``. Message frames are ``str`` too,
+    unless ``frames_cache`` is given: then they are complete WebSocket frames (``bytes``),
+    shared with every other connection that sends the same messages. Returns
+    ``(frames, reserved_bytes, messages, batched, batches)``: ``reserved_bytes`` is what the
+    items held of the byte budget, ``batched`` how many messages went out inside the
+    ``batches`` ``batch`` frames.
     """
-    frames: list[str] = []
-    reserved = messages = batched = 0
+    frames: list[str | bytes] = []
+    reserved = messages = batched = batches = 0
     run: list[Message] = []
     limit = plan.max_messages if plan.enabled else 1
 
     def flush() -> None:
-        nonlocal batched
-        if run:
-            frame, count = encode(run)
-            frames.append(frame)
-            if count > 1:
-                batched += count
-            run.clear()
+        nonlocal batched, batches
+        if not run:
+            return
+        count = len(run)
+        if frames_cache is None:
+            frames.append(encode(run)[0])
+        elif count == 1:
+            frames.append(frames_cache.message(run[0]))
+        else:
+            frames.append(frames_cache.batch(run))
+        if count > 1:
+            batched += count
+            batches += 1
+        run.clear()
 
     for item in items:
         if isinstance(item, str):
@@ -126,7 +139,57 @@ def plan_frames(items: Sequence[Message | str], plan: BatchPlan) -> tuple[list[s
         if len(run) >= limit:
             flush()
     flush()
-    return frames, reserved, messages, batched
+    return frames, reserved, messages, batched, batches
+
+
+def websocket_frame(text: str) -> bytes:
+    """``text`` as one final, unmasked WebSocket text frame (RFC 6455 section 5.2): what a
+    server sends when no extension was negotiated. The bytes are the same for every
+    connection, so one fan-out builds them once."""
+    payload = text.encode()
+    size = len(payload)
+    if size <= 125:
+        header = bytes((0x81, size))
+    elif size <= 0xFFFF:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+class FrameCache:
+    """Encoded WebSocket frames shared by every connection of a gateway.
+
+    A lone message's frame is cached on the message itself. A ``batch`` frame is cached
+    for the last run of messages asked for: in a fan-out, the subscribers of a channel
+    flush the same runs one after another, so one entry serves most of them, and the
+    memory it holds is one frame, not one per connection.
+    """
+
+    __slots__ = ("_run", "_wire", "hits", "misses")
+
+    def __init__(self) -> None:
+        self._run: tuple[Message, ...] = ()
+        self._wire = b""
+        self.hits = 0
+        self.misses = 0
+
+    def message(self, message: Message) -> bytes:
+        wire = message.wire
+        if wire is None:
+            wire = message.wire = websocket_frame(protocol.message_frame(message))
+        return wire
+
+    def batch(self, run: Sequence[Message]) -> bytes:
+        key = tuple(run)
+        # Messages compare by identity: this is a pointer comparison per message.
+        if key == self._run:
+            self.hits += 1
+            return self._wire
+        self.misses += 1
+        self._run = key
+        self._wire = websocket_frame(encode(run)[0])
+        return self._wire
 
 
 def encode(messages: Iterable[Message]) -> tuple[str, int]:

@@ -29,6 +29,7 @@ from perfgate.errors import (
 from perfgate.gateway import channels
 from perfgate.gateway.connection import CLOSE_GOING_AWAY, Connection
 from perfgate.gateway.limits import drain_schedule
+from perfgate.gateway.outbox import FrameCache
 from perfgate.gateway.stats import CloseInfo, GatewayStats
 
 log = logging.getLogger("perfgate.gateway")
@@ -67,6 +68,7 @@ class Gateway:
         self._on_rtt = on_rtt
         self._on_delivery = on_delivery
         self._stats = GatewayStats()
+        self._frames = FrameCache()
         self._connections: dict[Connection, None] = {}
         self._draining = False
         self._listen_scope = trio.CancelScope()
@@ -196,6 +198,7 @@ class Gateway:
             close_timeout_s=self.config.close_timeout_s,
             on_rtt=self._on_rtt,
             on_delivery=self._on_delivery,
+            frames=self._frames,
         )
         self._connections[conn] = None
         self._idle = trio.Event() if self._idle.is_set() else self._idle

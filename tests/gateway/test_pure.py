@@ -11,7 +11,14 @@ from perfgate.broker import Message
 from perfgate.errors import Forbidden, ValidationError
 from perfgate.gateway import channels, protocol
 from perfgate.gateway.limits import drain_schedule
-from perfgate.gateway.outbox import BatchPlan, ByteBudget, encode, plan_frames
+from perfgate.gateway.outbox import (
+    BatchPlan,
+    ByteBudget,
+    FrameCache,
+    encode,
+    plan_frames,
+    websocket_frame,
+)
 
 
 def test_parse_ops() -> None:
@@ -144,12 +151,36 @@ def test_drain_schedule_spreads_batches() -> None:
 def test_plan_frames_keeps_order_and_groups_runs() -> None:
     msgs = [Message("c", i, i, "normal", 0.0) for i in range(1, 6)]
     items: list[Message | str] = [msgs[0], msgs[1], '{"type":"ack","id":1}', *msgs[2:]]
-    frames, reserved, count, batched = plan_frames(items, BatchPlan(0.005, 2))
+    frames, reserved, count, batched, batches = plan_frames(items, BatchPlan(0.005, 2))
     decoded = [json.loads(f) for f in frames]
     assert [d["type"] for d in decoded] == ["batch", "ack", "batch", "message"]
     assert [m["offset"] for m in decoded[2]["messages"]] == [3, 4]
-    assert (count, batched) == (5, 4)
+    assert (count, batched, batches) == (5, 4, 2)
     assert reserved == sum(len(protocol.message_frame(m)) for m in msgs) + len(items[2])  # type: ignore[arg-type]
-    frames, _, count, batched = plan_frames(msgs, BatchPlan(0.0, 64))
+    frames, _, count, batched, batches = plan_frames(msgs, BatchPlan(0.0, 64))
     assert [json.loads(f)["offset"] for f in frames] == [1, 2, 3, 4, 5]
-    assert (count, batched) == (5, 0)
+    assert (count, batched, batches) == (5, 0, 0)
+
+
+def test_websocket_frame_is_what_wsproto_sends_as_a_server() -> None:
+    from wsproto.frame_protocol import FrameProtocol
+
+    server = FrameProtocol(client=False, extensions=[])
+    for size in (0, 1, 125, 126, 65535, 65536, 70000):
+        text = "é" * (size // 2) + "x" * (size % 2)
+        assert websocket_frame(text) == bytes(server.send_data(text, fin=True))
+
+
+def test_frame_cache_shares_frames_between_identical_runs() -> None:
+    msgs = [Message("c", i, {"n": i}, "normal", 0.0) for i in range(1, 5)]
+    cache = FrameCache()
+    first, *_ = plan_frames(msgs, BatchPlan(0.005, 64), cache)
+    second, *_ = plan_frames(list(msgs), BatchPlan(0.005, 64), cache)
+    assert first[0] is second[0] and (cache.hits, cache.misses) == (1, 1)
+    plain, *_ = plan_frames(msgs, BatchPlan(0.005, 64))
+    assert first == [websocket_frame(plain[0])]  # type: ignore[arg-type]
+    other, *_ = plan_frames(msgs[1:], BatchPlan(0.005, 64), cache)
+    assert other == [websocket_frame(encode(msgs[1:])[0])]
+    assert (cache.hits, cache.misses) == (1, 2)
+    lone, *_ = plan_frames(msgs[:1], BatchPlan(0.0, 64), cache)
+    assert lone[0] is msgs[0].wire == websocket_frame(protocol.message_frame(msgs[0]))
