@@ -419,9 +419,9 @@ class Connection:
 
     def _sent(self, frames: int, messages: int, oldest_published_at: float | None) -> None:
         if self._on_delivery is not None and oldest_published_at is not None:
-            # One sample per write (its oldest message), not per message: the figure is the
-            # server's publish-to-socket delay, and per-message hooks would cost more than
-            # the write itself at high fan-out.
+            # Called once per write with its oldest message (an inline write is one message):
+            # the figure is the server's publish-to-socket delay. The hook must be cheap; the
+            # supervisor's samples one call in DELIVERY_SAMPLE_EVERY.
             self._on_delivery(oldest_published_at)
         stats = self._stats
         stats.frames_sent += frames

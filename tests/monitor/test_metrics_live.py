@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from perfgate.supervisor import DELIVERY_SAMPLE_EVERY
 from tests.gateway.wsclient import Client
 
 
@@ -19,16 +20,22 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_components_feed_the_metrics(service_factory: Any) -> None:
-    service = await service_factory(http={"rate_limit_per_s": 1.0, "rate_burst": 20})
+    # No batching: each publish is one write to the subscriber, so the sampled count is known.
+    service = await service_factory(
+        http={"rate_limit_per_s": 1.0, "rate_burst": 300}, gateway={"batch_window_ms": 0}
+    )
     ws = await Client.connect(service.ws)
     await ws.recv()
     await ws.request({"op": "subscribe", "channel": "news", "id": 1})
     async with httpx.AsyncClient(base_url=service.http, timeout=30) as http:
         job = (await http.post("/v1/jobs", json={"task": "echo", "args": {"a": 1}})).json()
         await http.get(f"/v1/jobs/{job['id']}?wait=20")
-        await http.post("/v1/channels/news/messages", json={"data": 1})
-        await ws.messages(1)
-        statuses = [(await http.get("/openapi.json")).status_code for _ in range(20)]
+        # The delivery histogram samples one write in DELIVERY_SAMPLE_EVERY.
+        for n in range(DELIVERY_SAMPLE_EVERY + 8):
+            await http.post("/v1/channels/news/messages", json={"data": n})
+        await ws.messages(DELIVERY_SAMPLE_EVERY + 8)
+        # Then exhaust the client's bucket (publishes cost 5 tokens each, reads 1).
+        statuses = [(await http.get("/openapi.json")).status_code for _ in range(150)]
         assert 429 in statuses
         got = samples((await http.get("/metrics")).text)
     assert got[("perfgate_http_rate_limited_total", ())] >= 1
