@@ -11,6 +11,7 @@ from typing import Protocol
 
 from perfgate.errors import QueueFull
 from perfgate.pool import JobSpec, Pool
+from perfgate.store import JobRecord
 
 
 class JobQueue(Protocol):
@@ -47,3 +48,17 @@ class LocalQueue:
 
     def owns_events(self, job_id: str) -> bool:
         return True
+
+
+def spec_of(record: JobRecord) -> JobSpec:
+    """What the pool needs to run a journalled job (recovered, or claimed from a shared queue);
+    ``attempts`` carries over, so retries left and the attempt count stay right."""
+    return JobSpec(
+        id=record.id,
+        task=record.task,
+        args=record.args,
+        priority=record.priority,
+        timeout_s=record.timeout_s,
+        max_retries=record.max_retries,
+        attempts=record.attempts,
+    )

@@ -46,6 +46,7 @@ import trio
 
 from perfgate.broker.redis import REDIS_ERRORS
 from perfgate.errors import QueueFull, Unavailable, ValidationError
+from perfgate.jobs.queue import spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobHandle, JobSpec, Pool
 from perfgate.readiness import Readiness
@@ -232,15 +233,7 @@ class RedisJobQueue:
         if record.id in self._owned:
             return  # our own entry, reclaimed after a pause: it is still running here
         self._lost.pop(record.id, None)
-        spec = JobSpec(
-            id=record.id,
-            task=record.task,
-            args=record.args,
-            priority=record.priority,
-            timeout_s=record.timeout_s,
-            max_retries=record.max_retries,
-            attempts=record.attempts,
-        )
+        spec = spec_of(record)
         try:
             handle = self.pool.submit(spec)
         except ValidationError as exc:

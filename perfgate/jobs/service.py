@@ -27,7 +27,7 @@ import trio
 
 from perfgate.config import Config, TaskConfig
 from perfgate.errors import NotFound, QueueFull, Unavailable, ValidationError
-from perfgate.jobs.queue import JobQueue, LocalQueue
+from perfgate.jobs.queue import JobQueue, LocalQueue, spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobSpec, Pool
 from perfgate.readiness import Readiness
@@ -371,15 +371,7 @@ class JobService:
         unrunnable: list[tuple[JobRecord, str]] = []
         while self._overflow:
             record = self._overflow[0]
-            spec = JobSpec(
-                id=record.id,
-                task=record.task,
-                args=record.args,
-                priority=record.priority,
-                timeout_s=record.timeout_s,
-                max_retries=record.max_retries,
-                attempts=record.attempts,
-            )
+            spec = spec_of(record)
             try:
                 self.pool.submit(spec)
             except QueueFull:
