@@ -38,14 +38,13 @@ from perfgate.errors import Unavailable, ValidationError
 from perfgate.store import _sql, paging, retention
 from perfgate.store.record import (
     CANCELLED,
-    FINISHED_STATES,
     PENDING_STATES,
     RETRYING,
     RUNNING,
     STARTABLE_STATES,
     STATES,
-    SUCCEEDED,
     JobRecord,
+    finish_fields,
 )
 
 log = logging.getLogger("perfgate.store")
@@ -355,17 +354,7 @@ class Journal:
         ``None`` means the job had already finished (the first final state wins, so a job
         cancelled while running stays cancelled whatever its worker reports afterwards).
         """
-        if state not in FINISHED_STATES:
-            raise ValueError(f"{state!r} is not a final state")
-        fields: dict[str, Any] = {
-            "state": state,
-            "result": result,
-            "error": error,
-            "cached": cached,
-            "finished_at": self._clock(),
-        }
-        if state == SUCCEEDED:
-            fields["progress"] = 1.0
+        fields = finish_fields(state, result=result, error=error, cached=cached, now=self._clock())
         return await self._transition(job_id, PENDING_STATES, fields)
 
     async def cancel(self, job_id: str) -> JobRecord | None:

@@ -30,6 +30,26 @@ PENDING_STATES: Final = frozenset({QUEUED, RUNNING, RETRYING})
 STARTABLE_STATES: Final = frozenset({QUEUED, RETRYING})
 
 
+def finish_fields(
+    state: str, *, result: Any, error: Any, cached: bool, now: float
+) -> dict[str, Any]:
+    """What a final transition writes, whichever journal stores it: the final ``state``, the
+    outcome, ``finished_at``, and full progress on success. Raises ``ValueError`` for a state
+    that is not final."""
+    if state not in FINISHED_STATES:
+        raise ValueError(f"{state!r} is not a final state")
+    fields: dict[str, Any] = {
+        "state": state,
+        "result": result,
+        "error": error,
+        "cached": cached,
+        "finished_at": now,
+    }
+    if state == SUCCEEDED:
+        fields["progress"] = 1.0
+    return fields
+
+
 def new_job_id(now: float | None = None) -> str:
     """A 26-character id: 12 hex digits of milliseconds since the epoch, then 14 random ones.
 

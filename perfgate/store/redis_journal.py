@@ -37,15 +37,14 @@ from perfgate.store import paging, retention
 from perfgate.store import redis_wire as wire
 from perfgate.store.record import (
     CANCELLED,
-    FINISHED_STATES,
     PENDING_STATES,
     QUEUED,
     RETRYING,
     RUNNING,
     STARTABLE_STATES,
     STATES,
-    SUCCEEDED,
     JobRecord,
+    finish_fields,
 )
 
 _FAILURES: tuple[type[BaseException], ...] = (Unavailable, *REDIS_ERRORS)
@@ -163,17 +162,9 @@ class RedisJournal:
     ) -> JobRecord | None:
         """Any unfinished state → ``state``; ``None`` if it had finished already (the first
         final state wins). Also acknowledges the job's stream entry and drops its lease."""
-        if state not in FINISHED_STATES:
-            raise ValueError(f"{state!r} is not a final state")
-        fields = {
-            "state": state,
-            "result": wire.dumps(result),
-            "error": wire.dumps(error),
-            "cached": wire.dumps(cached),
-            "finished_at": wire.dumps(self._clock()),
-        }
-        if state == SUCCEEDED:
-            fields["progress"] = "1.0"
+        plain = finish_fields(state, result=result, error=error, cached=cached, now=self._clock())
+        # The state is stored as is (the scripts compare it); every other field as JSON.
+        fields = {k: v if k == "state" else wire.dumps(v) for k, v in plain.items()}
         return await self._transition(job_id, PENDING_STATES, fields)
 
     async def cancel(self, job_id: str) -> JobRecord | None:

@@ -153,3 +153,21 @@ def test_to_json_uses_the_design_field_names() -> None:
     assert data["created_at"] == "2023-11-14T22:13:20.000Z"
     assert data["state"] == "queued"
     assert "fingerprint" not in data
+
+
+def test_finish_fields_is_the_one_rule_for_final_transitions() -> None:
+    from perfgate.store.record import finish_fields
+
+    done = finish_fields("succeeded", result={"x": 1}, error=None, cached=True, now=5.0)
+    assert done == {
+        "state": "succeeded",
+        "result": {"x": 1},
+        "error": None,
+        "cached": True,
+        "finished_at": 5.0,
+        "progress": 1.0,
+    }
+    failed = finish_fields("failed", result=None, error={"type": "E"}, cached=False, now=6.0)
+    assert "progress" not in failed
+    with pytest.raises(ValueError, match="not a final state"):
+        finish_fields("running", result=None, error=None, cached=False, now=7.0)
