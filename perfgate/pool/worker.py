@@ -18,7 +18,7 @@ interrupted. When the worker dies it sees EOF at once, reaps the process, and fa
 pending attempt: the head with :class:`WorkerCrashed` (it was running), the others as not
 started (they can simply be re-run).
 
-Measured on a no-op job (bench/pool_bench.py), a task and two cancel scopes per attempt, plus
+Measured on a no-op job (bench/studies/pool_bench.py), a task and two cancel scopes per attempt, plus
 the hops between the reader, that task and the dispatcher, were about half of the server's
 CPU per job; this layout does the same work with none of them.
 """

@@ -1,6 +1,6 @@
 """Journal micro-benchmark: durable creates (sequential vs concurrent) and log appends.
 
-    .venv/bin/python bench/store_micro.py [DATA_DIR]
+    .venv/bin/python bench/studies/store_micro.py [DATA_DIR]
 
 Prints rates; group commit shows as the ratio of concurrent to sequential creates.
 Not part of the gate: a quick look at whether SQLite is the bottleneck.

@@ -1,8 +1,8 @@
 """WebSocket fan-out benchmark: perfgate's gateway against the `websockets` library's
-broadcast server, with the same client harness (``bench/_ws_load.py``) in separate client
+broadcast server, with the same client harness (``bench/studies/_ws_load.py``) in separate client
 processes.
 
-    .venv/bin/python bench/gateway_bench.py [--seconds S] [--idle N] [--out DIR]
+    .venv/bin/python bench/studies/gateway_bench.py [--seconds S] [--idle N] [--out DIR]
 
 For each server: 100 and 1,000 subscribers, a paced run (10 msg/s, open loop) for latency,
 a flood run (publisher keeps 256 publishes in flight) for delivered messages per second;
@@ -28,9 +28,9 @@ from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
-LOAD = [PY, str(ROOT / "bench" / "_ws_load.py")]
+LOAD = [PY, str(ROOT / "bench" / "studies" / "_ws_load.py")]
 CLIENT_PROCS = 2
 
 
@@ -54,7 +54,7 @@ def servers(batch_ms: float) -> dict[str, list[str]]:
     return {
         f"perfgate batch={batch_ms:g}ms": perfgate_server(batch_ms),
         "perfgate no batching": perfgate_server(0),
-        "websockets broadcast": [PY, str(ROOT / "bench" / "_ws_peer.py")],
+        "websockets broadcast": [PY, str(ROOT / "bench" / "studies" / "_ws_peer.py")],
     }
 
 

@@ -1,6 +1,6 @@
 """Benchmark: perfgate's pool against ProcessPoolExecutor and trio_parallel, in one run.
 
-    .venv/bin/python bench/pool_bench.py [--workers 2] [--latency-jobs 1000]
+    .venv/bin/python bench/studies/pool_bench.py [--workers 2] [--latency-jobs 1000]
                                          [--throughput-jobs 3000] [--rounds 5]
 
 For each task (a no-op and 1 ms of CPU) it measures, on warm workers:

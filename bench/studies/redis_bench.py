@@ -1,6 +1,6 @@
 """Cross-instance fan-out through Redis against one instance with the in-process hub.
 
-    .venv/bin/python bench/redis_bench.py [--subscribers N] [--rate R] [--seconds S] [--runs K]
+    .venv/bin/python bench/studies/redis_bench.py [--subscribers N] [--rate R] [--seconds S] [--runs K]
 
 Setups, both up for the whole run (runs interleaved ABBA, medians reported):
 
@@ -11,7 +11,7 @@ Setups, both up for the whole run (runs interleaved ABBA, medians reported):
 Per run: a paced phase (open loop at ``--rate`` msg/s; latency from each message's scheduled
 send time to its delivery, so a stall is charged to everything it delayed) and a flood phase
 (publisher keeps 256 publishes unacknowledged) for delivered messages per second. The load
-comes from separate client processes (``bench/_ws_load.py``, shared with gateway_bench.py).
+comes from separate client processes (``bench/studies/_ws_load.py``, shared with gateway_bench.py).
 Prints a table and writes ``bench/results/redis-<timestamp>.json``.
 """
 
