@@ -11,7 +11,7 @@ import pytest
 
 from perfgate.config import DEFAULT_TENANT
 from perfgate.errors import Conflict
-from perfgate.store import Journal, JobRecord
+from perfgate.store import JobRecord, Journal
 from perfgate.store._sql import FILENAME, SCHEMA_VERSION
 from tests.store.conftest import FakeClock, make_job
 
