@@ -310,10 +310,10 @@ class Journal:
     ) -> tuple[JobRecord, bool]:
         """Store a new job; return it and ``True`` once it is durable.
 
-        With an ``idempotency_key`` already used by the record's tenant, nothing is written: the earlier
-        job is returned with ``False`` when ``fingerprint`` matches the earlier one, and
-        :class:`~perfgate.errors.Conflict` is raised when it does not. A key is free again
-        once the retention sweep deleted its job.
+        With an ``idempotency_key`` already used by the record's tenant (keys are per tenant),
+        nothing is written: the earlier job is returned with ``False`` when ``fingerprint``
+        matches the earlier one, and :class:`~perfgate.errors.Conflict` is raised when it does
+        not. A key is free again once the retention sweep deleted its job.
         """
         if record.state not in STATES:
             raise ValidationError(f"unknown job state {record.state!r}")
