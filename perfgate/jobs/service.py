@@ -128,8 +128,9 @@ class JobService:
         """Validate, journal and enqueue a job owned by ``tenant``. Returns ``(job, created)``.
 
         ``created`` is False when an ``idempotency_key`` matched an earlier job of the same
-        tenant with the same body (that job is returned). Raises ValidationError (422), Conflict (409, same key and
-        another body), QueueFull (429) or Unavailable (503, draining).
+        tenant with the same body (that job is returned). Raises ValidationError (422),
+        Conflict (409, same key and another body), QueueFull (429) or Unavailable (503,
+        draining).
         """
         if not self._readiness.accepting:
             raise Unavailable(f"not accepting jobs ({self._readiness.reason()})")

@@ -458,8 +458,8 @@ class Journal:
         tenant: str | None = None,
     ) -> tuple[list[JobRecord], str | None]:
         """A page of jobs (of ``tenant`` only, unless ``None``), newest first by
-        ``(created_at, id)``, and the cursor of the next page (``None`` on the last page). Stable while jobs are added: a job is never shown
-        twice across pages. Raises :class:`~perfgate.errors.ValidationError` for an unknown
+        ``(created_at, id)``, and the cursor of the next page (``None`` on the last page).
+        Stable while jobs are added: a job is never shown twice across pages. Raises :class:`~perfgate.errors.ValidationError` for an unknown
         state or a limit outside 1..1000, :class:`~perfgate.errors.BadRequest` for a cursor
         this journal did not issue."""
         if state is not None and state not in STATES:
