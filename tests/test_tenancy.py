@@ -167,3 +167,20 @@ async def test_a_job_channel_is_its_tenants(http: httpx.AsyncClient) -> None:
     finally:
         for client in clients.values():
             await client.close()
+
+
+async def test_with_no_tokens_there_is_one_tenant(service: Any) -> None:
+    async with httpx.AsyncClient(base_url=service.http, timeout=30) as client:
+        first = (
+            await client.post("/v1/jobs", json={"task": "echo", "idempotency_key": "k"})
+        ).json()
+        again = await client.post("/v1/jobs", json={"task": "echo", "idempotency_key": "k"})
+        assert again.status_code == 200 and again.json()["id"] == first["id"]
+        assert first["tenant"] == "default"
+        jobs = (await client.get("/v1/jobs")).json()["jobs"]
+        assert [job["id"] for job in jobs] == [first["id"]]
+    ws = await Client.connect(service.ws)
+    await ws.recv()
+    ack = await ws.request({"op": "subscribe", "channel": f"jobs:{first['id']}", "id": 1})
+    assert ack["type"] == "ack"
+    await ws.close()
