@@ -26,7 +26,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import trio
 import trio_parallel
@@ -36,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_tasks
 
 from perfgate.config import PoolConfig, TaskConfig
+from perfgate.jobs.lifecycle import FINAL_STATES, PoolEvent, StateEvent
 from perfgate.pool import JobSpec, Pool
-from perfgate.pool.job import FINAL_STATES
 
 TASKS = {"noop": bench_tasks.noop, "cpu_1ms": bench_tasks.cpu_1ms}
 MAX_JOBS_PER_WORKER = 10**6  # set from --max-jobs-per-worker
@@ -77,13 +76,12 @@ async def pool_round(
     all_finished = trio.Event()
     expected = 0
 
-    def on_event(job_id: str, event: dict[str, Any]) -> None:
+    def on_event(job_id: str, event: PoolEvent) -> None:
         # How the server consumes the pool (the job service is an on_event relay and never
         # awaits a handle), so the throughput phase counts final states here instead of
         # running 3000 JobHandle.wait() calls that no real caller makes.
-        state = event.get("state")
-        if event.get("event") == "state" and state in FINAL_STATES:
-            finished[state] = finished.get(state, 0) + 1
+        if isinstance(event, StateEvent) and event.state in FINAL_STATES:
+            finished[event.state] = finished.get(event.state, 0) + 1
             if sum(finished.values()) == expected:
                 all_finished.set()
 

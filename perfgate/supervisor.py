@@ -40,6 +40,7 @@ from perfgate.gateway import Gateway
 from perfgate.http.app import AppState, create_app
 from perfgate.http.server import serve_http
 from perfgate.jobs import JobService
+from perfgate.jobs.lifecycle import PoolEvent
 from perfgate.logs import log_event
 from perfgate.monitor import Monitor
 from perfgate.pool import Pool
@@ -81,9 +82,9 @@ class _Parts:
 class _EventRelay:
     """The pool is built before the job service that consumes its events: relay until then."""
 
-    target: Callable[[str, dict[str, Any]], None] | None = None
+    target: Callable[[str, PoolEvent], None] | None = None
 
-    def relay(self, job_id: str, event: dict[str, Any]) -> None:
+    def relay(self, job_id: str, event: PoolEvent) -> None:
         if self.target is not None:
             self.target(job_id, event)
 

@@ -46,11 +46,12 @@ import trio
 
 from perfgate.broker.redis import REDIS_ERRORS
 from perfgate.errors import QueueFull, Unavailable, ValidationError
+from perfgate.jobs.lifecycle import FINAL_STATES, JobError, JobState
 from perfgate.jobs.queue import spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobHandle, JobSpec, Pool
 from perfgate.readiness import Readiness
-from perfgate.store import FINISHED_STATES, JobRecord
+from perfgate.store import JobRecord
 from perfgate.store import redis_wire as wire
 from perfgate.store.redis_journal import RedisJournal
 
@@ -238,8 +239,8 @@ class RedisJobQueue:
             handle = self.pool.submit(spec)
         except ValidationError as exc:
             # The task was removed from (or changed in) this instance's configuration.
-            error = {"type": "Unrunnable", "message": f"cannot run here: {exc.message}"}
-            await self.journal.mark_finished(record.id, "failed", error=error)
+            error = JobError("Unrunnable", f"cannot run here: {exc.message}")
+            await self.journal.mark_finished(record.id, JobState.FAILED, error=error.to_json())
             return
         except (QueueFull, Unavailable, ValueError) as exc:
             # Not taken: the entry stays pending and is reclaimed once its lease runs out.
@@ -273,7 +274,7 @@ class RedisJobQueue:
         owned = self._owned.get(job_id)
         if owned is None:
             return
-        if state in FINISHED_STATES or state == "gone":
+        if state in FINAL_STATES or state == "gone":
             del self._owned[job_id]
             self.pool.cancel(job_id)  # finished elsewhere (cancelled): stop it here too
         elif state == "lost":

@@ -9,9 +9,11 @@ Where an accepted job goes is the :class:`~perfgate.jobs.queue.JobQueue`: this p
 (the default), or the Redis streams shared by several instances
 (:mod:`perfgate.jobs.redis_queue`, with :class:`~perfgate.store.redis_journal.RedisJournal`).
 
-The pool reports events synchronously (``on_pool_event``); they are applied in order by one
-task, :meth:`_apply_events`, which writes the journal first and publishes to ``jobs:{id}``
-second, so a subscriber never sees a state the journal does not hold.
+The pool reports typed events synchronously (``on_pool_event``, see
+:mod:`perfgate.jobs.lifecycle`); they are applied in order by one task, :meth:`_apply_events`,
+which writes the journal first and publishes the event's JSON to ``jobs:{id}`` second, so a
+subscriber never sees a state the journal does not hold (the journal refuses what the
+lifecycle table refuses; see the job lifecycle section of docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ import trio
 
 from perfgate.config import DEFAULT_TENANT, Config, TaskConfig
 from perfgate.errors import NotFound, QueueFull, Unavailable, ValidationError
+from perfgate.jobs.lifecycle import (
+    JobError,
+    LogEvent,
+    PoolEvent,
+    ProgressEvent,
+    ResultEvent,
+    StateEvent,
+)
 from perfgate.jobs.queue import JobQueue, LocalQueue, spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobSpec, Pool
@@ -34,8 +44,11 @@ from perfgate.readiness import Readiness
 from perfgate.schema import SUBMIT_JOB
 from perfgate.store import (
     CANCELLED,
+    FAILED,
     FINISHED_STATES,
     QUEUED,
+    RETRYING,
+    RUNNING,
     SUCCEEDED,
     JobJournal,
     JobRecord,
@@ -87,7 +100,7 @@ class JobService:
         self._publish = publish
         self._readiness = readiness
         self._on_finished = on_finished
-        self._events: deque[tuple[str, dict[str, Any]]] = deque()
+        self._events: deque[tuple[str, PoolEvent]] = deque()
         self._progress_pending = 0
         self._progress_dropped = 0
         self._events_ready = trio.Event()
@@ -209,8 +222,8 @@ class JobService:
         )
         if created:
             channel = f"jobs:{stored.id}"
-            await self._publish(channel, {"event": "result", "result": result, "cached": True})
-            await self._publish(channel, {"event": "state", "state": SUCCEEDED, "attempt": 0})
+            await self._publish(channel, ResultEvent(result, cached=True).to_json())
+            await self._publish(channel, StateEvent(SUCCEEDED, 0).to_json())
         return stored, created
 
     # -- reading -------------------------------------------------------------------------
@@ -268,9 +281,7 @@ class JobService:
         self.pool.cancel(job_id)
         if cancelled is not None:
             await self._after_final(cancelled)
-            await self._publish(
-                f"jobs:{job_id}", {"event": "state", "state": CANCELLED, "attempt": record.attempts}
-            )
+            await self._publish(f"jobs:{job_id}", StateEvent(CANCELLED, record.attempts).to_json())
             return cancelled
         return await self.get(job_id)
 
@@ -285,9 +296,9 @@ class JobService:
 
     # -- pool events ---------------------------------------------------------------------
 
-    def on_pool_event(self, job_id: str, event: dict[str, Any]) -> None:
+    def on_pool_event(self, job_id: str, event: PoolEvent) -> None:
         """Called by the pool, synchronously: queue the event for :meth:`_apply_events`."""
-        if event.get("event") == "progress":
+        if isinstance(event, ProgressEvent):
             if self._progress_pending >= MAX_PENDING_PROGRESS:
                 self._progress_dropped += 1
                 return
@@ -310,44 +321,38 @@ class JobService:
                         "failed to apply job event",
                         exc_info=exc,
                         job=job_id,
-                        event=event.get("event"),
+                        event=type(event).__name__,
                     )
 
-    async def _apply(self, job_id: str, event: dict[str, Any]) -> None:
-        kind = event.get("event")
+    async def _apply(self, job_id: str, event: PoolEvent) -> None:
         if not self.queue.owns_events(job_id):
-            if kind == "progress":
+            if isinstance(event, ProgressEvent):
                 self._progress_pending -= 1
             return  # another instance took this job over: its run here is being stopped
         channel = f"jobs:{job_id}"
-        if kind == "progress":
+        if isinstance(event, ProgressEvent):
             self._progress_pending -= 1
-            await self.journal.set_progress(
-                job_id, float(event.get("fraction", 0.0)), event.get("message")
-            )
-        elif kind == "log":
-            await self.journal.append_log(
-                job_id, str(event.get("line", "")), str(event.get("stream", "stdout"))
-            )
-        elif kind == "result":
-            self._results[job_id] = event.get("result")
-        elif kind == "state" and not await self._apply_state(job_id, event):
+            await self.journal.set_progress(job_id, event.fraction, event.message)
+        elif isinstance(event, LogEvent):
+            await self.journal.append_log(job_id, event.line, event.stream)
+        elif isinstance(event, ResultEvent):
+            self._results[job_id] = event.result
+        elif isinstance(event, StateEvent) and not await self._apply_state(job_id, event):
             return  # the journal refused the transition (e.g. already cancelled)
-        await self._publish(channel, event)
+        await self._publish(channel, event.to_json())
 
-    async def _apply_state(self, job_id: str, event: dict[str, Any]) -> bool:
-        state = event.get("state")
+    async def _apply_state(self, job_id: str, event: StateEvent) -> bool:
+        state = event.state
+        error = None if event.error is None else event.error.to_json()
         if state == QUEUED:
             return True
-        if state == "running":
+        if state == RUNNING:
             return await self.journal.mark_running(job_id) is not None
-        if state == "retrying":
-            return await self.journal.mark_retrying(job_id, error=event.get("error")) is not None
+        if state == RETRYING:
+            return await self.journal.mark_retrying(job_id, error=error) is not None
         if state in FINISHED_STATES:
             result = self._results.pop(job_id, None)
-            record = await self.journal.mark_finished(
-                job_id, str(state), result=result, error=event.get("error")
-            )
+            record = await self.journal.mark_finished(job_id, state, result=result, error=error)
             if record is None:
                 return False
             if state == SUCCEEDED and self.cache is not None:
@@ -391,8 +396,8 @@ class JobService:
     async def _fail_unrunnable(self, unrunnable: list[tuple[JobRecord, str]]) -> None:
         for record, reason in unrunnable:
             log_event(log, logging.WARNING, "cannot recover job", job=record.id, error=reason)
-            error = {"type": "Unrecoverable", "message": f"cannot run after restart: {reason}"}
-            failed = await self.journal.mark_finished(record.id, "failed", error=error)
+            error = JobError("Unrecoverable", f"cannot run after restart: {reason}")
+            failed = await self.journal.mark_finished(record.id, FAILED, error=error.to_json())
             if failed is not None:
                 await self._after_final(failed)
 

@@ -10,9 +10,7 @@ import attrs
 import trio
 
 from perfgate.errors import Unavailable
-
-STATES = ("queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead")
-FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "dead"})
+from perfgate.jobs.lifecycle import JobState
 
 
 @attrs.frozen
@@ -35,9 +33,10 @@ class JobSpec:
 
 @attrs.frozen
 class JobOutcome:
-    """How a job ended. ``started_at``/``finished_at`` are wall-clock (``time.time()``)."""
+    """How a job ended. ``started_at``/``finished_at`` are wall-clock (``time.time()``);
+    ``error`` is as the API shows it (:meth:`perfgate.jobs.lifecycle.JobError.to_json`)."""
 
-    state: str
+    state: JobState
     result: Any = None
     error: Mapping[str, Any] | None = None
     attempts: int = 0
@@ -51,7 +50,9 @@ class JobHandle:
     def __init__(self, spec: JobSpec) -> None:
         self.spec = spec
         self.id = spec.id
-        self.state = "queued"
+        #: Where the job is in its lifecycle (:mod:`perfgate.jobs.lifecycle`), as the pool
+        #: moves it; the final state once it finished.
+        self.state = JobState.QUEUED
         self._outcome: JobOutcome | None = None
         self._interrupted = False
         self._done = trio.Event()

@@ -26,8 +26,10 @@ sent ahead so that the worker never idles through a round trip, and it only beco
 ``max_workers`` at a time, each in a fresh process group. Workers are recycled between jobs,
 never mid-job.
 
-A job's final state is ``succeeded``, ``cancelled``, or, after a failed last attempt, ``dead``
-if it had been retried at least once and ``failed`` if it had only the one attempt.
+A job moves through the lifecycle table of :mod:`perfgate.jobs.lifecycle` (see the job
+lifecycle section of docs/architecture.md): :func:`~perfgate.jobs.lifecycle.after_attempt`
+decides what follows an attempt (success, retry, or ``failed``/``dead``), and every move is
+reported as a typed event (:data:`~perfgate.jobs.lifecycle.PoolEvent`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,18 @@ import trio
 
 from perfgate.config import PoolConfig, TaskConfig
 from perfgate.errors import QueueFull, Unavailable
+from perfgate.jobs import lifecycle
+from perfgate.jobs.lifecycle import (
+    ErrorEvent,
+    JobError,
+    JobInput,
+    JobState,
+    LogEvent,
+    PoolEvent,
+    ProgressEvent,
+    ResultEvent,
+    StateEvent,
+)
 from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_delay_s
 from perfgate.pool.command import run_command
@@ -57,7 +71,7 @@ from perfgate.pool.workers import WorkerSet
 
 log = logging.getLogger("perfgate.pool")
 
-EventSink = Callable[[str, dict[str, Any]], None]
+EventSink = Callable[[str, PoolEvent], None]
 
 
 class _Job:
@@ -213,7 +227,7 @@ class Pool:
             )
         self._jobs[spec.id] = job
         self._stats.jobs["submitted"] += 1
-        self._emit_state(job, "queued")
+        self._emit(spec.id, StateEvent(JobState.QUEUED, job.attempts))  # created, not a move
         self._wakeup.unpark_all()
         return handle
 
@@ -232,7 +246,7 @@ class Pool:
         if job is None:
             return False
         if job.where == "queue" and self._queue.remove(job_id) is not None:
-            self._finish(job, "cancelled", error=_cancelled_error())
+            self._finish(job, JobInput.CANCEL, error=lifecycle.cancelled_error())
             return True
         job.cancel_requested = True
         if job.scope is not None:
@@ -279,7 +293,7 @@ class Pool:
         snapshot["accepting"] = self._accepting
         return snapshot
 
-    def _emit(self, job_id: str, event: dict[str, Any]) -> None:
+    def _emit(self, job_id: str, event: PoolEvent) -> None:
         if self._on_event is None:
             return
         try:
@@ -287,11 +301,19 @@ class Pool:
         except Exception:
             log.exception("on_event raised for job %s; event dropped", job_id)
 
-    def _emit_state(self, job: _Job, state: str, **extra: Any) -> None:
+    def _emit_state(
+        self,
+        job: _Job,
+        job_input: JobInput,
+        *,
+        error: JobError | None = None,
+        retry_in_s: float | None = None,
+    ) -> None:
+        """Move the job by the lifecycle table and report its new state (an input the table
+        refuses is a bug here: :class:`~perfgate.jobs.lifecycle.InvalidTransition`)."""
+        state = lifecycle.apply(job.handle.state, job_input).state
         job.handle.state = state
-        self._emit(
-            job.spec.id, {"event": "state", "state": state, "attempt": job.attempts, **extra}
-        )
+        self._emit(job.spec.id, StateEvent(state, job.attempts, error, retry_in_s))
 
     def _emit_log(self, job: _Job, stream: str, line: str) -> None:
         if job.log_lines >= self.max_log_lines:
@@ -301,7 +323,7 @@ class Pool:
         limit = self.config.max_log_line_bytes
         if len(line) > limit:
             line = line[:limit]
-        self._emit(job.spec.id, {"event": "log", "line": line, "stream": stream})
+        self._emit(job.spec.id, LogEvent(line, stream))
 
     # -- dispatching ----------------------------------------------------------------------
 
@@ -378,10 +400,10 @@ class Pool:
         if job.started_at is None:
             job.started_at = time.time()
         self._running += 1
-        self._emit_state(job, "running")
+        self._emit_state(job, JobInput.START)
         return trio.current_time()
 
-    def _mark_ended(self, job: _Job, started: float, *, timed_out: bool) -> dict[str, Any] | None:
+    def _mark_ended(self, job: _Job, started: float, *, timed_out: bool) -> JobError | None:
         """Bookkeeping after an attempt; the error for a timeout or a cancel, if it was one."""
         self._running -= 1
         run_s = trio.current_time() - started
@@ -391,23 +413,23 @@ class Pool:
         # Exponentially weighted: recent runs count most; one slow run does not stick.
         self._mean_run_s[name] = run_s if previous is None else 0.8 * previous + 0.2 * run_s
         if job.cancel_requested:
-            return _cancelled_error()
+            return lifecycle.cancelled_error()
         if timed_out:
             self._stats.jobs["timed_out"] += 1
-            return {
-                "type": "Timeout",
-                "message": f"timed out after {job.timeout_s:g}s",
-                "kind": "timeout",
-                "timeout_s": job.timeout_s,
-            }
+            return JobError(
+                "Timeout",
+                f"timed out after {job.timeout_s:g}s",
+                kind="timeout",
+                details={"timeout_s": job.timeout_s},
+            )
         return None
 
-    async def _attempt_command(self, job: _Job) -> tuple[Any, dict[str, Any] | None]:
+    async def _attempt_command(self, job: _Job) -> tuple[Any, JobError | None]:
         """Run a command attempt under the job's timeout and cancel scope."""
         assert job.task.command is not None
         argv = render_argv(job.task.command, job.spec.args)
         started = self._mark_started(job)
-        error: dict[str, Any] | None = None
+        error: JobError | None = None
         try:
             with trio.CancelScope() as job.scope:
                 if job.cancel_requested:
@@ -421,11 +443,14 @@ class Pool:
                             kill_grace_s=self.config.kill_grace_s,
                         )
                     except OSError as exc:
-                        error = {"type": "SpawnError", "message": str(exc), "kind": "crash"}
+                        error = JobError("SpawnError", str(exc), kind="crash")
                     else:
                         if returncode != 0:
-                            error = {"type": "CommandFailed", "kind": "exit"}
-                            error.update(describe_exit(returncode))
+                            exit_info = describe_exit(returncode)
+                            message = str(exit_info.pop("message"))
+                            error = JobError(
+                                "CommandFailed", message, kind="exit", details=exit_info
+                            )
         finally:
             job.scope = None
             self._commands_running -= 1
@@ -481,7 +506,7 @@ class Pool:
             self._wakeup.unpark_all()
         if not attempt.is_started:
             if job.cancel_requested:
-                self._finish(job, "cancelled", error=_cancelled_error())
+                self._finish(job, JobInput.CANCEL, error=lifecycle.cancelled_error())
             else:  # sent to a worker that died before starting it: not an attempt, run it again
                 self._requeue(job)
             return
@@ -492,19 +517,23 @@ class Pool:
             result, error = None, _internal_error(exc)
         self._after_attempt(job, result, error)
 
-    def _python_outcome(self, job: _Job, attempt: Attempt) -> tuple[Any, dict[str, Any] | None]:
+    def _python_outcome(self, job: _Job, attempt: Attempt) -> tuple[Any, JobError | None]:
         stopped = self._mark_ended(job, job.attempt_started, timed_out=attempt.interrupted)
         if attempt.interrupted:
             return None, stopped
         if attempt.crash is not None:
             self._stats.jobs["crashed"] += 1
-            return None, {"type": "WorkerCrashed", "kind": "crash", **attempt.crash.info}
+            info = dict(attempt.crash.info)
+            message = str(info.pop("message", attempt.crash))
+            return None, JobError("WorkerCrashed", message, kind="crash", details=info)
         done = attempt.done or {}
         if done.get("ok"):
             return done.get("result"), None
         for line in str(done.get("traceback", "")).splitlines():
             self._emit_log(job, "task", line)
-        return None, dict(done.get("error") or {"type": "Error", "message": "task failed"})
+        return None, JobError.from_json(
+            done.get("error") or {"type": "Error", "message": "task failed"}
+        )
 
     async def _interrupted(self, worker: Worker, head: Attempt | None) -> None:
         """A worker's watch fired: its running job timed out or was cancelled. Its state is
@@ -521,26 +550,23 @@ class Pool:
     def _on_frame(self, job: _Job, message: dict[str, Any]) -> None:
         kind = message.get("ev")
         if kind == "progress":
-            self._emit(
-                job.spec.id,
-                {
-                    "event": "progress",
-                    "fraction": message.get("fraction", 0.0),
-                    "message": message.get("message", ""),
-                },
-            )
+            try:
+                fraction = float(message.get("fraction", 0.0))
+            except (TypeError, ValueError):
+                return  # not a number: dropped, as the journal would refuse it
+            self._emit(job.spec.id, ProgressEvent(fraction, str(message.get("message", ""))))
         elif kind == "log":
             self._emit_log(job, "task", str(message.get("line", "")))
 
-    def _after_attempt(self, job: _Job, result: Any, error: dict[str, Any] | None) -> None:
-        if error is None:
-            self._finish(job, "succeeded", result=result)
-            return
-        if job.cancel_requested:
-            self._finish(job, "cancelled", error=error)
-            return
-        if error.get("permanent") or job.attempts > job.max_retries:
-            self._finish(job, "dead" if job.attempts > 1 else "failed", error=error)
+    def _after_attempt(self, job: _Job, result: Any, error: JobError | None) -> None:
+        job_input = lifecycle.after_attempt(
+            error=error,
+            attempts=job.attempts,
+            max_retries=job.max_retries,
+            cancel_requested=job.cancel_requested,
+        )
+        if job_input is not JobInput.RETRY:
+            self._finish(job, job_input, result=result, error=error)
             return
         self._stats.jobs["retried"] += 1
         delay = backoff_delay_s(
@@ -549,7 +575,7 @@ class Pool:
             cap_s=self.config.retry_backoff_max_s,
         )
         job.where = "backoff"
-        self._emit_state(job, "retrying", error=error, retry_in_s=delay)
+        self._emit_state(job, JobInput.RETRY, error=error, retry_in_s=delay)
         assert self._nursery is not None
         self._nursery.start_soon(self._requeue_after, job, delay)
 
@@ -561,18 +587,19 @@ class Pool:
             await trio.sleep(delay_s)
         job.scope = None
         if job.cancel_requested:
-            self._finish(job, "cancelled", error=_cancelled_error())
+            self._finish(job, JobInput.CANCEL, error=lifecycle.cancelled_error())
             return
         self._requeue(job)
 
     def _finish(
-        self, job: _Job, state: str, *, result: Any = None, error: dict[str, Any] | None = None
+        self, job: _Job, job_input: JobInput, *, result: Any = None, error: JobError | None = None
     ) -> None:
         job.finished = True
+        state = lifecycle.apply(job.handle.state, job_input).state
         outcome = JobOutcome(
             state=state,
             result=result,
-            error=error,
+            error=None if error is None else error.to_json(),
             attempts=job.attempts,
             started_at=job.started_at,
             finished_at=time.time(),
@@ -580,36 +607,25 @@ class Pool:
         counter = {"succeeded": "completed", "cancelled": "cancelled"}.get(state, "failed")
         self._stats.jobs[counter] += 1
         if job.log_dropped:
-            self._emit(
-                job.spec.id,
-                {
-                    "event": "log",
-                    "line": f"[perfgate] {job.log_dropped} more log lines dropped "
-                    f"(max_log_lines={self.max_log_lines})",
-                    "stream": "stderr",
-                },
+            dropped = (
+                f"[perfgate] {job.log_dropped} more log lines dropped "
+                f"(max_log_lines={self.max_log_lines})"
             )
-        if state == "succeeded":
-            self._emit(job.spec.id, {"event": "result", "result": result})
-            self._emit_state(job, state)
+            self._emit(job.spec.id, LogEvent(dropped, "stderr"))
+        if state == JobState.SUCCEEDED:
+            self._emit(job.spec.id, ResultEvent(result))
+            self._emit_state(job, job_input)
         else:
             assert error is not None
-            if state != "cancelled":
-                self._emit(job.spec.id, {"event": "error", "error": error})
-            self._emit_state(job, state, error=error)
+            if state != JobState.CANCELLED:
+                self._emit(job.spec.id, ErrorEvent(error))
+            self._emit_state(job, job_input, error=error)
         self._jobs.pop(job.spec.id, None)
         job.handle._finish(outcome)
         self._jobs_changed.unpark_all()
 
 
-def _internal_error(exc: Exception) -> dict[str, Any]:
-    return {
-        "type": "InternalError",
-        "message": f"{type(exc).__name__}: {exc}",
-        "kind": "internal",
-        "permanent": True,
-    }
-
-
-def _cancelled_error() -> dict[str, Any]:
-    return {"type": "Cancelled", "message": "the job was cancelled", "kind": "cancelled"}
+def _internal_error(exc: Exception) -> JobError:
+    return JobError(
+        "InternalError", f"{type(exc).__name__}: {exc}", kind="internal", permanent=True
+    )

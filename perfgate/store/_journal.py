@@ -35,17 +35,9 @@ from typing import Any, Final, TypeVar
 import trio
 
 from perfgate.errors import Unavailable, ValidationError
+from perfgate.jobs.lifecycle import JobInput, finish_input
 from perfgate.store import _sql, paging, retention
-from perfgate.store.record import (
-    CANCELLED,
-    PENDING_STATES,
-    RETRYING,
-    RUNNING,
-    STARTABLE_STATES,
-    STATES,
-    JobRecord,
-    finish_fields,
-)
+from perfgate.store.record import STATES, JobRecord, transition_write
 
 log = logging.getLogger("perfgate.store")
 
@@ -326,19 +318,38 @@ class Journal:
             )
         )
 
+    async def apply(
+        self,
+        job_id: str,
+        job_input: JobInput,
+        *,
+        result: Any = None,
+        error: Any = None,
+        cached: bool = False,
+    ) -> JobRecord | None:
+        """Apply one transition of the lifecycle table: the one place this journal changes a
+        job's state (every ``mark_*`` comes here).
+
+        Returns the updated job, ``None`` when the table refuses ``job_input`` in the job's
+        current state (e.g. it was cancelled meanwhile: the first final state wins), and
+        raises :class:`~perfgate.errors.NotFound` for an unknown job.
+        """
+        write = transition_write(
+            job_input, result=result, error=error, cached=cached, now=self._clock()
+        )
+        return await self._call(functools.partial(_sql.transition, job_id=job_id, write=write))
+
     async def mark_running(self, job_id: str) -> JobRecord | None:
         """``queued``/``retrying`` → ``running``: one more attempt, ``started_at`` = now.
 
         ``None`` means the job may not start (it was cancelled meanwhile): skip it.
         Raises :class:`~perfgate.errors.NotFound` for an unknown job, like every ``mark_*``.
         """
-        return await self._transition(
-            job_id, STARTABLE_STATES, {"state": RUNNING, "started_at": self._clock()}, True
-        )
+        return await self.apply(job_id, JobInput.START)
 
     async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None:
         """``running`` → ``retrying``, keeping the attempt's ``error``; ``None`` if not running."""
-        return await self._transition(job_id, {RUNNING}, {"state": RETRYING, "error": error})
+        return await self.apply(job_id, JobInput.RETRY, error=error)
 
     async def mark_finished(
         self,
@@ -353,30 +364,14 @@ class Journal:
 
         ``None`` means the job had already finished (the first final state wins, so a job
         cancelled while running stays cancelled whatever its worker reports afterwards).
+        Raises ``ValueError`` for a ``state`` that is not final.
         """
-        fields = finish_fields(state, result=result, error=error, cached=cached, now=self._clock())
-        return await self._transition(job_id, PENDING_STATES, fields)
+        job_input = finish_input(state)
+        return await self.apply(job_id, job_input, result=result, error=error, cached=cached)
 
     async def cancel(self, job_id: str) -> JobRecord | None:
         """Mark an unfinished job cancelled; ``None`` if it had finished already."""
-        return await self.mark_finished(job_id, CANCELLED)
-
-    async def _transition(
-        self,
-        job_id: str,
-        from_states: frozenset[str] | set[str],
-        fields: dict[str, Any],
-        increment_attempts: bool = False,
-    ) -> JobRecord | None:
-        return await self._call(
-            functools.partial(
-                _sql.transition,
-                job_id=job_id,
-                from_states=from_states,
-                fields=fields,
-                increment_attempts=increment_attempts,
-            )
-        )
+        return await self.apply(job_id, JobInput.CANCEL)
 
     async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         """Record a running job's progress (fire-and-forget, batched; waits only when the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,9 @@ import attrs
 
 from perfgate.config import DEFAULT_TENANT
 from perfgate.errors import Conflict, NotFound, ValidationError
+from perfgate.jobs.lifecycle import PROGRESS_STATES, JobInput, rule
 from perfgate.store import retention
-from perfgate.store.record import FINISHED_STATES, PENDING_STATES, QUEUED, JobRecord, iso_utc
+from perfgate.store.record import FINISHED_STATES, QUEUED, JobRecord, TransitionWrite, iso_utc
 
 SCHEMA_VERSION = 2
 FILENAME = "journal.sqlite3"
@@ -209,30 +210,25 @@ def insert(
     return record, True
 
 
-def transition(
-    conn: sqlite3.Connection,
-    job_id: str,
-    *,
-    from_states: Iterable[str],
-    fields: Mapping[str, Any],
-    increment_attempts: bool = False,
-) -> JobRecord | None:
-    """Compare-and-set: apply ``fields`` only if the job is in one of ``from_states``.
+def transition(conn: sqlite3.Connection, job_id: str, write: TransitionWrite) -> JobRecord | None:
+    """Compare-and-set: apply ``write.fields`` only if the job is in one of
+    ``write.from_states`` (see :func:`perfgate.store.record.transition_write`, which reads
+    them from the lifecycle table).
 
-    Returns the updated job, ``None`` if the job exists but is in another state, and raises
-    :class:`NotFound` if there is no such job. One ``UPDATE … RETURNING`` statement, so the
-    check and the change are atomic.
+    Returns the updated job, ``None`` if the job exists but is in another state (the table
+    refuses the transition), and raises :class:`NotFound` if there is no such job. One
+    ``UPDATE … RETURNING`` statement, so the check and the change are atomic.
     """
     sets = []
     params: list[Any] = []
-    for name, value in fields.items():
+    for name, value in write.fields.items():
         if name not in _COLUMNS or name in ("id", "created_at", "tenant"):
             raise ValueError(f"cannot set job field {name!r}")
         sets.append(f"{name} = ?")
         params.append(_dumps(value) if name in _JSON_COLUMNS else value)
-    if increment_attempts:
+    if write.increment_attempts:
         sets.append("attempts = attempts + 1")
-    states = sorted(from_states)
+    states = sorted(write.from_states)
     sql = (
         f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? "
         f"AND state IN ({', '.join('?' for _ in states)}) RETURNING {', '.join(_COLUMNS)}"
@@ -247,9 +243,11 @@ def transition(
 
 def set_progress(conn: sqlite3.Connection, updates: Mapping[str, tuple[float, str | None]]) -> None:
     """Record the latest progress of each job; finished jobs keep their final progress."""
+    states = sorted(PROGRESS_STATES)
+    marks = ", ".join("?" for _ in states)
     conn.executemany(
-        "UPDATE jobs SET progress = ?, progress_message = ? WHERE id = ? AND state = 'running'",
-        [(fraction, message, job_id) for job_id, (fraction, message) in updates.items()],
+        f"UPDATE jobs SET progress = ?, progress_message = ? WHERE id = ? AND state IN ({marks})",
+        [(fraction, message, job_id, *states) for job_id, (fraction, message) in updates.items()],
     )
 
 
@@ -286,10 +284,12 @@ def append_logs(
 
 
 def requeue_pending(conn: sqlite3.Connection) -> list[JobRecord]:
-    """Put every job that was owed work back in ``queued`` and return them, oldest first."""
-    states = sorted(PENDING_STATES)
+    """Put every job that was owed work back in ``queued`` (the lifecycle's ``requeue``) and
+    return every queued job, oldest first."""
+    requeue = rule(JobInput.REQUEUE)
+    states = sorted(requeue.from_states)
     marks = ", ".join("?" for _ in states)
-    conn.execute(f"UPDATE jobs SET state = ? WHERE state IN ({marks})", (QUEUED, *states))
+    conn.execute(f"UPDATE jobs SET state = ? WHERE state IN ({marks})", (requeue.to_state, *states))
     rows = conn.execute(f"{_SELECT} WHERE state = ? ORDER BY created_at, id", (QUEUED,)).fetchall()
     return [_from_row(row) for row in rows]
 

@@ -1,4 +1,5 @@
-"""The job record: one row of the journal, and its JSON face (DESIGN §4).
+"""The job record: one row of the journal, and its JSON face (DESIGN §4); and what a state
+transition writes (from the lifecycle table, see the job lifecycle in docs/architecture.md).
 
 Pure: no I/O. Timestamps are epoch seconds (floats) inside perfgate and ISO-8601 UTC strings
 with a ``Z`` suffix and millisecond precision on the wire.
@@ -14,22 +15,51 @@ from typing import Any, Final
 import attrs
 
 from perfgate.config import DEFAULT_TENANT
+from perfgate.jobs.lifecycle import (
+    FINAL_STATES,
+    PENDING_STATES,
+    STATES,
+    Effect,
+    JobInput,
+    JobState,
+    finish_input,
+    rule,
+)
 
-QUEUED: Final = "queued"
-RUNNING: Final = "running"
-RETRYING: Final = "retrying"
-SUCCEEDED: Final = "succeeded"
-FAILED: Final = "failed"
-CANCELLED: Final = "cancelled"
-DEAD: Final = "dead"
-
-STATES: Final = frozenset({QUEUED, RUNNING, RETRYING, SUCCEEDED, FAILED, CANCELLED, DEAD})
+# The states, re-exported under the names the store has always used (the lifecycle's table
+# in :mod:`perfgate.jobs.lifecycle` is their one definition).
+QUEUED: Final = JobState.QUEUED
+RUNNING: Final = JobState.RUNNING
+RETRYING: Final = JobState.RETRYING
+SUCCEEDED: Final = JobState.SUCCEEDED
+FAILED: Final = JobState.FAILED
+CANCELLED: Final = JobState.CANCELLED
+DEAD: Final = JobState.DEAD
 #: A job in one of these states is never touched again except by the retention sweep.
-FINISHED_STATES: Final = frozenset({SUCCEEDED, FAILED, CANCELLED, DEAD})
-#: Jobs in these states were owed work when the process stopped: recovery re-queues them.
-PENDING_STATES: Final = frozenset({QUEUED, RUNNING, RETRYING})
+FINISHED_STATES: Final = FINAL_STATES
 #: The states from which a worker may start an attempt.
-STARTABLE_STATES: Final = frozenset({QUEUED, RETRYING})
+STARTABLE_STATES: Final = rule(JobInput.START).from_states
+
+__all__ = [
+    "CANCELLED",
+    "DEAD",
+    "FAILED",
+    "FINISHED_STATES",
+    "PENDING_STATES",
+    "QUEUED",
+    "RETRYING",
+    "RUNNING",
+    "STARTABLE_STATES",
+    "STATES",
+    "SUCCEEDED",
+    "JobRecord",
+    "JobState",
+    "TransitionWrite",
+    "finish_fields",
+    "iso_utc",
+    "new_job_id",
+    "transition_write",
+]
 
 
 def finish_fields(
@@ -38,18 +68,52 @@ def finish_fields(
     """What a final transition writes, whichever journal stores it: the final ``state``, the
     outcome, ``finished_at``, and full progress on success. Raises ``ValueError`` for a state
     that is not final."""
-    if state not in FINISHED_STATES:
-        raise ValueError(f"{state!r} is not a final state")
+    final = rule(finish_input(state)).to_state
     fields: dict[str, Any] = {
-        "state": state,
+        "state": final,
         "result": result,
         "error": error,
         "cached": cached,
         "finished_at": now,
     }
-    if state == SUCCEEDED:
+    if final == SUCCEEDED:
         fields["progress"] = 1.0
     return fields
+
+
+@attrs.frozen
+class TransitionWrite:
+    """One transition as a journal writes it: a compare-and-set that applies ``fields`` (the
+    new ``state`` among them) only to a job in one of ``from_states``, and adds one to
+    ``attempts`` when ``increment_attempts``."""
+
+    from_states: frozenset[JobState]
+    fields: dict[str, Any]
+    increment_attempts: bool = False
+
+
+def transition_write(
+    job_input: JobInput,
+    *,
+    now: float,
+    result: Any = None,
+    error: Any = None,
+    cached: bool = False,
+) -> TransitionWrite:
+    """What ``job_input`` writes, from the lifecycle table's rule for it (its from-states, its
+    target state and its :class:`~perfgate.jobs.lifecycle.Effect`). Both journals apply a
+    transition through this, so they cannot disagree with the table or with each other."""
+    step = rule(job_input)
+    fields: dict[str, Any] = {"state": step.to_state}
+    if step.effect is Effect.FINISH:
+        fields = finish_fields(step.to_state, result=result, error=error, cached=cached, now=now)
+    elif step.effect is Effect.BEGIN_ATTEMPT:
+        fields["started_at"] = now
+    elif step.effect is Effect.KEEP_ERROR:
+        fields["error"] = error
+    return TransitionWrite(
+        step.from_states, fields, increment_attempts=step.effect is Effect.BEGIN_ATTEMPT
+    )
 
 
 def new_job_id(now: float | None = None) -> str:
@@ -85,7 +149,7 @@ class JobRecord:
     id: str
     task: str
     args: dict[str, Any]
-    state: str = QUEUED
+    state: JobState = attrs.field(default=JobState.QUEUED, converter=JobState)
     priority: str = "normal"
     attempts: int = 0
     progress: float = 0.0
@@ -112,7 +176,7 @@ class JobRecord:
             "id": self.id,
             "task": self.task,
             "args": self.args,
-            "state": self.state,
+            "state": self.state.value,
             "priority": self.priority,
             "attempts": self.attempts,
             "progress": self.progress,

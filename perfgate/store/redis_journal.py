@@ -33,19 +33,10 @@ import trio
 
 from perfgate.broker.redis import REDIS_ERRORS, redis_unavailable
 from perfgate.errors import Conflict, NotFound, Unavailable, ValidationError
+from perfgate.jobs.lifecycle import JobInput, finish_input
 from perfgate.store import paging, retention
 from perfgate.store import redis_wire as wire
-from perfgate.store.record import (
-    CANCELLED,
-    PENDING_STATES,
-    QUEUED,
-    RETRYING,
-    RUNNING,
-    STARTABLE_STATES,
-    STATES,
-    JobRecord,
-    finish_fields,
-)
+from perfgate.store.record import QUEUED, STATES, JobRecord, transition_write
 
 _FAILURES: tuple[type[BaseException], ...] = (Unavailable, *REDIS_ERRORS)
 
@@ -145,15 +136,55 @@ class RedisJournal:
             raise Conflict(f"idempotency key {idempotency_key!r} was used for another request")
         return earlier, False
 
+    async def apply(
+        self,
+        job_id: str,
+        job_input: JobInput,
+        *,
+        result: Any = None,
+        error: Any = None,
+        cached: bool = False,
+    ) -> JobRecord | None:
+        """Apply one transition of the lifecycle table: the one place this journal changes a
+        job's state (every ``mark_*`` comes here). The script receives the allowed from-states
+        of the table's rule for ``job_input`` and refuses the change in any other state.
+
+        Returns the updated job, ``None`` when the table refuses ``job_input`` in the job's
+        current state, and raises :class:`~perfgate.errors.NotFound` for an unknown job. A
+        final state also acknowledges the job's stream entry and drops its lease.
+        """
+        write = transition_write(
+            job_input, result=result, error=error, cached=cached, now=self._clock()
+        )
+        # The state is stored as is (the scripts compare it); every other field as JSON.
+        fields = {k: str(v) if k == "state" else wire.dumps(v) for k, v in write.fields.items()}
+        flat = [item for pair in fields.items() for item in pair]
+        with redis_unavailable("update job"):
+            reply: Any = await self._transition_script(
+                keys=[self.keys.job(job_id)],
+                args=[
+                    self.prefix,
+                    job_id,
+                    ",".join(sorted(write.from_states)),
+                    "1" if write.increment_attempts else "0",
+                    self._ttl_ms,
+                    wire.GROUP,
+                    *flat,
+                ],
+            )
+        if reply == -1:
+            raise NotFound(f"no job {job_id!r}")
+        if reply == 0:
+            return None
+        return wire.decode_record(job_id, wire.pairs(reply))
+
     async def mark_running(self, job_id: str) -> JobRecord | None:
         """``queued``/``retrying`` → ``running`` (one more attempt); ``None`` if it may not."""
-        fields = {"state": RUNNING, "started_at": wire.dumps(self._clock())}
-        return await self._transition(job_id, STARTABLE_STATES, fields, increment=True)
+        return await self.apply(job_id, JobInput.START)
 
     async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None:
         """``running`` → ``retrying``, keeping the attempt's ``error``; ``None`` if not running."""
-        fields = {"state": RETRYING, "error": wire.dumps(error)}
-        return await self._transition(job_id, {RUNNING}, fields)
+        return await self.apply(job_id, JobInput.RETRY, error=error)
 
     async def mark_finished(
         self,
@@ -165,42 +196,12 @@ class RedisJournal:
         cached: bool = False,
     ) -> JobRecord | None:
         """Any unfinished state → ``state``; ``None`` if it had finished already (the first
-        final state wins). Also acknowledges the job's stream entry and drops its lease."""
-        plain = finish_fields(state, result=result, error=error, cached=cached, now=self._clock())
-        # The state is stored as is (the scripts compare it); every other field as JSON.
-        fields = {k: v if k == "state" else wire.dumps(v) for k, v in plain.items()}
-        return await self._transition(job_id, PENDING_STATES, fields)
+        final state wins). Raises ``ValueError`` for a ``state`` that is not final."""
+        job_input = finish_input(state)
+        return await self.apply(job_id, job_input, result=result, error=error, cached=cached)
 
     async def cancel(self, job_id: str) -> JobRecord | None:
-        return await self.mark_finished(job_id, CANCELLED)
-
-    async def _transition(
-        self,
-        job_id: str,
-        from_states: frozenset[str] | set[str],
-        fields: dict[str, str],
-        *,
-        increment: bool = False,
-    ) -> JobRecord | None:
-        flat = [item for pair in fields.items() for item in pair]
-        with redis_unavailable("update job"):
-            reply: Any = await self._transition_script(
-                keys=[self.keys.job(job_id)],
-                args=[
-                    self.prefix,
-                    job_id,
-                    ",".join(sorted(from_states)),
-                    "1" if increment else "0",
-                    self._ttl_ms,
-                    wire.GROUP,
-                    *flat,
-                ],
-            )
-        if reply == -1:
-            raise NotFound(f"no job {job_id!r}")
-        if reply == 0:
-            return None
-        return wire.decode_record(job_id, wire.pairs(reply))
+        return await self.apply(job_id, JobInput.CANCEL)
 
     async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         """Record a running job's progress; ignored once it is no longer running."""

@@ -21,7 +21,10 @@ run these scripts. Per job ``J`` (``P`` is the prefix, ``perfgate:`` by default)
 * ``P{q}:PRIORITY`` — the job streams (entry field ``id``), one consumer group ``workers``.
 
 Every transition is one script, so "the first final state wins" and "a final state
-acknowledges the stream entry and drops the lease" hold whichever instance writes them.
+acknowledges the stream entry and drops the lease" hold whichever instance writes them. The
+sets of states the scripts test (final, requeueable, accepting progress) are rendered from
+the lifecycle table (:mod:`perfgate.jobs.lifecycle`, see the job lifecycle section of
+docs/architecture.md), and ``TRANSITION_LUA`` is passed its allowed from-states by the journal.
 The scripts build some key names from the prefix: fine on one Redis (what perfgate
 supports), not on Redis Cluster.
 """
@@ -33,7 +36,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from perfgate.config import DEFAULT_TENANT
-from perfgate.store.record import FINISHED_STATES, JobRecord
+from perfgate.jobs.lifecycle import FINAL_STATES, PROGRESS_STATES, JobInput, lua_set, rule
+from perfgate.store.record import JobRecord
 
 DEFAULT_PREFIX: Final = "perfgate:"
 GROUP: Final = "workers"
@@ -175,14 +179,18 @@ def decode_logs(entries: Sequence[str], *, after: int, limit: int) -> list[dict[
     return lines
 
 
-_FINAL = ",".join(sorted(FINISHED_STATES))
+_FINAL = ",".join(sorted(FINAL_STATES))
+_REQUEUE = rule(JobInput.REQUEUE)
 
-# Shared Lua helpers. P = prefix. ``final(state)`` and ``move(h, from, to)`` keep the index
-# sets in step with the state field.
+# Shared Lua helpers. P = prefix. ``final(state)`` and ``requeueable(state)`` test the sets
+# of the lifecycle table; ``move(h, from, to)`` keeps the index sets in step with the state.
 _LUA_HELPERS = f"""
 local P = ARGV[1]
 local function final(state)
-  return string.find(',{_FINAL},', ',' .. state .. ',', 1, true) ~= nil
+  return string.find('{lua_set(FINAL_STATES)}', ',' .. state .. ',', 1, true) ~= nil
+end
+local function requeueable(state)
+  return string.find('{lua_set(_REQUEUE.from_states)}', ',' .. state .. ',', 1, true) ~= nil
 end
 local function tenant_of(h)
   return redis.call('HGET', h, 'tenant') or '{DEFAULT_TENANT}'
@@ -243,8 +251,9 @@ return {1, id}
 """
 )
 
-# KEYS: job hash. ARGV: prefix, id, allowed from-states (comma-separated), increment attempts
-# ('1'/'0'), ttl ms, group, then field/value pairs (raw 'state' among them).
+# KEYS: job hash. ARGV: prefix, id, allowed from-states (comma-separated, from the lifecycle
+# table's rule), increment attempts ('1'/'0'), ttl ms, group, then field/value pairs (raw
+# 'state' among them).
 # Returns -1 (no such job), 0 (refused: not in an allowed state) or the new HGETALL.
 TRANSITION_LUA = (
     _LUA_HELPERS
@@ -265,8 +274,9 @@ return redis.call('HGETALL', h)
 )
 
 # KEYS: job hash. ARGV: prefix, fraction (JSON), message (JSON). Only while running.
-PROGRESS_LUA = """
-if redis.call('HGET', KEYS[1], 'state') == 'running' then
+PROGRESS_LUA = f"""
+local state = redis.call('HGET', KEYS[1], 'state')
+if state and string.find('{lua_set(PROGRESS_STATES)}', ',' .. state .. ',', 1, true) then
   redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'progress_message', ARGV[3])
 end
 return 0
@@ -349,27 +359,28 @@ return removed
 # Claim one stream entry for consumer ARGV[3] (the body of CLAIM_LUA's loop): skip (and ack)
 # a job that is gone or finished, leave one whose lease another live consumer holds, else
 # take the lease, note where the entry is, and put a job that was running elsewhere back to
-# queued (so that its next start counts one more attempt, as a restart's recovery does).
-_CLAIM_ONE = """
+# queued, the lifecycle's ``requeue`` (so that its next start counts one more attempt, as a
+# restart's recovery does).
+_CLAIM_ONE = f"""
 local function claim_one(stream, entry, id, out)
-  local h = P .. '{job}:' .. id
+  local h = P .. '{{job}}:' .. id
   local state = redis.call('HGET', h, 'state')
   if not state or final(state) then
     redis.call('XACK', stream, group, entry)
     redis.call('XDEL', stream, entry)
     return
   end
-  local lease = P .. '{lease}:' .. id
+  local lease = P .. '{{lease}}:' .. id
   local holder = redis.call('GET', lease)
   if holder and holder ~= consumer then return end
   redis.call('SET', lease, consumer, 'PX', lease_ms)
   -- A job this consumer already runs (reclaimed after a pause) keeps its state.
-  if state ~= 'queued' and redis.call('HGET', h, 'owner') ~= consumer then
-    move(h, state, 'queued')
-    redis.call('HSET', h, 'state', 'queued')
+  if requeueable(state) and redis.call('HGET', h, 'owner') ~= consumer then
+    move(h, state, '{_REQUEUE.to_state.value}')
+    redis.call('HSET', h, 'state', '{_REQUEUE.to_state.value}')
   end
   redis.call('HSET', h, 'owner', consumer, 'qstream', stream, 'qentry', entry)
-  out[#out + 1] = {id, redis.call('HGETALL', h)}
+  out[#out + 1] = {{id, redis.call('HGETALL', h)}}
 end
 """
 

@@ -10,16 +10,17 @@ import psutil
 import trio
 
 from perfgate.config import PoolConfig, TaskConfig, builtin_tasks
+from perfgate.jobs.lifecycle import PoolEvent
 
 
 class Events:
-    """Records ``on_event`` calls per job."""
+    """Records ``on_event`` calls per job, as the JSON the job channels carry."""
 
     def __init__(self) -> None:
         self.by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
-    def __call__(self, job_id: str, event: dict[str, Any]) -> None:
-        self.by_job[job_id].append(event)
+    def __call__(self, job_id: str, event: PoolEvent) -> None:
+        self.by_job[job_id].append(event.to_json())
 
     def states(self, job_id: str) -> list[str]:
         return [e["state"] for e in self.by_job[job_id] if e["event"] == "state"]

@@ -14,6 +14,7 @@ import psutil
 import trio
 
 from perfgate.config import PoolConfig, TaskConfig, builtin_tasks
+from perfgate.jobs.lifecycle import PoolEvent, StateEvent
 from perfgate.pool import JobSpec, Pool
 
 
@@ -23,8 +24,8 @@ async def main(ready_file: Path) -> None:
     tasks["nap_sh"] = TaskConfig(name="nap_sh", command=("sh", "-c", "sleep 600; echo never"))
     running: set[str] = set()
 
-    def on_event(job_id: str, event: dict[str, object]) -> None:
-        if event.get("state") == "running":
+    def on_event(job_id: str, event: PoolEvent) -> None:
+        if isinstance(event, StateEvent) and event.state == "running":
             running.add(job_id)
 
     async with Pool(PoolConfig(min_workers=3, max_workers=4), tasks, on_event=on_event) as pool:

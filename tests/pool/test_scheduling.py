@@ -7,6 +7,7 @@ from pool_helpers import Events, fast_config, make_tasks, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.errors import QueueFull, Unavailable, ValidationError
+from perfgate.jobs.lifecycle import PoolEvent, StateEvent
 from perfgate.pool import JobSpec, Pool
 
 
@@ -17,8 +18,8 @@ def one_worker(**overrides: object) -> Pool:
 async def test_priorities_run_high_first_then_fifo() -> None:
     order: list[str] = []
 
-    def record(job_id: str, event: dict[str, object]) -> None:
-        if event.get("state") == "running":
+    def record(job_id: str, event: PoolEvent) -> None:
+        if isinstance(event, StateEvent) and event.state == "running":
             order.append(job_id)
 
     config = fast_config(min_workers=1, max_workers=1)
@@ -47,8 +48,8 @@ async def test_task_priority_is_the_default() -> None:
     order: list[str] = []
     config = fast_config(min_workers=1, max_workers=1)
 
-    def record(job_id: str, event: dict[str, object]) -> None:
-        if event.get("state") == "running":
+    def record(job_id: str, event: PoolEvent) -> None:
+        if isinstance(event, StateEvent) and event.state == "running":
             order.append(job_id)
 
     async with Pool(config, tasks, on_event=record) as pool:
@@ -158,7 +159,7 @@ async def test_interrupted_job_wait_raises_unavailable() -> None:
 
 
 async def test_on_event_errors_are_contained() -> None:
-    def broken(job_id: str, event: dict[str, object]) -> None:
+    def broken(job_id: str, event: PoolEvent) -> None:
         raise RuntimeError("subscriber bug")
 
     async with Pool(fast_config(), make_tasks(), on_event=broken) as pool:
