@@ -158,13 +158,6 @@ class Supervisor:
             if deliveries % DELIVERY_SAMPLE_EVERY == 0:
                 monitor.observe_ws_delivery(max(0.0, hub.clock() - published_at))
 
-        gateway = Gateway(
-            config.gateway,
-            hub,
-            state.authenticator,
-            on_rtt=monitor.observe_heartbeat_rtt,
-            on_delivery=delivered,
-        )
         journal: JobJournal
         if redis is None:
             journal = await stack.enter_async_context(
@@ -184,6 +177,19 @@ class Supervisor:
                     result_ttl_s=config.store.result_ttl_s,
                 )
             )
+
+        async def job_tenant(job_id: str) -> str | None:
+            record = await journal.get(job_id)
+            return None if record is None else record.tenant
+
+        gateway = Gateway(
+            config.gateway,
+            hub,
+            state.authenticator,
+            on_rtt=monitor.observe_heartbeat_rtt,
+            on_delivery=delivered,
+            job_tenant=job_tenant,
+        )
         cache = await stack.enter_async_context(ResultCache(config.cache, data_dir))
         relay = _EventRelay()
         pool = await stack.enter_async_context(

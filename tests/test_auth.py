@@ -71,3 +71,25 @@ async def test_websocket_token_in_query_or_header(secured: Any) -> None:
     assert reply["type"] == "error" and reply["id"] == 3
     await trio.to_thread.run_sync(by_header.ws.close)
     await trio.to_thread.run_sync(by_query.ws.close)
+
+
+def test_a_token_is_its_own_tenant_unless_it_names_one() -> None:
+    from perfgate.auth import Authenticator, token_tenant
+    from perfgate.config import TokenGrant
+
+    auth = Authenticator(
+        {
+            "plain-token-1": ("submit",),
+            "plain-token-2": ("submit",),
+            "named-token-1": TokenGrant(("subscribe",), tenant="acme"),
+            "named-admin-1": TokenGrant(("admin",), tenant="acme"),
+        }
+    )
+    one, two = auth.authenticate("plain-token-1"), auth.authenticate("plain-token-2")
+    assert one.tenant == token_tenant("plain-token-1")  # stable: the same after a restart
+    assert one.tenant != two.tenant and "plain-token" not in one.tenant
+    assert one.tenant_filter == one.tenant
+    named = auth.authenticate("named-token-1")
+    assert named.tenant == named.tenant_filter == "acme"
+    admin = auth.authenticate("named-admin-1")
+    assert admin.tenant == "acme" and admin.tenant_filter is None  # submits as acme, sees all

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.config import Config, load_config
+from perfgate.config import Config, TokenGrant, load_config
 from perfgate.errors import ConfigError
 
 
@@ -52,7 +52,7 @@ def test_env_parses_lists_tables_and_bools() -> None:
         },
     )
     assert config.http.cors_origins == ("https://a.example", "https://b.example")
-    assert config.auth.tokens == {"s3cret-token": ("submit", "subscribe")}
+    assert config.auth.tokens == {"s3cret-token": TokenGrant(("submit", "subscribe"))}
     assert config.server.insecure is True
 
 
@@ -82,6 +82,11 @@ def test_tasks_are_added_to_the_builtins(tmp_path: Path) -> None:
         ('[http]\ntrusted_proxies = ["10.0.0.0/33"]\n', {}, "not a CIDR"),
         ('[auth.tokens]\n"short" = ["submit"]\n', {}, "at least 8 characters"),
         ('[auth.tokens]\n"long-enough" = ["root"]\n', {}, "unknown scope 'root'"),
+        ('[auth.tokens]\n"long-enough" = { scopes = ["root"] }\n', {}, "unknown scope 'root'"),
+        ('[auth.tokens]\n"long-enough" = { scopes = ["submit"], tenant = "a/b" }\n', {}, "tenant"),
+        ('[auth.tokens]\n"long-enough" = { scopes = ["submit"], tenant = "" }\n', {}, "tenant"),
+        ('[auth.tokens]\n"long-enough" = { scopes = ["submit"], team = "x" }\n', {}, "'team'"),
+        ('[auth.tokens]\n"long-enough" = "submit"\n', {}, "expected a list of scopes"),
         ("[tasks.x]\ntimeout_s = 3\n", {}, "exactly one of 'target' or 'command'"),
         ('[tasks.x]\ntarget = "not a target"\n', {}, "expected 'module.path:function'"),
         ("[http\n", {}, "invalid TOML"),
@@ -122,3 +127,20 @@ def test_config_is_frozen() -> None:
     config = Config()
     with pytest.raises(AttributeError):
         config.http = config.http  # type: ignore[misc]
+
+
+def test_a_token_is_a_list_of_scopes_or_a_table_naming_its_tenant(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[auth.tokens]\n"
+        '"old-style-token" = ["submit", "subscribe"]\n'
+        '"acme-ci-token-1" = { scopes = ["submit"], tenant = "acme" }\n',
+    )
+    config = load_config(path, env={})
+    assert config.auth.tokens == {
+        "old-style-token": TokenGrant(("submit", "subscribe"), tenant=None),
+        "acme-ci-token-1": TokenGrant(("submit",), tenant="acme"),
+    }
+    env = {"PERFGATE_AUTH_TOKENS": '{"acme-ci-token-1": {"scopes": ["admin"], "tenant": "acme"}}'}
+    config = load_config(None, env=env)
+    assert config.auth.tokens == {"acme-ci-token-1": TokenGrant(("admin",), tenant="acme")}

@@ -2,6 +2,7 @@
 
 from perfgate.config._load import DEFAULT_FILE, ENV_PREFIX, load_config
 from perfgate.config._model import (
+    DEFAULT_TENANT,
     PRIORITIES,
     SCOPES,
     AuthConfig,
@@ -14,6 +15,7 @@ from perfgate.config._model import (
     ServerConfig,
     StoreConfig,
     TaskConfig,
+    TokenGrant,
     builtin_tasks,
     is_loopback,
     parse_address,
@@ -22,6 +24,7 @@ from perfgate.config._model import (
 
 __all__ = [
     "DEFAULT_FILE",
+    "DEFAULT_TENANT",
     "ENV_PREFIX",
     "PRIORITIES",
     "SCOPES",
@@ -35,6 +38,7 @@ __all__ = [
     "ServerConfig",
     "StoreConfig",
     "TaskConfig",
+    "TokenGrant",
     "builtin_tasks",
     "is_loopback",
     "load_config",

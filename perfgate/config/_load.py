@@ -142,6 +142,9 @@ def _check_type(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
         raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    if isinstance(tp, type) and hasattr(tp, "from_config"):
+        # A value with more than one accepted shape (``[auth] tokens``) parses itself.
+        return tp.from_config(value, where)
     if origin in (Mapping, dict, typing.Mapping):
         _, value_tp = typing.get_args(tp)
         if not isinstance(value, dict):
@@ -168,7 +171,8 @@ def _parse_env(tp: Any, text: str, where: str) -> Any:
     """Parse a string from the environment as the field's type.
 
     Scalars are written plainly (``8080``, ``true``); lists as ``a,b,c`` or a JSON array;
-    tables (``PERFGATE_AUTH_TOKENS``) as a JSON object.
+    tables (``PERFGATE_AUTH_TOKENS``) as a JSON object (``{"TOKEN": ["submit"]}`` or
+    ``{"TOKEN": {"scopes": ["submit"], "tenant": "acme"}}``).
     """
     origin = typing.get_origin(tp)
     if tp is bool:

@@ -29,8 +29,8 @@ async def _main(args: argparse.Namespace) -> None:
         overrides[key] = json.loads(value)
     config = GatewayConfig(bind=args.bind, **overrides)
     hub = MemoryHub(config.history_size, config.history_ttl_s, clock=trio.current_time)
-    tokens = {k: tuple(v) for k, v in json.loads(args.tokens).items()}
-    gateway = Gateway(config, hub, Authenticator(tokens))
+    # Each value is a list of scopes or {"scopes": [...], "tenant": "..."}, as in [auth] tokens.
+    gateway = Gateway(config, hub, Authenticator(json.loads(args.tokens)))
     async with trio.open_nursery() as nursery:
         url = await nursery.start(gateway.run)
         print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)

@@ -76,6 +76,7 @@ class Connection:
         "_flush",
         "_frames",
         "_hub",
+        "_job_tenant",
         "_last_flush",
         "_nap",
         "_on_delivery",
@@ -116,9 +117,11 @@ class Connection:
         on_rtt: Callable[[float], None] | None = None,
         on_delivery: Callable[[float], None] | None = None,
         frames: FrameCache | None = None,
+        job_tenant: channels.JobTenant | None = None,
     ) -> None:
         self.session = session
         self.principal = principal
+        self._job_tenant = job_tenant
         self._ws = ws
         self.ws = ws
         self._hub = hub
@@ -496,6 +499,7 @@ class Connection:
 
     async def _subscribe(self, op: protocol.Subscribe) -> str:
         name = channels.check_subscribe(self.principal, op.channel)
+        await channels.check_job_channel(self.principal, name, self._job_tenant)
         if name in self._subs:
             raise Conflict(f"already subscribed to {name!r}")
         if len(self._subs) >= MAX_SUBSCRIPTIONS:

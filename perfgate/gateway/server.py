@@ -49,6 +49,8 @@ class Gateway:
 
     ``on_rtt(seconds)`` gets each heartbeat round trip; ``on_delivery(published_at)`` gets, per
     frame written, the hub timestamp of its oldest message (measure it with ``hub.clock``).
+    ``job_tenant(job_id)`` names the tenant owning a job (``None``: no such job), which decides
+    who may subscribe to ``jobs:{id}`` (see :func:`channels.check_job_channel`).
     """
 
     def __init__(
@@ -60,8 +62,10 @@ class Gateway:
         on_close: Callable[[CloseInfo], None] | None = None,
         on_rtt: Callable[[float], None] | None = None,
         on_delivery: Callable[[float], None] | None = None,
+        job_tenant: channels.JobTenant | None = None,
     ) -> None:
         self.config = config
+        self._job_tenant = job_tenant
         self.hub = hub
         self.authenticator = authenticator
         self._on_close = on_close
@@ -199,6 +203,7 @@ class Gateway:
             on_rtt=self._on_rtt,
             on_delivery=self._on_delivery,
             frames=self._frames,
+            job_tenant=self._job_tenant,
         )
         self._connections[conn] = None
         self._idle = trio.Event() if self._idle.is_set() else self._idle

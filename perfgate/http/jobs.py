@@ -1,4 +1,8 @@
-"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, list, logs."""
+"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, list, logs.
+
+Each job belongs to the tenant of the token that submitted it; a token without ``admin``
+reaches its own tenant's jobs only, and another tenant's job answers 404 like an unknown one.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from quart import Blueprint, Response, current_app, jsonify, request
 from perfgate.errors import Unavailable, ValidationError
 from perfgate.http.bodies import read_json
 from perfgate.http.openapi import document
-from perfgate.http.security import requires
+from perfgate.http.security import principal, requires
 from perfgate.jobs import JobService
 from perfgate.schema import SUBMIT_JOB
 
@@ -32,6 +36,7 @@ JOB_SCHEMA: dict[str, Any] = {
         "started_at": {"type": ["string", "null"]},
         "finished_at": {"type": ["string", "null"]},
         "cached": {"type": "boolean"},
+        "tenant": {"type": "string"},
     },
     "required": ["id", "task", "state"],
 }
@@ -113,7 +118,7 @@ blueprint = Blueprint("jobs", __name__)
 )
 @requires("submit")
 async def submit_job() -> Response:
-    record, created = await _service().submit(await read_json())
+    record, created = await _service().submit(await read_json(), tenant=principal().tenant)
     response = _job_response(record.to_json(), 202 if created else 200)
     response.headers["Location"] = f"/v1/jobs/{record.id}"
     return response
@@ -140,7 +145,12 @@ WAIT_QUERY = {
 async def get_job(job_id: str) -> Response:
     wait_s = _number_arg("wait", 0.0)
     service = _service()
-    record = await (service.wait(job_id, wait_s) if wait_s > 0 else service.get(job_id))
+    tenant = principal().tenant_filter
+    record = await (
+        service.wait(job_id, wait_s, tenant=tenant)
+        if wait_s > 0
+        else service.get(job_id, tenant=tenant)
+    )
     return _job_response(record.to_json(), 200)
 
 
@@ -153,7 +163,7 @@ async def get_job(job_id: str) -> Response:
 )
 @requires("submit")
 async def cancel_job(job_id: str) -> Response:
-    record = await _service().cancel(job_id)
+    record = await _service().cancel(job_id, tenant=principal().tenant_filter)
     return _job_response(record.to_json(), 200)
 
 
@@ -198,6 +208,7 @@ async def list_jobs() -> Response:
         state=request.args.get("state"),
         limit=limit,
         cursor=request.args.get("cursor") or None,
+        tenant=principal().tenant_filter,
     )
     response = jsonify({"jobs": [j.to_json() for j in jobs], "next_cursor": cursor})
     response.headers["Cache-Control"] = "no-store"
@@ -231,7 +242,7 @@ LOGS_QUERY = [
 @requires("subscribe")
 async def job_logs(job_id: str) -> Response:
     service = _service()
-    await service.get(job_id)  # 404 for an unknown job
+    await service.get(job_id, tenant=principal().tenant_filter)  # 404: unknown, or not ours
     after = _int_arg("after", 0, minimum=0, maximum=2**62)
     limit = _int_arg("limit", 1000, minimum=1, maximum=10_000)
     lines = await service.journal.logs(job_id, after=after, limit=limit)

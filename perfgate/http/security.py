@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from quart import current_app, g, request
 
@@ -36,5 +36,9 @@ def requires(scope: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Aw
     return decorate
 
 
-def principal() -> Any:
-    return g.get("principal")
+def principal() -> Principal:
+    """The principal :func:`requires` (or :func:`authenticate`) admitted for this request."""
+    found = g.get("principal")
+    if not isinstance(found, Principal):
+        raise RuntimeError("principal() called on a route that did not authenticate")
+    return found

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from perfgate.config import Config, TaskConfig
+from perfgate.config import DEFAULT_TENANT, Config, TaskConfig
 from perfgate.errors import NotFound, QueueFull, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import (
     JobError,
@@ -137,12 +137,13 @@ class JobService:
 
     # -- submitting ----------------------------------------------------------------------
 
-    async def submit(self, body: Any) -> tuple[JobRecord, bool]:
-        """Validate, journal and enqueue a job. Returns ``(job, created)``.
+    async def submit(self, body: Any, *, tenant: str = DEFAULT_TENANT) -> tuple[JobRecord, bool]:
+        """Validate, journal and enqueue a job owned by ``tenant``. Returns ``(job, created)``.
 
-        ``created`` is False when an ``idempotency_key`` matched an earlier job with the same
-        body (that job is returned). Raises ValidationError (422), Conflict (409, same key and
-        another body), QueueFull (429) or Unavailable (503, draining).
+        ``created`` is False when an ``idempotency_key`` matched an earlier job of the same
+        tenant with the same body (that job is returned). Raises ValidationError (422),
+        Conflict (409, same key and another body), QueueFull (429) or Unavailable (503,
+        draining).
         """
         if not self._readiness.accepting:
             raise Unavailable(f"not accepting jobs ({self._readiness.reason()})")
@@ -171,6 +172,7 @@ class JobService:
             max_retries=spec.max_retries or 0,
             idempotency_key=key,
             fingerprint=fingerprint,
+            tenant=tenant,
         )
         if task.cacheable and self.cache is not None:
             hit = await self.cache.get(task.name, args, _MISS)
@@ -226,14 +228,17 @@ class JobService:
 
     # -- reading -------------------------------------------------------------------------
 
-    async def get(self, job_id: str) -> JobRecord:
+    async def get(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
+        """The job; :class:`NotFound` if there is none, or if ``tenant`` is given and does
+        not own it (another tenant's job is indistinguishable from no job)."""
         record = await self.journal.get(job_id)
-        if record is None:
+        if record is None or (tenant is not None and record.tenant != tenant):
             raise NotFound(f"no job {job_id!r}")
         return record
 
-    async def wait(self, job_id: str, wait_s: float) -> JobRecord:
+    async def wait(self, job_id: str, wait_s: float, *, tenant: str | None = None) -> JobRecord:
         """The job once it has finished, or as it is after ``wait_s`` (capped by config).
+        ``tenant`` as for :meth:`get`.
 
         The waiter is registered *before* the first read of the journal: a job that finishes
         while that read is in flight then still wakes it (no lost wake-up).
@@ -242,7 +247,7 @@ class JobService:
         waiters = self._waiters.setdefault(job_id, _Waiters())
         waiters.count += 1
         try:
-            record = await self.get(job_id)
+            record = await self.get(job_id, tenant=tenant)
             if record.finished or wait_s <= 0 or not self._readiness.accepting:
                 return record
             with trio.move_on_after(wait_s):
@@ -266,9 +271,10 @@ class JobService:
             if not event.is_set() and (await self.get(job_id)).finished:
                 return
 
-    async def cancel(self, job_id: str) -> JobRecord:
-        """Cancel a queued or running job; a finished job is returned unchanged (idempotent)."""
-        record = await self.get(job_id)
+    async def cancel(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
+        """Cancel a queued or running job; a finished job is returned unchanged (idempotent).
+        ``tenant`` as for :meth:`get`: another tenant's job is :class:`NotFound`, untouched."""
+        record = await self.get(job_id, tenant=tenant)
         if record.finished:
             return record
         cancelled = await self.journal.cancel(job_id)

@@ -302,10 +302,10 @@ class Journal:
     ) -> tuple[JobRecord, bool]:
         """Store a new job; return it and ``True`` once it is durable.
 
-        With an ``idempotency_key`` already in the journal, nothing is written: the earlier
-        job is returned with ``False`` when ``fingerprint`` matches the earlier one, and
-        :class:`~perfgate.errors.Conflict` is raised when it does not. A key is free again
-        once the retention sweep deleted its job.
+        With an ``idempotency_key`` already used by the record's tenant (keys are per tenant),
+        nothing is written: the earlier job is returned with ``False`` when ``fingerprint``
+        matches the earlier one, and :class:`~perfgate.errors.Conflict` is raised when it does
+        not. A key is free again once the retention sweep deleted its job.
         """
         if record.state not in STATES:
             raise ValidationError(f"unknown job state {record.state!r}")
@@ -445,11 +445,16 @@ class Journal:
         return await self._read(functools.partial(_sql.get, job_id=job_id))
 
     async def list(
-        self, state: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        state: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        tenant: str | None = None,
     ) -> tuple[list[JobRecord], str | None]:
-        """A page of jobs, newest first by ``(created_at, id)``, and the cursor of the next
-        page (``None`` on the last page). Stable while jobs are added: a job is never shown
-        twice across pages. Raises :class:`~perfgate.errors.ValidationError` for an unknown
+        """A page of jobs (of ``tenant`` only, unless ``None``), newest first by
+        ``(created_at, id)``, and the cursor of the next page (``None`` on the last page).
+        Stable while jobs are added: a job is never shown twice across pages. Raises :class:`~perfgate.errors.ValidationError` for an unknown
         state or a limit outside 1..1000, :class:`~perfgate.errors.BadRequest` for a cursor
         this journal did not issue."""
         if state is not None and state not in STATES:
@@ -458,7 +463,9 @@ class Journal:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE}")
         before = None if cursor is None else paging.decode_cursor(cursor)
         jobs, more = await self._read(
-            functools.partial(_sql.list_page, state=state, limit=limit, before=before)
+            functools.partial(
+                _sql.list_page, state=state, limit=limit, before=before, tenant=tenant
+            )
         )
         next_cursor = paging.encode_cursor(jobs[-1].created_at, jobs[-1].id) if more else None
         return jobs, next_cursor

@@ -37,7 +37,12 @@ class JobJournal(Protocol):
     async def flush(self) -> None: ...
     async def recover(self) -> builtins.list[JobRecord]: ...
     async def list(
-        self, state: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        state: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        tenant: str | None = None,
     ) -> tuple[builtins.list[JobRecord], str | None]: ...
     async def logs(
         self, job_id: str, *, after: int = 0, limit: int = 1000

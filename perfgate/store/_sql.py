@@ -19,15 +19,16 @@ from typing import Any
 
 import attrs
 
+from perfgate.config import DEFAULT_TENANT
 from perfgate.errors import Conflict, NotFound, ValidationError
 from perfgate.jobs.lifecycle import PROGRESS_STATES, JobInput, rule
 from perfgate.store import retention
 from perfgate.store.record import FINISHED_STATES, QUEUED, JobRecord, TransitionWrite, iso_utc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FILENAME = "journal.sqlite3"
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
     id               TEXT PRIMARY KEY,
     task             TEXT NOT NULL,
@@ -47,13 +48,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     timeout_s        REAL,
     max_retries      INTEGER NOT NULL,
     cached           INTEGER NOT NULL,
-    log_seq          INTEGER NOT NULL DEFAULT 0
+    log_seq          INTEGER NOT NULL DEFAULT 0,
+    tenant           TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'
 );
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key
-    ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, id);
-CREATE INDEX IF NOT EXISTS jobs_by_state_created ON jobs (state, created_at, id);
-CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS job_logs (
     job_id TEXT NOT NULL,
     seq    INTEGER NOT NULL,
@@ -62,6 +59,16 @@ CREATE TABLE IF NOT EXISTS job_logs (
     line   TEXT NOT NULL,
     PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
+"""
+# Created after the migration, since they name columns that a version-1 journal lacks.
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_tenant_idempotency_key
+    ON jobs (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_state_created ON jobs (state, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_created ON jobs (tenant, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_state_created ON jobs (tenant, state, created_at, id);
+CREATE INDEX IF NOT EXISTS jobs_by_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 """
 
 _COLUMNS = (
@@ -83,6 +90,7 @@ _COLUMNS = (
     "timeout_s",
     "max_retries",
     "cached",
+    "tenant",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 _JSON_COLUMNS = frozenset({"args", "result", "error"})
@@ -105,10 +113,29 @@ def connect(data_dir: Path, *, readonly: bool = False) -> sqlite3.Connection:
             raise RuntimeError(f"SQLite refused WAL mode for {path} (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.executescript(_SCHEMA)
+        _migrate(conn)
+        conn.executescript(_INDEXES)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     else:
         conn.execute("PRAGMA query_only = ON")
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a version-1 journal (no tenants) up to date, in one transaction: its jobs go to
+    :data:`~perfgate.config.DEFAULT_TENANT` (so with no tokens nothing changes), and its
+    idempotency keys become unique per tenant."""
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
+    if "tenant" in columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'")
+        conn.execute("DROP INDEX IF EXISTS jobs_by_idempotency_key")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def journal_mode(conn: sqlite3.Connection) -> str:
@@ -156,10 +183,14 @@ def insert(
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> tuple[JobRecord, bool]:
-    """Insert ``record``, unless ``idempotency_key`` already names a job: then return that
-    job when its fingerprint matches, and raise :class:`Conflict` when it does not."""
+    """Insert ``record``, unless ``idempotency_key`` already names a job of the record's
+    tenant: then return that job when its fingerprint matches, and raise :class:`Conflict`
+    when it does not. Another tenant's use of the same key is no concern of this one."""
     if idempotency_key is not None:
-        row = conn.execute(f"{_SELECT} WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+        row = conn.execute(
+            f"{_SELECT} WHERE tenant = ? AND idempotency_key = ?",
+            (record.tenant, idempotency_key),
+        ).fetchone()
         if row is not None:
             existing = _from_row(row)
             if existing.fingerprint != fingerprint:
@@ -191,7 +222,7 @@ def transition(conn: sqlite3.Connection, job_id: str, write: TransitionWrite) ->
     sets = []
     params: list[Any] = []
     for name, value in write.fields.items():
-        if name not in _COLUMNS or name in ("id", "created_at"):
+        if name not in _COLUMNS or name in ("id", "created_at", "tenant"):
             raise ValueError(f"cannot set job field {name!r}")
         sets.append(f"{name} = ?")
         params.append(_dumps(value) if name in _JSON_COLUMNS else value)
@@ -293,11 +324,16 @@ def list_page(
     state: str | None,
     limit: int,
     before: tuple[float, str] | None,
+    tenant: str | None = None,
 ) -> tuple[list[JobRecord], bool]:
-    """Up to ``limit`` jobs, newest first by ``(created_at, id)``, strictly before ``before``;
-    the flag says whether more jobs follow."""
+    """Up to ``limit`` jobs (of ``tenant``, or of every tenant for ``None``), newest first by
+    ``(created_at, id)``, strictly before ``before``; the flag says whether more jobs follow.
+    The tenant is part of the query (an index serves it), so every page is full."""
     where = []
     params: list[Any] = []
+    if tenant is not None:
+        where.append("tenant = ?")
+        params.append(tenant)
     if state is not None:
         where.append("state = ?")
         params.append(state)

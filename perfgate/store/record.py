@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import attrs
 
+from perfgate.config import DEFAULT_TENANT
 from perfgate.jobs.lifecycle import (
     FINAL_STATES,
     PENDING_STATES,
@@ -141,6 +142,8 @@ class JobRecord:
     ``ctx.progress`` call. ``attempts`` counts started attempts, so a job re-run after a
     restart shows one more attempt than it would have otherwise. ``started_at`` is the start
     of the latest attempt. ``fingerprint`` is internal (idempotency) and not in :meth:`to_json`.
+    ``tenant`` owns the job (see :mod:`perfgate.auth`): only it and ``admin`` tokens see it, and
+    an ``idempotency_key`` is unique per tenant.
     """
 
     id: str
@@ -161,6 +164,7 @@ class JobRecord:
     timeout_s: float | None = None
     max_retries: int = 0
     cached: bool = False
+    tenant: str = DEFAULT_TENANT
 
     @property
     def finished(self) -> bool:
@@ -186,4 +190,5 @@ class JobRecord:
             "max_retries": self.max_retries,
             "idempotency_key": self.idempotency_key,
             "cached": self.cached,
+            "tenant": self.tenant,
         }

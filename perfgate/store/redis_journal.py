@@ -102,20 +102,24 @@ class RedisJournal:
     ) -> tuple[JobRecord, bool]:
         """Store a new job (and enqueue it, if queued); return it and ``True``.
 
-        With an ``idempotency_key`` held by a job that still exists: nothing is written, the
-        earlier job is returned with ``False`` when ``fingerprint`` matches, and
-        :class:`~perfgate.errors.Conflict` is raised when it does not.
+        With an ``idempotency_key`` that the record's tenant gave a job that still exists (keys
+        are per tenant): nothing is written, the earlier job is returned with ``False`` when
+        ``fingerprint`` matches, and :class:`~perfgate.errors.Conflict` is raised when it
+        does not.
         """
         if record.state not in STATES:
             raise ValidationError(f"unknown job state {record.state!r}")
         stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
+        slot = (
+            "" if idempotency_key is None else wire.idempotency_slot(record.tenant, idempotency_key)
+        )
         with redis_unavailable("create job"):
             reply: Any = await self._create(
                 keys=[self.keys.job(record.id)],
                 args=[
                     self.prefix,
                     record.id,
-                    idempotency_key or "",
+                    slot,
                     self._ttl_ms,
                     stream,
                     wire.GROUP,
@@ -263,9 +267,16 @@ class RedisJournal:
         return wire.decode_record(job_id, {str(k): str(v) for k, v in fields.items()})
 
     async def list(
-        self, state: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        state: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        tenant: str | None = None,
     ) -> tuple[builtins.list[JobRecord], str | None]:
-        """A page of jobs, newest first by ``(created_at, id)``, and the next page's cursor."""
+        """A page of jobs (of ``tenant`` only, unless ``None``), newest first by
+        ``(created_at, id)``, and the next page's cursor. A tenant's page is read from that
+        tenant's own index: it is as full as a global one."""
         if state is not None and state not in STATES:
             raise ValidationError(f"unknown state {state!r}; one of {', '.join(sorted(STATES))}")
         if not 1 <= limit <= MAX_PAGE:
@@ -275,7 +286,9 @@ class RedisJournal:
             created_at, job_id = paging.decode_cursor(cursor)
             upper = wire.index_member(created_at, job_id)
         with redis_unavailable("list jobs"):
-            reply: Any = await self._list(args=[self.prefix, state or "all", upper, limit])
+            reply: Any = await self._list(
+                args=[self.prefix, state or "all", upper, limit, tenant or ""]
+            )
         jobs = [wire.decode_record(str(job_id), wire.pairs(fields)) for job_id, fields in reply]
         more = len(jobs) > limit
         jobs = jobs[:limit]

@@ -4,16 +4,20 @@ Pure: no I/O, no trio. :mod:`perfgate.store.redis_journal` and :mod:`perfgate.jo
 run these scripts. Per job ``J`` (``P`` is the prefix, ``perfgate:`` by default):
 
 * ``P{job}:J`` — a hash. Fields ``state``, ``attempts``, ``ix``, ``log_seq``, ``owner``,
-  ``qstream``, ``qentry``, ``idem`` are raw strings; every other field is JSON text (see
+  ``qstream``, ``qentry``, ``idem``, ``tenant`` are raw strings; every other field is JSON text (see
   :func:`encode_fields`). A finished job's hash (and its log list and idempotency key) expire
   ``result_ttl_s`` after it finished; an unfinished job never expires.
 * ``P{job}:J:log`` — a list of the last ``max_log_lines`` lines, each ``"SEQ\\tJSON"``.
-* ``P{idem}:KEY`` — the id of the job that took idempotency key ``KEY``.
+* ``P{idem}:TENANT/KEY`` — the id of the job that took idempotency key ``KEY`` in tenant
+  ``TENANT`` (see :func:`idempotency_slot`; a tenant name holds no ``/``).
 * ``P{lease}:J`` — the consumer running ``J``, with a TTL its owner keeps refreshing.
 * ``P{ix}:STATE`` and ``P{ix}:all`` — lexicographic sorted sets of ``ix`` members
   (``"%017.6f|ID"`` of ``created_at``), so listing newest first with a keyset cursor is one
   ``ZREVRANGEBYLEX``. Members of expired jobs are pruned when a listing meets them, and by
-  the sweep (``P{done}``, finished jobs scored by ``finished_at``).
+  the sweep (``P{done}``, finished jobs scored by ``finished_at``, members ``"IX|TENANT"``).
+* ``P{tix}:TENANT:STATE`` and ``P{tix}:TENANT:all`` — the same indexes for one tenant's jobs,
+  so that a tenant's listing is as direct as the global one (every page full). A job hash
+  from before tenants existed counts as :data:`~perfgate.config.DEFAULT_TENANT`'s.
 * ``P{q}:PRIORITY`` — the job streams (entry field ``id``), one consumer group ``workers``.
 
 Every transition is one script, so "the first final state wins" and "a final state
@@ -31,6 +35,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
+from perfgate.config import DEFAULT_TENANT
 from perfgate.jobs.lifecycle import FINAL_STATES, PROGRESS_STATES, JobInput, lua_set, rule
 from perfgate.store.record import JobRecord
 
@@ -39,7 +44,7 @@ GROUP: Final = "workers"
 PRIORITY_ORDER: Final = ("high", "normal", "low")
 #: Raw (not JSON) hash fields.
 RAW_FIELDS: Final = frozenset(
-    {"state", "attempts", "ix", "log_seq", "owner", "qstream", "qentry", "idem"}
+    {"state", "attempts", "ix", "log_seq", "owner", "qstream", "qentry", "idem", "tenant"}
 )
 _JSON_FIELDS: Final = (
     "task",
@@ -86,6 +91,11 @@ def index_member(created_at: float, job_id: str) -> str:
     return f"{created_at:017.6f}|{job_id}"
 
 
+def idempotency_slot(tenant: str, key: str) -> str:
+    """Where a tenant's idempotency key lives: keys are unique per tenant, never across."""
+    return f"{tenant}/{key}"
+
+
 def encode_fields(record: JobRecord) -> list[str]:
     """The hash of a new job, as a flat ``[field, value, ...]`` list."""
     values = {
@@ -107,6 +117,7 @@ def encode_fields(record: JobRecord) -> list[str]:
     }
     flat = ["state", record.state, "attempts", str(record.attempts)]
     flat += ["ix", index_member(record.created_at, record.id), "log_seq", "0"]
+    flat += ["tenant", record.tenant]
     for name in _JSON_FIELDS:
         flat += [name, dumps(values[name])]
     return flat
@@ -144,6 +155,7 @@ def decode_record(job_id: str, fields: dict[str, str]) -> JobRecord:
             timeout_s=value.get("timeout_s"),
             max_retries=int(value.get("max_retries") or 0),
             cached=bool(value.get("cached")),
+            tenant=fields.get("tenant") or DEFAULT_TENANT,
         )
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"job {job_id}: malformed hash ({exc})") from None
@@ -180,10 +192,16 @@ end
 local function requeueable(state)
   return string.find('{lua_set(_REQUEUE.from_states)}', ',' .. state .. ',', 1, true) ~= nil
 end
+local function tenant_of(h)
+  return redis.call('HGET', h, 'tenant') or '{DEFAULT_TENANT}'
+end
 local function move(h, from, to)
   local ix = redis.call('HGET', h, 'ix')
+  local t = P .. '{{tix}}:' .. tenant_of(h) .. ':'
   redis.call('ZREM', P .. '{{ix}}:' .. from, ix)
   redis.call('ZADD', P .. '{{ix}}:' .. to, 0, ix)
+  redis.call('ZREM', t .. from, ix)
+  redis.call('ZADD', t .. to, 0, ix)
 end
 local function finish_keys(h, id, ttl_ms, group)
   redis.call('PEXPIRE', h, ttl_ms)
@@ -191,7 +209,7 @@ local function finish_keys(h, id, ttl_ms, group)
   local idem = redis.call('HGET', h, 'idem')
   if idem then redis.call('PEXPIRE', P .. '{{idem}}:' .. idem, ttl_ms) end
   local ix = redis.call('HGET', h, 'ix')
-  redis.call('ZADD', P .. '{{done}}', redis.call('TIME')[1], ix)
+  redis.call('ZADD', P .. '{{done}}', redis.call('TIME')[1], ix .. '|' .. tenant_of(h))
   local q = redis.call('HMGET', h, 'qstream', 'qentry')
   if q[1] and q[2] then
     redis.call('XACK', q[1], group, q[2])
@@ -201,7 +219,7 @@ local function finish_keys(h, id, ttl_ms, group)
 end
 """
 
-# KEYS: job hash. ARGV: prefix, id, idempotency key ('' none), ttl ms (when created final),
+# KEYS: job hash. ARGV: prefix, id, idempotency slot ('' none), ttl ms (when created final),
 # stream ('' = do not enqueue), group, then field/value pairs.
 # Returns {1, id} (created) or {0, earlier id} (the key is taken by a live job).
 CREATE_LUA = (
@@ -222,8 +240,11 @@ redis.call('HSET', KEYS[1], unpack(fields))
 if key ~= '' then redis.call('HSET', KEYS[1], 'idem', key) end
 local state = redis.call('HGET', KEYS[1], 'state')
 local ix = redis.call('HGET', KEYS[1], 'ix')
+local t = P .. '{tix}:' .. tenant_of(KEYS[1]) .. ':'
 redis.call('ZADD', P .. '{ix}:all', 0, ix)
 redis.call('ZADD', P .. '{ix}:' .. state, 0, ix)
+redis.call('ZADD', t .. 'all', 0, ix)
+redis.call('ZADD', t .. state, 0, ix)
 if final(state) then finish_keys(KEYS[1], id, ttl, ARGV[6]) end
 if stream ~= '' then redis.call('XADD', stream, '*', 'id', id) end
 return {1, id}
@@ -272,11 +293,14 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return seq
 """
 
-# ARGV: prefix, state ('all' for every state), cursor member ('' for the first page), limit.
-# Returns up to limit+1 {member, HGETALL} of live jobs, newest first; prunes dead members.
+# ARGV: prefix, state ('all' for every state), cursor member ('' for the first page), limit,
+# tenant ('' for every tenant). Returns up to limit+1 {member, HGETALL} of live jobs, newest
+# first; prunes dead members.
 LIST_LUA = """
 local P, limit = ARGV[1], tonumber(ARGV[4])
-local key = P .. '{ix}:' .. ARGV[2]
+local scope = P .. '{ix}:'
+if ARGV[5] ~= '' then scope = P .. '{tix}:' .. ARGV[5] .. ':' end
+local key = scope .. ARGV[2]
 local upper = '+'
 if ARGV[3] ~= '' then upper = '(' .. ARGV[3] end
 local out, scanned = {}, 0
@@ -289,7 +313,7 @@ while #out <= limit and scanned < 10 * (limit + 1) + 100 do
     local fields = redis.call('HGETALL', P .. '{job}:' .. id)
     if #fields == 0 then
       redis.call('ZREM', key, member)
-      redis.call('ZREM', P .. '{ix}:all', member)
+      redis.call('ZREM', scope .. 'all', member)
     elseif #out <= limit then
       out[#out + 1] = {id, fields}
     end
@@ -306,11 +330,24 @@ local done = P .. '{{done}}'
 local members = redis.call('ZRANGEBYSCORE', done, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
 local removed = 0
 for _, member in ipairs(members) do
-  local id = string.sub(member, string.find(member, '|', 1, true) + 1)
+  -- "IX|TENANT" (IX is "CREATED|ID"); a member written before tenants existed is just IX.
+  local bar = string.find(member, '|', 1, true)
+  local rest = string.sub(member, bar + 1)
+  local id, ix, tenant = rest, member, nil
+  local bar2 = string.find(rest, '|', 1, true)
+  if bar2 then
+    id = string.sub(rest, 1, bar2 - 1)
+    ix = string.sub(member, 1, bar + bar2 - 1)
+    tenant = string.sub(rest, bar2 + 1)
+  end
   if redis.call('EXISTS', P .. '{{job}}:' .. id) == 0 then
-    redis.call('ZREM', P .. '{{ix}}:all', member)
-    for state in string.gmatch('{_FINAL}', '[^,]+') do
-      redis.call('ZREM', P .. '{{ix}}:' .. state, member)
+    local scopes = {{P .. '{{ix}}:'}}
+    if tenant then scopes[2] = P .. '{{tix}}:' .. tenant .. ':' end
+    for _, scope in ipairs(scopes) do
+      redis.call('ZREM', scope .. 'all', ix)
+      for state in string.gmatch('{_FINAL}', '[^,]+') do
+        redis.call('ZREM', scope .. state, ix)
+      end
     end
     removed = removed + 1
   end

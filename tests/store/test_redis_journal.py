@@ -110,3 +110,52 @@ async def test_expired_jobs_leave_the_listing(journal: RedisJournal) -> None:
     assert (await journal.counts())["failed"] == 1  # until the sweep
     assert await journal.sweep(now=10**10) == 1
     assert (await journal.counts())["failed"] == 0
+
+
+async def test_a_tenants_listing_is_its_own_and_pages_are_full(journal: RedisJournal) -> None:
+    for i in range(9):
+        await journal.create(job(f"t{i}", 200.0 + i, tenant="acme" if i % 3 == 0 else "bravo"))
+    await journal.mark_running("t3")
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        page, cursor = await journal.list(limit=2, cursor=cursor, tenant="acme")
+        pages.append([r.id for r in page])
+        if cursor is None:
+            break
+    assert pages == [["t6", "t3"], ["t0"]]  # read from acme's index: no short pages
+    queued, _ = await journal.list(state="queued", tenant="acme")
+    assert [r.id for r in queued] == ["t6", "t0"]
+    running, _ = await journal.list(state="running", tenant="bravo")
+    assert running == []
+    assert len((await journal.list(limit=100))[0]) == 9  # no tenant: every job
+    assert (await journal.get("t3")).tenant == "acme"  # type: ignore[union-attr]
+
+
+async def test_expired_jobs_leave_the_tenants_listing_too(journal: RedisJournal) -> None:
+    await journal.create(job("x1", 1.0, tenant="acme"))
+    await journal.mark_finished("x1", "succeeded", result=1)
+    await journal.client.delete([journal.keys.job("x1")])  # as its TTL would
+    assert await journal.sweep(now=10**10) == 1
+    for state in ("all", "succeeded"):
+        assert await journal.client.zcard(f"{journal.prefix}{{tix}}:acme:{state}") == 0
+
+
+async def test_idempotency_keys_are_per_tenant(journal: RedisJournal) -> None:
+    a, created_a = await journal.create(
+        job("i1", 1.0, tenant="acme", fingerprint="f"), idempotency_key="key", fingerprint="f"
+    )
+    # The same key in another tenant, even with another body: a new job, no conflict.
+    b, created_b = await journal.create(
+        job("i2", 2.0, tenant="bravo", fingerprint="g"), idempotency_key="key", fingerprint="g"
+    )
+    assert created_a and created_b and b.id == "i2"
+    again, created = await journal.create(
+        job("i3", 3.0, tenant="bravo", fingerprint="g"), idempotency_key="key", fingerprint="g"
+    )
+    assert not created and again.id == "i2"
+    with pytest.raises(Conflict):
+        await journal.create(
+            job("i4", 4.0, tenant="acme", fingerprint="g"), idempotency_key="key", fingerprint="g"
+        )
+    assert a.id == "i1"
