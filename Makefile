@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-baseline clean
+.PHONY: run test lint bench bench-baseline bench-power bench-extra clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,22 @@ lint: $(STAMP)
 # The default suite (all scenarios, peers in the same run), gated against the committed
 # baseline: exit 0 pass, 1 regression, 2 inconclusive. Results: bench/results/<UTC>.json/.html
 BENCH_ARGS ?=
-bench: $(STAMP)
+bench-extra: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+
+bench: bench-extra
 	$(PY) -m perfgate.bench.cli bench --peers --baseline bench/baseline.json $(BENCH_ARGS)
 
 # Refresh bench/baseline.json from a fresh run of the same suite (then review and commit it).
-bench-baseline: $(STAMP)
+bench-baseline: bench-extra
 	$(PY) -m perfgate.bench.cli bench --peers --write-baseline bench/baseline.json $(BENCH_ARGS)
+
+# The gate's power on this machine: record many runs (quiet machine, ~10 minutes), then
+# resample them into A/A and 30 %-slower pairs (see README, "How good is the gate").
+POWER_OUT ?= bench/power
+bench-power: bench-extra
+	$(PY) -m perfgate.bench.cli bench --peers --runs 14 --out $(POWER_OUT) $(BENCH_ARGS)
+	$(PY) -m perfgate.bench.cli gate --power $$(ls -t $(POWER_OUT)/*.json | head -1)
 
 clean:
 	rm -rf $(VENV) .perfgate .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
+import platform
 import random
 import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfgate.bench import gate, results
+from perfgate.bench import comparable, gate, results
 
 if TYPE_CHECKING:
     from perfgate.bench.server import Target
@@ -24,6 +26,27 @@ if TYPE_CHECKING:
 # only for `perfgate bench`.
 DEFAULT_OUT = Path("bench/results")
 SCENARIO_NAMES = ("http", "jobs", "ws-fanout", "ws-churn")
+#: What `perfgate bench` imports beyond perfgate's runtime dependencies: the `bench` extra
+#: in pyproject.toml (module name -> distribution name).
+BENCH_MODULES = {
+    "hdrh": "hdrhistogram",
+    "rich": "rich",
+    "matplotlib": "matplotlib",
+    "uvicorn": "uvicorn",
+    "websockets": "websockets",
+    "h11": "h11",
+}
+
+
+def missing_bench_packages() -> list[str]:
+    """The bench extra's packages that cannot be imported here."""
+    missing = []
+    for module, package in BENCH_MODULES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    return missing
 
 
 def _bench_parser() -> argparse.ArgumentParser:
@@ -72,6 +95,8 @@ def _bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, help="gate the result against this baseline file")
     p.add_argument("--write-baseline", type=Path, help="also copy the result to this file")
     p.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed for the gate (0)")
+    # TEST ONLY (the bench's own tests): start perfgate with this CPU cost per HTTP request
+    p.add_argument("--test-only-delay-ms", type=float, default=0.0, help=argparse.SUPPRESS)
     return p
 
 
@@ -92,6 +117,14 @@ def _target(args: argparse.Namespace) -> Target | None:
 
 def bench_main(argv: list[str]) -> int:
     args = _bench_parser().parse_args(argv)
+    missing = missing_bench_packages()
+    if missing:
+        print(
+            f"perfgate bench: needs the bench extra (missing: {', '.join(missing)}): "
+            "pip install 'perfgate[bench]'",
+            file=sys.stderr,
+        )
+        return 2
     import trio
 
     from perfgate.bench import terminal
@@ -156,7 +189,22 @@ def bench_main(argv: list[str]) -> int:
         subject=args.subject,
         target=target,
         log_dir=args.out / f"{stamp}-logs",
+        test_delay_ms=args.test_only_delay_ms,
     )
+    if baseline is not None:
+        subject_name = args.subject if target is None else target.name
+        refusal = comparable.settings_difference(
+            baseline, options.record(subject_name), platform.python_version(), scenarios
+        )
+        if refusal is not None:  # said before minutes of measuring, not after
+            print(f"perfgate bench: not comparable with the baseline: {refusal}", file=sys.stderr)
+            return 2
+    if args.test_only_delay_ms:
+        print(
+            f"perfgate bench: TEST ONLY: perfgate burns {args.test_only_delay_ms:g} ms "
+            "of CPU per HTTP request in this run",
+            file=sys.stderr,
+        )
     try:
         result = terminal.with_progress(
             options,
@@ -190,7 +238,7 @@ def bench_main(argv: list[str]) -> int:
         if problems:
             code = 2
     json_path = results.write(result, args.out / f"{stamp}.json")
-    html_path = write_report(result, args.out / f"{stamp}.html", gate_lines)
+    html_path = write_report(result, args.out / f"{stamp}.html", gate_lines, baseline)
     baseline_written = False
     if args.write_baseline is not None and not problems:
         args.write_baseline.parent.mkdir(parents=True, exist_ok=True)
@@ -211,11 +259,55 @@ def bench_main(argv: list[str]) -> int:
     return code
 
 
+def power_main(argv: list[str]) -> int:
+    from perfgate.bench import power
+
+    p = argparse.ArgumentParser(
+        prog="perfgate gate --power",
+        description="How often the gate catches a regression, and how often it fails an A/A "
+        "pair, resampling the runs of recorded results (record them with many runs, "
+        "e.g. perfgate bench --peers --runs 14).",
+    )
+    p.add_argument("results", type=Path, nargs="+", metavar="RESULT")
+    p.add_argument("--trials", type=int, default=200, help="pairs of each kind (200)")
+    p.add_argument("--regression", type=float, default=1.30, help="injected slowdown (1.30)")
+    p.add_argument("--seed", type=int, default=0, help="RNG seed (0)")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (2000)")
+    args = p.parse_args(argv)
+    if args.trials < 1 or args.regression <= 0:
+        print("perfgate gate --power: --trials and --regression must be positive", file=sys.stderr)
+        return 2
+    try:
+        docs = [results.read(path) for path in args.results]
+        for doc in docs[1:]:
+            refusal = comparable.settings_difference(
+                docs[0], doc.get("settings"), doc["machine"].get("python"), list(doc["scenarios"])
+            )
+            if refusal is not None:
+                raise ValueError(f"not comparable: {refusal}")
+        report = power.check(
+            power.merge(docs),
+            trials=args.trials,
+            rng=random.Random(args.seed),
+            regression=args.regression,
+            resamples=args.resamples,
+        )
+    except (results.ResultError, ValueError) as exc:
+        print(f"perfgate gate --power: {exc}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 def gate_main(argv: list[str]) -> int:
+    if argv and argv[0] == "--power":
+        return power_main(argv[1:])
     p = argparse.ArgumentParser(
         prog="perfgate gate",
         description="Compare two bench result files; exit 0 pass, 1 regression, "
-        "2 inconclusive or invalid input.",
+        "2 inconclusive or invalid input. (`perfgate gate --power RESULT...` estimates the "
+        "gate's power from recorded runs.)",
     )
     p.add_argument("baseline", type=Path)
     p.add_argument("current", type=Path)

@@ -2,24 +2,36 @@
 
 Per scenario present in the baseline, three metrics: p50 and p99 latency (higher is worse)
 and throughput (achieved rate, lower is worse). Each is the ratio of medians over *runs*,
-current/baseline, with a bootstrap interval; the fail (> 30 % worse) and warn (> 15 %)
-hypotheses are Holm-corrected over every metric of every scenario.
+current/baseline, with a bootstrap interval, Holm-corrected over every metric of every
+scenario (:func:`perfgate.bench.stats.verdicts` says when a move warns or fails).
+
+What is compared answers for the code, not the machine:
+
+- When both files carry peers measured in the same run (interleaved with perfgate), a metric
+  is gated on the per-run ratio perfgate/peers (the geometric mean over the peers both files
+  share): a busy host slows perfgate and its peers alike, so the ratio survives it where
+  absolute times do not. Absolute times are still computed and shown beside the ratio.
+- Results measured with different settings are refused (:mod:`perfgate.bench.comparable`).
+- A regression found while the host was materially busier than for the baseline
+  (:func:`perfgate.bench.host.host_difference`) is inconclusive, not a regression.
 
 Exit codes: 0 pass (warnings allowed), 1 regression, 2 inconclusive or invalid input (an
-unreadable file, a schema mismatch, a missing scenario, an invalid run, different offered
-load, too few runs, more than 1 % errors). A regression measured on valid scenarios wins over another scenario
-being inconclusive: it is a definite finding, and hiding it behind exit 2 would lose it.
+unreadable file, a schema mismatch, different settings, a missing scenario, an invalid run,
+different offered load, too few runs, more than 1 % errors, a busier host). A regression
+measured on valid scenarios wins over another scenario being inconclusive: it is a definite
+finding, and hiding it behind exit 2 would lose it.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from perfgate.bench import stats
+from perfgate.bench import comparable, host, stats
 from perfgate.bench.results import is_run_valid
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_INCONCLUSIVE = 0, 1, 2
@@ -38,20 +50,44 @@ class GateReport:
     comparisons: list[stats.Comparison]
     verdicts: list[stats.Verdict]
     problems: list[str]
+    #: per comparison gated on peers: the same metric in absolute terms (shown, not gated)
+    absolute: list[stats.Comparison | None] = attrs.field(factory=list)
+    notes: list[str] = attrs.field(factory=list)
+    #: why the two results cannot be compared at all (then nothing else is reported)
+    refusal: str | None = None
 
     def lines(self) -> list[str]:
         """Human-readable report, one finding per line; the last line is the verdict."""
+        if self.refusal is not None:
+            return [f"gate: INCONCLUSIVE: not comparable: {self.refusal}"]
         out: list[str] = []
-        for c, v in zip(self.comparisons, self.verdicts, strict=True):
+        absolute = self.absolute or [None] * len(self.comparisons)
+        for c, v, a in zip(self.comparisons, self.verdicts, absolute, strict=True):
             unit = "/s" if c.metric == "throughput" else " ms"
-            out.append(
-                f"{v.value.upper():5} {c.scenario:10} {c.metric:10} "
-                f"{c.baseline_median:10.3f}{unit} -> {c.current_median:10.3f}{unit} "
-                f"({c.change_pct:+6.1f} %, ratio {c.ratio:.3f}, 95 % CI {c.ci_low:.3f}-{c.ci_high:.3f})"
-            )
+            if c.basis == "peers":
+                line = (
+                    f"{v.value.upper():5} {c.scenario:10} {c.metric:10} vs peers "
+                    f"{c.baseline_median:.3f} -> {c.current_median:.3f} "
+                    f"({c.change_pct:+6.1f} %, 95 % CI {c.ci_low:.3f}-{c.ci_high:.3f})"
+                )
+                if a is not None:
+                    line += (
+                        f"; absolute {a.baseline_median:.3f}{unit} -> {a.current_median:.3f}{unit}"
+                        f" ({a.change_pct:+.1f} %)"
+                    )
+            else:
+                line = (
+                    f"{v.value.upper():5} {c.scenario:10} {c.metric:10} "
+                    f"{c.baseline_median:10.3f}{unit} -> {c.current_median:10.3f}{unit} "
+                    f"({c.change_pct:+6.1f} %, ratio {c.ratio:.3f}, "
+                    f"95 % CI {c.ci_low:.3f}-{c.ci_high:.3f})"
+                )
+            out.append(line)
+        out.extend(f"NOTE {n}" for n in self.notes)
         out.extend(f"INCONCLUSIVE {p}" for p in self.problems)
         moved = [
-            f"{c.scenario} {c.metric} {c.change_pct:+.1f} %"
+            f"{c.scenario} {c.metric}{' vs peers' if c.basis == 'peers' else ''} "
+            f"{c.change_pct:+.1f} %"
             for c, v in zip(self.comparisons, self.verdicts, strict=True)
             if v in (stats.Verdict.FAIL, stats.Verdict.WARN)
         ]
@@ -112,6 +148,43 @@ def _scenario_problems(name: str, base: dict[str, Any], cur: dict[str, Any] | No
     return problems
 
 
+def _peer_names(
+    baseline: dict[str, Any],
+    current: dict[str, Any],
+    name: str,
+    base: dict[str, Any],
+    cur: dict[str, Any],
+) -> list[str]:
+    """Peers measured beside perfgate in both files, run for run, with usable measurements."""
+    b_peers = baseline.get("peers", {}).get(name, {})
+    c_peers = current.get("peers", {}).get(name, {})
+    usable = []
+    for peer in sorted(set(b_peers) & set(c_peers)):
+        ok = True
+        for entry, subject in ((b_peers[peer], base), (c_peers[peer], cur)):
+            runs = entry.get("runs")
+            ok = ok and isinstance(runs, list) and len(runs) == len(subject["runs"])
+            ok = ok and not measurement_problems(name, entry)
+        if ok:
+            usable.append(peer)
+    return usable
+
+
+def _ratio_values(
+    doc: dict[str, Any], name: str, entry: dict[str, Any], peers: Sequence[str], metric: str
+) -> list[float]:
+    """Per run: perfgate's value over the geometric mean of the peers' values in that run."""
+    own = _metric_values(entry, metric)
+    theirs = [_metric_values(doc["peers"][name][peer], metric) for peer in peers]
+    out = []
+    for i, value in enumerate(own):
+        refs = [series[i] for series in theirs]
+        if any(r <= 0 for r in refs):
+            raise ValueError(f"{name}.{metric}: a peer measured 0")
+        out.append(value / math.prod(refs) ** (1.0 / len(refs)))
+    return out
+
+
 def evaluate(
     baseline: dict[str, Any],
     current: dict[str, Any],
@@ -122,9 +195,17 @@ def evaluate(
 ) -> GateReport:
     """Compare two validated result documents (pure apart from the RNG; seeded by default)."""
     rng = rng if rng is not None else random.Random(0)
-    problems: list[str] = []
-    comparisons: list[stats.Comparison] = []
     names = list(scenarios) if scenarios is not None else list(baseline["scenarios"])
+    refusal = comparable.settings_difference(
+        baseline, current.get("settings"), current.get("machine", {}).get("python"), names
+    )
+    if refusal is not None:
+        return GateReport(EXIT_INCONCLUSIVE, [], [], [], refusal=refusal)
+    problems: list[str] = []
+    notes = comparable.notes(baseline, current)
+    comparisons: list[stats.Comparison] = []
+    absolute: list[stats.Comparison | None] = []
+    busier: dict[str, str] = {}
     for name in names:
         base = baseline["scenarios"].get(name)
         if base is None:
@@ -135,23 +216,49 @@ def evaluate(
         if found or cur is None:
             problems.extend(found)
             continue
+        why = host.host_difference(base.get("host", {}), cur.get("host", {}))
+        if why is not None:
+            busier[name] = why
+        peers = _peer_names(baseline, current, name, base, cur)
         for metric, higher_is_worse in GATED_METRICS:
             try:
+                plain = stats.compare(
+                    name,
+                    metric,
+                    _metric_values(base, metric),
+                    _metric_values(cur, metric),
+                    higher_is_worse=higher_is_worse,
+                    rng=rng,
+                    resamples=resamples,
+                )
+                if not peers:
+                    comparisons.append(plain)
+                    absolute.append(None)
+                    continue
                 comparisons.append(
                     stats.compare(
                         name,
                         metric,
-                        _metric_values(base, metric),
-                        _metric_values(cur, metric),
+                        _ratio_values(baseline, name, base, peers, metric),
+                        _ratio_values(current, name, cur, peers, metric),
                         higher_is_worse=higher_is_worse,
                         rng=rng,
                         resamples=resamples,
+                        basis="peers",
                     )
                 )
+                absolute.append(plain)
             except ValueError as exc:
                 problems.append(str(exc))
     verdicts = stats.verdicts(comparisons)
-    if stats.Verdict.FAIL in verdicts:
+    failed = {
+        c.scenario for c, v in zip(comparisons, verdicts, strict=True) if v is stats.Verdict.FAIL
+    }
+    for name in sorted(failed & set(busier)):
+        problems.append(
+            f"{name}: slower, but the host was busier than for the baseline ({busier[name]})"
+        )
+    if failed - set(busier):
         code = EXIT_REGRESSION
     elif problems or not comparisons:
         code = EXIT_INCONCLUSIVE
@@ -159,4 +266,11 @@ def evaluate(
             problems.append("nothing to compare")
     else:
         code = EXIT_PASS
-    return GateReport(exit_code=code, comparisons=comparisons, verdicts=verdicts, problems=problems)
+    return GateReport(
+        exit_code=code,
+        comparisons=comparisons,
+        verdicts=verdicts,
+        problems=problems,
+        absolute=absolute,
+        notes=notes,
+    )

@@ -3,7 +3,8 @@
 The plots follow HdrHistogram's plotter: the x axis is ``1 / (1 - percentile)`` on a log
 scale, so 90 %, 99 %, 99.9 %... are evenly spaced and the tail gets the room it deserves.
 perfgate's corrected curve is solid, its uncorrected (service-time) curve dashed, peers
-overlaid in their own colours. matplotlib runs on the Agg backend (no display needed).
+overlaid in their own colours; when the result was gated, the baseline's curves (perfgate's
+and its peers') are overlaid dotted, in the colour of the system they belong to. matplotlib runs on the Agg backend (no display needed).
 """
 
 from __future__ import annotations
@@ -31,10 +32,13 @@ def _curve(encoded: str | None) -> list[tuple[float, float]]:
 
 
 def plot_png(
-    name: str, entries: Sequence[tuple[str, dict[str, Any]]], mode: str = "open-loop"
+    name: str,
+    entries: Sequence[tuple[str, dict[str, Any]]],
+    mode: str = "open-loop",
+    baseline_entries: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> bytes:
     """One scenario's percentile plot; ``entries`` is ``[(label, scenario entry), ...]``,
-    the first being the system under test."""
+    the first being the system under test; ``baseline_entries`` the same from the baseline."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,13 +47,15 @@ def plot_png(
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
     try:
         top = 0.0
+        colours: dict[str, Any] = {}
         for i, (label, entry) in enumerate(entries):
             curve = _curve(entry.get("histogram"))
             if curve:
                 xs = [_x(p) for p, _ in curve]
-                ax.plot(
+                (line,) = ax.plot(
                     xs, [v for _, v in curve], label=f"{label}", linewidth=2.0 if i == 0 else 1.4
                 )
+                colours[label] = line.get_color()
                 top = max(top, max(p for p, _ in curve))
             if i == 0:
                 raw = _curve(entry.get("uncorrected_histogram"))
@@ -62,6 +68,18 @@ def plot_png(
                         label=f"{label} (uncorrected)",
                         linewidth=1.0,
                     )
+        for label, entry in baseline_entries:
+            curve = _curve(entry.get("histogram"))
+            if curve:
+                ax.plot(
+                    [_x(p) for p, _ in curve],
+                    [v for _, v in curve],
+                    linestyle=":",
+                    color=colours.get(label),
+                    label=f"{label} (baseline)",
+                    linewidth=1.6,
+                )
+                top = max(top, max(p for p, _ in curve))
         ax.set_xscale("log")
         ticks = [t for t in _TICKS if t <= max(top, 99.0)]
         ax.set_xticks([_x(t) for t in ticks])
@@ -121,8 +139,21 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def render_html(result: dict[str, Any], gate_lines: Sequence[str] = ()) -> str:
-    """The whole report as one HTML string (no external resources)."""
+def _entries(doc: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]:
+    entry = doc["scenarios"].get(name)
+    if entry is None:
+        return []
+    out = [(entry.get("system", "perfgate"), entry)]
+    return out + list(doc.get("peers", {}).get(name, {}).items())
+
+
+def render_html(
+    result: dict[str, Any],
+    gate_lines: Sequence[str] = (),
+    baseline: dict[str, Any] | None = None,
+) -> str:
+    """The whole report as one HTML string (no external resources); with ``baseline``, its
+    percentile curves are overlaid on the result's."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>perfgate bench</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:70em}"
@@ -196,10 +227,9 @@ def render_html(result: dict[str, Any], gate_lines: Sequence[str] = ()) -> str:
         "</table><p>ratio = perfgate / peer (latency: above 1 is slower than the peer).</p>"
     )
     for name, entry in result["scenarios"].items():
-        entries = [(entry.get("system", "perfgate"), entry)]
-        entries += list(result.get("peers", {}).get(name, {}).items())
         mode = entry.get("mode", "open-loop")
-        png = base64.b64encode(plot_png(name, entries, mode)).decode("ascii")
+        before = _entries(baseline, name) if baseline is not None else []
+        png = base64.b64encode(plot_png(name, _entries(result, name), mode, before)).decode("ascii")
         parts.append(
             f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)} latency percentiles' "
             f"src='data:image/png;base64,{png}'>"
@@ -208,7 +238,12 @@ def render_html(result: dict[str, Any], gate_lines: Sequence[str] = ()) -> str:
     return "\n".join(parts)
 
 
-def write_report(result: dict[str, Any], path: Path, gate_lines: Sequence[str] = ()) -> Path:
+def write_report(
+    result: dict[str, Any],
+    path: Path,
+    gate_lines: Sequence[str] = (),
+    baseline: dict[str, Any] | None = None,
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(result, gate_lines))
+    path.write_text(render_html(result, gate_lines, baseline))
     return path

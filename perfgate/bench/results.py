@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfgate.bench import histogram as hdr
+from perfgate.bench import host
 from perfgate.bench.schedule import is_valid
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ _PACKAGES = (
     "uvicorn",
     "websockets",
     "hdrhistogram",
+    "h11",
+    "psutil",
+    "attrs",
 )
 
 
@@ -53,6 +56,9 @@ class ResultError(ValueError):
 
 def summarise_runs(system: str, runs: Sequence[RunOutcome]) -> dict[str, Any]:
     """A scenario entry from its runs: histograms merged over runs, rates averaged."""
+    # histograms (hdrhistogram) load only when measuring: `perfgate gate` reads files alone
+    from perfgate.bench import histogram as hdr
+
     if not runs:
         raise ValueError("no runs")
     corrected, uncorrected = hdr.new_histogram(), hdr.new_histogram()
@@ -81,6 +87,9 @@ def summarise_runs(system: str, runs: Sequence[RunOutcome]) -> dict[str, Any]:
         "uncorrected_histogram": hdr.encode(uncorrected),
         "runs": summaries,
     }
+    states = [s["host"] for s in summaries if isinstance(s.get("host"), dict)]
+    if states:
+        entry["host"] = host.summarise(states)
     for key in ("lost", "duplicated", "published", "deliveries"):
         if key in summaries[0]:
             entry[key] = sum(s.get(key, 0) for s in summaries)

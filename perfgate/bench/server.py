@@ -37,11 +37,14 @@ class Target:
     pid: int | None = None
 
 
-def perfgate_argv(data_dir: str, ready_file: str) -> list[str]:
+def perfgate_argv(data_dir: str, ready_file: str, test_delay_ms: float = 0.0) -> list[str]:
+    launcher = (
+        ["perfgate"] if not test_delay_ms else ["perfgate.bench._delayed", f"{test_delay_ms}"]
+    )
     return [
         sys.executable,
         "-m",
-        "perfgate",
+        *launcher,
         "serve",
         "--http",
         "127.0.0.1:0",
@@ -67,8 +70,13 @@ def peer_argv(name: str, ready_file: str) -> list[str]:
 
 
 @asynccontextmanager
-async def serving(name: str, log_dir: Path | None = None) -> AsyncIterator[Target]:
+async def serving(
+    name: str, log_dir: Path | None = None, test_delay_ms: float = 0.0
+) -> AsyncIterator[Target]:
     """Run ``perfgate`` (``name == "perfgate"``) or the peer ``name`` for the ``with`` body.
+
+    ``test_delay_ms`` (tests only) starts perfgate with that CPU cost per HTTP request
+    (:mod:`perfgate.bench._delayed`).
 
     Waits up to :data:`READY_TIMEOUT_S` for the ready file (raising :class:`ServerFailed` with
     the tail of the server's stderr if it exits or times out). On exit sends SIGTERM and waits
@@ -78,7 +86,7 @@ async def serving(name: str, log_dir: Path | None = None) -> AsyncIterator[Targe
     with tempfile.TemporaryDirectory(prefix=f"perfgate-bench-{name}-") as tmp:
         ready_file = Path(tmp) / "ready.json"
         argv = (
-            perfgate_argv(str(Path(tmp) / "data"), str(ready_file))
+            perfgate_argv(str(Path(tmp) / "data"), str(ready_file), test_delay_ms)
             if name == "perfgate"
             else peer_argv(name, str(ready_file))
         )

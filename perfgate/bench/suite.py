@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import trio
 
-from perfgate.bench import results
+from perfgate.bench import host, results
 from perfgate.bench.peers import peers_for
 from perfgate.bench.runner import RunFailed, RunOutcome, RunSettings, run_once
 from perfgate.bench.schedule import interleave
@@ -49,6 +49,9 @@ class SuiteOptions:
     subject: str = "perfgate"
     target: Target | None = None
     log_dir: Path | None = None
+    #: TEST ONLY: CPU milliseconds burnt per HTTP request in the subject perfgate started
+    #: here (see perfgate.bench._delayed); 0 in every real measurement.
+    test_delay_ms: float = 0.0
 
     def settings_for(self, scenario: str, duration_s: float | None = None) -> RunSettings:
         defaults = SCENARIO_DEFAULTS[scenario]
@@ -63,6 +66,21 @@ class SuiteOptions:
             processes=self.processes,
             closed_loop=self.closed_loop,
         )
+
+    def record(self, subject_name: str) -> dict[str, Any]:
+        """The settings a result was measured with (the gate refuses to compare different ones)."""
+        return {
+            "runs": self.runs,
+            "duration_s": self.duration_s,
+            "warmup_s": self.warmup_s,
+            "timeout_s": self.timeout_s,
+            "processes": self.processes,
+            "mode": "closed-loop" if self.closed_loop else "open-loop",
+            "subject": subject_name,
+            "target": None if self.target is None else attrs.asdict(self.target),
+            "server": None if self.target is not None else server_settings(),
+            "scenarios": {s: attrs.asdict(self.settings_for(s)) for s in self.scenarios},
+        }
 
     def planned_seconds(self) -> float:
         """Load time the suite will spend (for the progress bar), without start-up costs."""
@@ -111,7 +129,7 @@ async def _subject(options: SuiteOptions) -> AsyncIterator[Target]:
     if options.target is not None:
         yield options.target
     else:
-        async with serving(options.subject, options.log_dir) as target:
+        async with serving(options.subject, options.log_dir, options.test_delay_ms) as target:
             yield target
 
 
@@ -150,20 +168,24 @@ async def run_suite(
                 peers[scenario] = peer_entries
     done_s = clock.done_s
     on_progress("done", done_s)
-    settings = {
-        "runs": options.runs,
-        "duration_s": options.duration_s,
-        "warmup_s": options.warmup_s,
-        "timeout_s": options.timeout_s,
-        "processes": options.processes,
-        "mode": "closed-loop" if options.closed_loop else "open-loop",
-        "subject": subject_name,
-        "target": None if options.target is None else attrs.asdict(options.target),
-        "scenarios": {s: attrs.asdict(options.settings_for(s)) for s in options.scenarios},
-    }
-    document = results.build(scenarios, peers, settings, now=now())
+    document = results.build(scenarios, peers, options.record(subject_name), now=now())
     document["skipped"] = skipped
+    if options.test_delay_ms:
+        document["test_injection"] = {"delay_ms_per_http_request": options.test_delay_ms}
     return document
+
+
+def server_settings() -> dict[str, Any]:
+    """The worker counts of the ``perfgate serve`` the bench starts: it reads the same
+    ``perfgate.toml`` and ``PERFGATE_*`` variables as this process."""
+    from perfgate.config import load_config
+    from perfgate.errors import ConfigError
+
+    try:
+        pool = load_config().pool
+    except (ConfigError, OSError) as exc:
+        return {"config_error": str(exc)}
+    return {"pool_min_workers": pool.min_workers, "pool_max_workers": pool.max_workers}
 
 
 class _LoadClock:
@@ -200,11 +222,13 @@ async def _measure_scenario(
         settings = options.settings_for(scenario)
         for run_index, name in interleave(list(targets), options.runs):
             label = f"{scenario}: {name} run {run_index + 1}/{options.runs}"
-            outcomes[name].append(
-                await _run_with_ticks(
-                    settings, targets[name], label, clock.done_s, clock.on_progress
-                )
+            before = await trio.to_thread.run_sync(host.sample)
+            outcome = await _run_with_ticks(
+                settings, targets[name], label, clock.done_s, clock.on_progress
             )
+            after = await trio.to_thread.run_sync(host.sample)
+            outcome.summary["host"] = host.state_between(before, after)
+            outcomes[name].append(outcome)
             clock.done_s += options.duration_s
     entry = results.summarise_runs(subject_name, outcomes.pop(subject_name))
     return entry, {name: results.summarise_runs(name, runs) for name, runs in outcomes.items()}
