@@ -1,5 +1,6 @@
 """Configuration: frozen attrs sections, loaded from TOML, ``PERFGATE_*`` and flags."""
 
+from perfgate.config._args import ARG_TYPES, TEMPLATE_TOKEN, TaskArg, placeholders
 from perfgate.config._load import DEFAULT_FILE, ENV_PREFIX, load_config
 from perfgate.config._model import (
     PRIORITIES,
@@ -21,10 +22,12 @@ from perfgate.config._model import (
 )
 
 __all__ = [
+    "ARG_TYPES",
     "DEFAULT_FILE",
     "ENV_PREFIX",
     "PRIORITIES",
     "SCOPES",
+    "TEMPLATE_TOKEN",
     "AuthConfig",
     "CacheConfig",
     "Config",
@@ -34,10 +37,12 @@ __all__ = [
     "PoolConfig",
     "ServerConfig",
     "StoreConfig",
+    "TaskArg",
     "TaskConfig",
     "builtin_tasks",
     "is_loopback",
     "load_config",
     "parse_address",
     "parse_redis_url",
+    "placeholders",
 ]
