@@ -73,6 +73,8 @@ def test_text_json_cannot_carry_is_refused(text: str) -> None:
 
 def test_a_paired_surrogate_escape_is_one_character() -> None:
     assert loads('"\\ud83d\\ude00"') == "\U0001f600"
+    with pytest.raises(JsonTextError):
+        loads('{"a": "\ud800"}')  # a raw lone surrogate in a str built by the caller
 
 
 def test_not_utf8_and_too_deep_for_the_parser() -> None:

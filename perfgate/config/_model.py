@@ -25,6 +25,7 @@ _TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", re.ASCII)
 _ORIGIN = re.compile(r"https?://[^/\s]+")
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 _PORT = re.compile(r"[0-9]{1,5}")
 _DB = re.compile(r"[0-9]{1,9}")
 
@@ -213,6 +214,9 @@ def _tokens(_inst: Any, attr: attrs.Attribute[Any], value: Mapping[str, tuple[st
     for token, scopes in value.items():
         if len(token) < 8:
             raise ConfigError(f"{attr.name}: a token must be at least 8 characters")
+        if not _TOKEN.fullmatch(token):
+            # A header cannot carry the rest ("token\n" could never be presented).
+            raise ConfigError(f"{attr.name}: a token is printable ASCII without spaces")
         unknown = set(scopes) - SCOPES
         if unknown:
             raise ConfigError(

@@ -198,6 +198,8 @@ def test_bad_declarations_are_config_errors(tmp_path: Path, text: str, match: st
         ("http", '[http]\nbind = "127.0.0.1:80\\n"\n'),
         ("http", '[http]\nbind = "127.0.0.1:²"\n'),
         ("server", '[server]\nbroker = "redis://h:1/²"\n'),
+        ("auth", '[auth.tokens]\n"token1234\\n" = ["admin"]\n'),
+        ("auth", '[auth.tokens]\n"token 1234" = ["admin"]\n'),
     ],
 )
 def test_whole_string_config_patterns(tmp_path: Path, section: str, text: str) -> None:
