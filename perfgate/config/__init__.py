@@ -1,5 +1,6 @@
 """Configuration: frozen attrs sections, loaded from TOML, ``PERFGATE_*`` and flags."""
 
+from perfgate.config._args import ARG_TYPES, TEMPLATE_TOKEN, TaskArg, placeholders
 from perfgate.config._load import DEFAULT_FILE, ENV_PREFIX, load_config
 from perfgate.config._model import (
     DEFAULT_TENANT,
@@ -23,11 +24,13 @@ from perfgate.config._model import (
 )
 
 __all__ = [
+    "ARG_TYPES",
     "DEFAULT_FILE",
     "DEFAULT_TENANT",
     "ENV_PREFIX",
     "PRIORITIES",
     "SCOPES",
+    "TEMPLATE_TOKEN",
     "AuthConfig",
     "CacheConfig",
     "Config",
@@ -37,6 +40,7 @@ __all__ = [
     "PoolConfig",
     "ServerConfig",
     "StoreConfig",
+    "TaskArg",
     "TaskConfig",
     "TokenGrant",
     "builtin_tasks",
@@ -44,4 +48,5 @@ __all__ = [
     "load_config",
     "parse_address",
     "parse_redis_url",
+    "placeholders",
 ]

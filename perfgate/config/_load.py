@@ -116,6 +116,14 @@ def _coerce(cls: type[Any], key: str, value: Any, where: str) -> Any:
 
 def _check_type(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
+    if tp is Any:
+        return value  # checked by the model's own validator (e.g. a TaskArg default)
+    if attrs.has(tp):
+        # A nested table, e.g. [tasks.NAME.args.ARG]: the same checks, one level down.
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        fields = {str(k): _coerce(tp, str(k), v, f"{where}.{k}") for k, v in value.items()}
+        return _build(tp, fields, f"{where}:")
     if origin in (types.UnionType, typing.Union):
         options = typing.get_args(tp)
         if value is None and type(None) in options:
@@ -139,6 +147,12 @@ def _check_type(tp: Any, value: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected a string, got {value!r}")
     if origin is tuple:
+        if typing.get_args(tp)[0] is Any:
+            if isinstance(value, list | tuple) and all(
+                isinstance(v, str | int | float | bool) for v in value
+            ):
+                return tuple(value)
+            raise ConfigError(f"{where}: expected a list of values, got {value!r}")
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
         raise ConfigError(f"{where}: expected a list of strings, got {value!r}")

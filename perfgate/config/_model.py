@@ -15,12 +15,19 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from perfgate.config._args import TaskArg, placeholders
 from perfgate.errors import ConfigError
 
 SCOPES = frozenset({"submit", "publish", "subscribe", "admin"})
 PRIORITIES = ("high", "normal", "low")
-_TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# Whole-string patterns are used with fullmatch: "$" would also match before a final newline.
+_TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", re.ASCII)
+_ORIGIN = re.compile(r"https?://[^/\s]+")
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+_PORT = re.compile(r"[0-9]{1,5}")
+_DB = re.compile(r"[0-9]{1,9}")
 
 
 # -- value validators -------------------------------------------------------------------------
@@ -52,7 +59,7 @@ def _percent(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
 def parse_address(value: str) -> tuple[str, int]:
     """Split ``HOST:PORT`` (``[v6]:PORT`` for IPv6). Port 0 means "pick a free port"."""
     host, sep, port_text = value.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
+    if not sep or not host or not _PORT.fullmatch(port_text):
         raise ConfigError(f"expected HOST:PORT, got {value!r}")
     port = int(port_text)
     if port > 65535:
@@ -89,7 +96,7 @@ def _cidrs(_inst: Any, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> No
 
 def _origins(_inst: Any, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     for item in value:
-        if item != "*" and not re.match(r"^https?://[^/\s]+$", item):
+        if item != "*" and not _ORIGIN.fullmatch(item):
             raise ConfigError(
                 f"{attr.name}: expected an origin like 'https://app.example.com' or '*', "
                 f"got {item!r}"
@@ -206,7 +213,7 @@ class MonitorConfig:
 #: The tenant of every job when no tokens are configured, and of jobs journalled before
 #: tenants existed (only ``admin`` tokens, or a token naming this tenant, see those).
 DEFAULT_TENANT = "default"
-_TENANT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_TENANT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 @attrs.frozen
@@ -238,7 +245,7 @@ class TokenGrant:
         if not isinstance(scopes, list | tuple) or not all(isinstance(s, str) for s in scopes):
             raise ConfigError(f"{where}.scopes: expected a list of strings, got {scopes!r}")
         tenant = value.get("tenant")
-        if tenant is not None and (not isinstance(tenant, str) or not _TENANT.match(tenant)):
+        if tenant is not None and (not isinstance(tenant, str) or not _TENANT.fullmatch(tenant)):
             raise ConfigError(
                 f"{where}.tenant: expected 1-64 letters, digits, '_', '.' or '-', got {tenant!r}"
             )
@@ -254,6 +261,9 @@ def _tokens(_inst: Any, attr: attrs.Attribute[Any], value: Mapping[str, TokenGra
     for token, grant in value.items():
         if len(token) < 8:
             raise ConfigError(f"{attr.name}: a token must be at least 8 characters")
+        if not _TOKEN.fullmatch(token):
+            # A header cannot carry the rest ("token\n" could never be presented).
+            raise ConfigError(f"{attr.name}: a token is printable ASCII without spaces")
         unknown = set(grant.scopes) - SCOPES
         if unknown:
             raise ConfigError(
@@ -278,7 +288,7 @@ def parse_redis_url(url: str) -> tuple[str, int, int]:
         raise ValueError("query, fragment and credentials are not supported")
     port = parts.port if parts.port is not None else 6379
     path = parts.path.strip("/")
-    if path and not path.isdigit():
+    if path and not _DB.fullmatch(path):
         raise ValueError(f"database must be a number, got {path!r}")
     return parts.hostname, port, int(path or 0)
 
@@ -320,27 +330,72 @@ class TaskConfig:
     max_retries: int = attrs.field(default=0, validator=_non_negative)
     cacheable: bool = False
     priority: str = attrs.field(default="normal", validator=attrs.validators.in_(PRIORITIES))
+    #: May a value substituted into ``command`` start with "-"? Off: "--help" or "-o/etc/x"
+    #: would reach the program as an option (issue 19.3). Per argument: ``TaskArg``.
+    allow_options: bool = False
+    #: Declared arguments (``[tasks.NAME.args.ARG]``); empty: any arguments (Python tasks)
+    #: or the command's placeholders, unchecked beyond the command rules.
+    args: Mapping[str, TaskArg] = attrs.field(factory=dict)
+
+    def options_allowed(self, arg: str) -> bool:
+        """Whether the value of ``arg`` may start with "-" when substituted into ``command``."""
+        declared = self.args.get(arg)
+        if declared is not None and declared.allow_options is not None:
+            return declared.allow_options
+        return self.allow_options
 
     def __attrs_post_init__(self) -> None:
-        if not _TASK_NAME.match(self.name):
+        if not _TASK_NAME.fullmatch(self.name):
             raise ConfigError(f"task name {self.name!r}: letters, digits, '_', '.', '-' only")
         if (self.target is None) == (self.command is None):
             raise ConfigError(f"[tasks.{self.name}]: give exactly one of 'target' or 'command'")
-        if self.target is not None and not _TARGET.match(self.target):
+        if self.target is not None and not _TARGET.fullmatch(self.target):
             raise ConfigError(
                 f"[tasks.{self.name}] target: expected 'module.path:function', got {self.target!r}"
             )
         if self.command is not None and not self.command:
             raise ConfigError(f"[tasks.{self.name}] command: must not be empty")
+        for arg in self.args:
+            if not _ARG_NAME.fullmatch(arg):
+                raise ConfigError(f"[tasks.{self.name}.args] {arg!r}: not an identifier")
+        if self.command is not None:
+            self._check_template(self.command)
+
+    def _check_template(self, command: tuple[str, ...]) -> None:
+        try:
+            used = placeholders(command)
+        except ValueError as exc:
+            raise ConfigError(f"[tasks.{self.name}] command: {exc}") from None
+        if not self.args:
+            return
+        for name in sorted(used - set(self.args)):
+            raise ConfigError(f"[tasks.{self.name}] command: {{{name}}} is not declared in args")
+        for name in sorted(set(self.args) - used):
+            raise ConfigError(f"[tasks.{self.name}.args.{name}]: not used by the command")
 
 
 def builtin_tasks() -> dict[str, TaskConfig]:
     """The tasks every fresh install has, so that ``make run`` does real work."""
     return {
         "echo": TaskConfig(name="echo", target="perfgate.tasks:echo", timeout_s=10.0),
-        "sleep": TaskConfig(name="sleep", target="perfgate.tasks:sleep", timeout_s=3600.0),
+        "sleep": TaskConfig(
+            name="sleep",
+            target="perfgate.tasks:sleep",
+            timeout_s=3600.0,
+            args={
+                "seconds": TaskArg(type="number", minimum=0, maximum=86_400),
+                "steps": TaskArg(type="integer", minimum=1, maximum=100_000),
+            },
+        ),
         "sha256": TaskConfig(
-            name="sha256", target="perfgate.tasks:sha256", timeout_s=600.0, cacheable=True
+            name="sha256",
+            target="perfgate.tasks:sha256",
+            timeout_s=600.0,
+            cacheable=True,
+            args={
+                "data": TaskArg(type="string"),
+                "rounds": TaskArg(type="integer", minimum=1, maximum=10_000_000),
+            },
         ),
     }
 

@@ -19,13 +19,81 @@ once instead of once per subscriber through wsproto (a third of the writer's tim
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import TextMessage
+
+#: Close codes wsproto reports for a frame it could not parse (protocol error, invalid UTF-8,
+#: too big): trio-websocket records them but sends no close frame (see GatewayStream).
+PARSE_FAILURE_CODES = frozenset({1002, 1007, 1009})
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A server's (unmasked) close frame: RFC 6455 §5.5.1, the reason cut to fit 125 bytes."""
+    payload = code.to_bytes(2, "big") + reason.encode("utf-8")[:123]
+    return bytes((0x88, len(payload))) + payload
+
+
+class GatewayStream(trio.abc.Stream):
+    """The TCP stream under one WebSocket, as trio-websocket sees it: a SocketStream plus
+    last words.
+
+    When wsproto cannot parse a frame (invalid UTF-8 in a text frame: 1007; a protocol
+    error: 1002), trio-websocket 0.12 records the close code and closes the TCP connection
+    without the close frame RFC 6455 §7.1.7 requires, so the client sees an abnormal
+    closure and never learns why (issue 19.9). ``last_words`` is asked, as the stream
+    closes, for bytes to write first; :func:`failure_close_frame` is the one used. ``socket``
+    is the SocketStream's, so the fast paths below still write to it directly.
+    """
+
+    def __init__(self, transport: trio.SocketStream) -> None:
+        self.transport = transport
+        self.socket = transport.socket
+        self.last_words: Callable[[], bytes | None] | None = None
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.transport.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.transport.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        return await self.transport.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        words = self.last_words() if self.last_words is not None else None
+        self.last_words = None
+        if words:
+            # Best effort and never blocking: a close frame fits any healthy socket buffer.
+            with contextlib.suppress(trio.BrokenResourceError):
+                _write_now(self.transport, words)
+        await self.transport.aclose()
+
+
+def failure_close_frame(ws: WebSocketConnection) -> bytes | None:
+    """The close frame trio-websocket owes the peer, if any: the connection was closed
+    for a frame wsproto could not parse, and no close frame went either way (wsproto is
+    still OPEN) and no write is in flight (the frame would land inside another)."""
+    closed = ws.closed
+    if closed is None or closed.code not in PARSE_FAILURE_CODES:
+        return None
+    if not fast_path_available(ws) or ws._stream_lock.locked():
+        return None
+    if ws._wsproto.state is not ConnectionState.OPEN:
+        return None
+    return close_frame(closed.code, closed.reason or "")
+
+
+def _transport(stream: trio.abc.Stream) -> trio.SocketStream | None:
+    """The SocketStream under ``stream``, for the direct writes below."""
+    if isinstance(stream, GatewayStream):
+        return stream.transport
+    return stream if isinstance(stream, trio.SocketStream) else None
 
 
 def _write_now(stream: trio.SocketStream, data: bytes) -> bytes:
@@ -98,8 +166,9 @@ async def send_texts(
         await lock.acquire()
     stream = ws._stream
     try:
-        if isinstance(stream, trio.SocketStream):
-            data = _write_now(stream, data)
+        transport = _transport(stream)
+        if transport is not None:
+            data = _write_now(transport, data)
         if data:
             await stream.send_all(data)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -123,11 +192,11 @@ def write_inline(ws: WebSocketConnection, data: bytes, writer: trio.lowlevel.Tas
     if ws._close_reason or ws._wsproto.state is not ConnectionState.OPEN:
         return None
     lock = ws._stream_lock
-    stream = ws._stream
-    if lock.locked() or not isinstance(stream, trio.SocketStream):
+    transport = _transport(ws._stream)
+    if lock.locked() or transport is None:
         return None
     try:
-        sent = os.write(stream.socket.fileno(), data)
+        sent = os.write(transport.socket.fileno(), data)
     except OSError:
         return None  # full (EAGAIN), or broken: the writer will find out and close.
     if sent == len(data):

@@ -19,7 +19,7 @@ from perfgate.auth import Principal
 from perfgate.errors import Forbidden, NotFound, ValidationError
 
 MAX_CHANNEL_CHARS = 128
-_NAME = re.compile(r"^\$?[A-Za-z0-9_.:@/=+-]{1,128}$")
+_NAME = re.compile(r"\$?[A-Za-z0-9_.:@/=+-]{1,128}")
 SERVER_ONLY_PREFIX = "jobs:"
 ADMIN_PREFIX = "$sys:"
 
@@ -31,7 +31,7 @@ def check_name(channel: object) -> str:
     """Return ``channel`` if it is a valid name; raise :class:`ValidationError` otherwise."""
     if not isinstance(channel, str):
         raise ValidationError("channel must be a string")
-    if len(channel) > MAX_CHANNEL_CHARS or not _NAME.match(channel):
+    if len(channel) > MAX_CHANNEL_CHARS or not _NAME.fullmatch(channel):
         raise ValidationError(
             f"invalid channel name (1-{MAX_CHANNEL_CHARS} characters: letters, digits, "
             "'_', '-', '.', ':', '@', '/', '=', '+', optionally a leading '$')"

@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from perfgate import jsontext
 from perfgate.broker import PRIORITIES, Message
 from perfgate.errors import PerfgateError
 
@@ -75,9 +76,11 @@ def parse(frame: str | bytes) -> Op | ProtocolError:
     if isinstance(frame, bytes):
         return ProtocolError(None, "bad_request", "binary frames are not supported; send JSON text")
     try:
-        obj = json.loads(frame)
-    except (ValueError, RecursionError):
-        return ProtocolError(None, "bad_request", "malformed JSON")
+        obj = jsontext.loads(frame)
+    except jsontext.JsonTextError as exc:
+        # Refused before anything is published: a value that cannot be encoded again
+        # (NaN, a lone surrogate) would be acked with an offset and then never delivered.
+        return ProtocolError(None, "bad_request", f"not valid JSON: {exc}"[:200])
     if not isinstance(obj, dict):
         return ProtocolError(None, "bad_request", "a frame must be a JSON object")
     rid = _request_id(obj.get("id"))

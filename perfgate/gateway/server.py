@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +28,7 @@ from perfgate.errors import (
     ValidationError,
 )
 from perfgate.gateway import channels
+from perfgate.gateway._wire import GatewayStream, failure_close_frame
 from perfgate.gateway.connection import CLOSE_GOING_AWAY, Connection
 from perfgate.gateway.limits import drain_schedule
 from perfgate.gateway.outbox import FrameCache
@@ -161,15 +163,17 @@ class Gateway:
         try:
             async with trio.open_nursery() as nursery:
                 request = None
+                wire = GatewayStream(stream)
                 with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
                     request = await wrap_server_stream(
                         nursery,
-                        stream,
+                        wire,
                         message_queue_size=INBOUND_QUEUE_MESSAGES,
                         max_message_size=self.config.max_message_bytes,
                     )
                 conn = None if request is None else await self._open(request)
                 if conn is not None:
+                    wire.last_words = partial(failure_close_frame, conn.ws)
                     try:
                         await conn.run()
                     finally:

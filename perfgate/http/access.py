@@ -16,11 +16,11 @@ from quart import Quart, Response, g, request
 from perfgate.logs import log_event
 
 log = logging.getLogger("perfgate.access")
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def request_id_from(header: str | None) -> str:
-    if header and _SANE_ID.match(header):
+    if header and _SANE_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
 

@@ -6,6 +6,7 @@ reaches its own tenant's jobs only, and another tenant's job answers 404 like an
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
@@ -52,6 +53,7 @@ LOGS_SCHEMA = {
     "properties": {"lines": {"type": "array", "items": {"type": "object"}}},
 }
 ID_LIMIT = 64
+_DIGITS = re.compile(r"[0-9]{1,20}")
 _JOB_ID_FROM_BODY = {"job_id": "$response.body#/id"}
 #: Where a submitted job can be followed (OpenAPI links: clients and fuzzers use them).
 JOB_LINKS = {
@@ -89,7 +91,9 @@ def _int_arg(name: str, default: int, *, minimum: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not minimum <= int(raw) <= maximum:
+    # ASCII digits only (str.isdigit() also accepts '²', which int() refuses), and few of
+    # them (int() refuses more than 4,300 digits).
+    if not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= maximum:
         raise ValidationError(
             f"{name} must be an integer between {minimum} and {maximum}",
             errors=[{"field": name, "message": "out of range"}],

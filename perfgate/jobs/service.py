@@ -39,7 +39,7 @@ from perfgate.jobs.lifecycle import (
 )
 from perfgate.jobs.queue import JobQueue, LocalQueue, spec_of
 from perfgate.logs import log_event
-from perfgate.pool import JobSpec, Pool
+from perfgate.pool import JobSpec, Pool, check_args
 from perfgate.readiness import Readiness
 from perfgate.schema import SUBMIT_JOB
 from perfgate.store import (
@@ -149,7 +149,7 @@ class JobService:
             raise Unavailable(f"not accepting jobs ({self._readiness.reason()})")
         request = SUBMIT_JOB.parse(body)
         task = self._task(request["task"])
-        args = dict(request["args"] or {})
+        args = check_args(task, request["args"] or {})  # 422 naming each bad argument
         spec = JobSpec(
             id=new_job_id(),
             task=task.name,

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
     from perfgate.pool.permanent import PermanentError
     from perfgate.pool.pool import Pool
+    from perfgate.pool.validation import check_args
 
-__all__ = ["JobHandle", "JobOutcome", "JobSpec", "PermanentError", "Pool"]
+__all__ = ["JobHandle", "JobOutcome", "JobSpec", "PermanentError", "Pool", "check_args"]
 
 _HOME = {
     "JobHandle": "perfgate.pool.job",
@@ -24,6 +25,7 @@ _HOME = {
     "JobSpec": "perfgate.pool.job",
     "PermanentError": "perfgate.pool.permanent",
     "Pool": "perfgate.pool.pool",
+    "check_args": "perfgate.pool.validation",
 }
 
 

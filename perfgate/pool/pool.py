@@ -65,7 +65,7 @@ from perfgate.pool.process import describe_exit
 from perfgate.pool.queue import PriorityQueue
 from perfgate.pool.stats import PoolStats
 from perfgate.pool.template import render_argv
-from perfgate.pool.validation import check_spec
+from perfgate.pool.validation import check_args, check_spec
 from perfgate.pool.worker import Attempt, Worker
 from perfgate.pool.workers import WorkerSet
 
@@ -427,7 +427,11 @@ class Pool:
     async def _attempt_command(self, job: _Job) -> tuple[Any, JobError | None]:
         """Run a command attempt under the job's timeout and cancel scope."""
         assert job.task.command is not None
-        argv = render_argv(job.task.command, job.spec.args)
+        argv = render_argv(
+            job.task.command,
+            check_args(job.task, job.spec.args),
+            options_allowed=job.task.options_allowed,
+        )
         started = self._mark_started(job)
         error: JobError | None = None
         try:

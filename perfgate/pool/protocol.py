@@ -34,7 +34,11 @@ class ProtocolError(Exception):
 
 def encode_frame(message: Mapping[str, Any]) -> bytes:
     """Serialise one message. Raises ``TypeError``/``ValueError`` if it is not JSON-able."""
-    body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    # ensure_ascii=False: a lone surrogate (a task's result built from undecodable bytes)
+    # fails here, in the worker, as a ValueError, instead of reaching the server as an
+    # escape it could neither store nor send on (a str that is not UTF-8).
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    body = text.encode()
     if len(body) > MAX_FRAME_BYTES:
         raise ValueError(f"frame of {len(body)} bytes exceeds {MAX_FRAME_BYTES}")
     return _HEADER.pack(len(body)) + body

@@ -24,7 +24,7 @@ def canonical_json(value: Any) -> bytes:
     """``value`` as compact, sorted-keys UTF-8 JSON.
 
     Raises :class:`~perfgate.errors.ValidationError` for anything JSON cannot carry
-    faithfully: NaN or infinities, or non-JSON types (bytes, sets, objects). Non-string
+    faithfully: NaN or infinities, lone surrogates, or non-JSON types (bytes, sets, objects). Non-string
     keys are not expected (a parsed JSON body has none); ``json`` turns them into strings.
     """
     try:
@@ -35,9 +35,10 @@ def canonical_json(value: Any) -> bytes:
             ensure_ascii=False,
             allow_nan=False,
         )
-    except (TypeError, ValueError) as exc:
+        # A lone surrogate ("\ud800") passes json.dumps but not UTF-8 (issue 19.7: a 500).
+        return text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise ValidationError(f"not representable as JSON: {exc}") from None
-    return text.encode("utf-8")
 
 
 def digest(value: Any) -> str:

@@ -120,18 +120,22 @@ class RawClient:
         return cls(sock)
 
     async def send_text(self, text: str) -> None:
-        payload = text.encode()
-        mask = b"\x01\x02\x03\x04"
-        header = bytes([0x81])
+        await self.send_frame(text.encode())
+
+    async def send_frame(self, payload: bytes, *, first: int = 0x81, masked: bool = True) -> None:
+        """One frame: ``first`` is the FIN/opcode byte (0x81: a whole text frame)."""
+        mask = b"\x01\x02\x03\x04" if masked else b""
+        header = bytes([first])
         n = len(payload)
+        bit = 0x80 if masked else 0
         if n < 126:
-            header += bytes([0x80 | n])
+            header += bytes([bit | n])
         elif n < 65536:
-            header += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+            header += bytes([bit | 126]) + n.to_bytes(2, "big")
         else:
-            header += bytes([0x80 | 127]) + n.to_bytes(8, "big")
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        await self.sock.send(header + mask + masked)
+            header += bytes([bit | 127]) + n.to_bytes(8, "big")
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if masked else payload
+        await self.sock.send(header + mask + body)
 
     async def read_frames_until_close(self) -> list[tuple[int, bytes]]:
         """Read everything until EOF; return the (opcode, payload) frames seen."""
