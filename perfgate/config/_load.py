@@ -118,6 +118,9 @@ def _check_type(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if tp is Any:
         return value  # checked by the model's own validator (e.g. a TaskArg default)
+    if isinstance(tp, type) and hasattr(tp, "from_config"):
+        # A value with more than one accepted shape (``[auth] tokens``) parses itself.
+        return tp.from_config(value, where)
     if attrs.has(tp):
         # A nested table, e.g. [tasks.NAME.args.ARG]: the same checks, one level down.
         if not isinstance(value, dict):
@@ -156,9 +159,6 @@ def _check_type(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
         raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-    if isinstance(tp, type) and hasattr(tp, "from_config"):
-        # A value with more than one accepted shape (``[auth] tokens``) parses itself.
-        return tp.from_config(value, where)
     if origin in (Mapping, dict, typing.Mapping):
         _, value_tp = typing.get_args(tp)
         if not isinstance(value, dict):
