@@ -22,7 +22,7 @@ PRIORITIES = ("high", "normal", "low")
 DEFAULT_HISTORY_BYTES = 1_048_576
 
 #: What a retained message costs besides its frame: the Message object, its offset and time,
-#: the frame's bytes header and the deque slot (measured with tracemalloc on CPython 3.12:
+#: the frame's bytes header and the deque slot (measured with tracemalloc on CPython 3.11:
 #: about 165 bytes, where the data, its JSON and its frame held side by side used to cost three
 #: times the frame). Counted so that a byte bound also bounds a history of tiny messages.
 MESSAGE_OVERHEAD_BYTES = 160
