@@ -70,6 +70,16 @@ def test_one_off_channels_leave_the_server_near_its_baseline(tmp_path: Path) -> 
         held = hub_channels(base)
         settle(base)
         assert hub_channels(base) <= SYSTEM_CHANNELS, f"of {held} channels, some still held"
+        # Job channels too are released once the job is over and its history expired.
+        jobs = [
+            httpx.post(base + "/v1/jobs", json={"task": "sleep", "args": {"seconds": 0}}).json()
+            for _ in range(5)
+        ]
+        for job in jobs:
+            done = httpx.get(f"{base}/v1/jobs/{job['id']}?wait=20", timeout=30).json()
+            assert done["state"] == "succeeded"
+        settle(base)
+        assert hub_channels(base) <= SYSTEM_CHANNELS
         growth = server.memory_info().rss - baseline
         assert growth < CHANNELS * BAR_BYTES_PER_CHANNEL, (
             f"{CHANNELS} one-off channels left the server {growth / 1e6:.1f} MB up"
