@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 from perfgate.broker import MemoryHub
 from tests.gateway.conftest import Start
 from tests.gateway.wsclient import Client
@@ -62,3 +66,34 @@ async def test_large_messages_reach_subscribers_intact_and_history_stays_bounded
     assert [m["data"][0] for m in await resumed.messages(kept)] == list(range(20 - kept, 20))
     for client in (sub, pub, late, resumed):
         await client.close()
+
+
+async def test_the_channel_cap_over_http_is_a_503_problem_and_jobs_still_run(
+    service_factory: Any,
+) -> None:
+    service = await service_factory(gateway={"max_channels": 4})
+    async with httpx.AsyncClient(base_url=service.http, timeout=30) as http:
+        statuses = []
+        for i in range(6):
+            reply = await http.post(f"/v1/channels/room-{i}/messages", json={"data": i})
+            statuses.append(reply.status_code)
+        assert statuses[0] == 202 and statuses[-1] == 503
+        assert reply.headers["Content-Type"].startswith("application/problem+json")
+        assert int(reply.headers["Retry-After"]) >= 1
+        problem = reply.json()
+        assert "max_channels (4)" in problem["detail"]
+        # An existing channel still takes messages, and the server's job channels are not
+        # refused: a job submitted at the cap runs and reports on its channel.
+        assert (
+            await http.post("/v1/channels/room-0/messages", json={"data": 1})
+        ).status_code == 202
+        job = (await http.post("/v1/jobs", json={"task": "echo", "args": {"x": 1}})).json()
+        done = (await http.get(f"/v1/jobs/{job['id']}?wait=20")).json()
+        assert done["state"] == "succeeded"
+        ws = await Client.connect(service.ws)
+        await ws.recv()
+        ack = await ws.request(
+            {"op": "subscribe", "channel": f"jobs:{job['id']}", "since": 0, "id": 1}
+        )
+        assert ack["type"] == "ack" and ack["recovered"] is True and ack["offset"] > 0
+        await ws.close()
