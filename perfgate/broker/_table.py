@@ -35,8 +35,9 @@ class HistoryLimits:
     @property
     def sweep_interval_s(self) -> float:
         """How often expired histories are looked for: often enough that a channel outlives
-        its history by at most a quarter of ``ttl_s`` (and by at most 10 s)."""
-        return min(self.ttl_s / 4, 10.0)
+        its history by at most a quarter of ``ttl_s`` (and by at most 10 s), and never more
+        than 10 times a second."""
+        return max(0.1, min(self.ttl_s / 4, 10.0))
 
 
 class ChannelTable:

@@ -151,10 +151,11 @@ def websocket_frame(text: str) -> bytes:
 class FrameCache:
     """Encoded WebSocket frames shared by every connection of a gateway.
 
-    A lone message's frame is the message's own ``wire`` (built once, at publish). A ``batch`` frame is cached
-    for the last run of messages asked for: in a fan-out, the subscribers of a channel
-    flush the same runs one after another, so one entry serves most of them, and the
-    memory it holds is one frame, not one per connection.
+    A lone message's frame is the message's own ``wire`` (built once, at publish). A
+    ``batch`` frame, joined from the messages' own JSON, is cached for the last run of
+    messages asked for: in a fan-out, the subscribers of a channel flush the same runs one
+    after another, so one entry serves most of them, and the memory it holds is one frame,
+    not one per connection.
     """
 
     __slots__ = ("_run", "_wire", "hits", "misses")
