@@ -105,3 +105,10 @@ class Unavailable(PerfgateError):
     def __init__(self, message: str, *, retry_after_s: float = 1.0, **extra: Any) -> None:
         super().__init__(message, **extra)
         self.retry_after_s = retry_after_s
+
+
+class TooManyChannels(Unavailable):
+    """The hub holds ``[gateway] max_channels`` channels: no new one until some expire."""
+
+    code = "too_many_channels"
+    title = "Too many channels"

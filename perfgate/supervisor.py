@@ -258,17 +258,20 @@ class Supervisor:
         client (``None`` in memory mode: jobs then live in the SQLite journal)."""
         config = self.config
         url = config.server.broker
+        gw = config.gateway
         if not url.startswith("redis://"):
-            hub: Hub = MemoryHub(config.gateway.history_size, config.gateway.history_ttl_s)
-            return hub, None, None
+            memory_hub = MemoryHub.from_config(gw)
+            return memory_hub, memory_hub.run, None
         # Imported here: coredis (and anyio) load only when Redis is configured.
         from perfgate.broker.redis import RedisHub, open_redis
 
         client = await stack.enter_async_context(open_redis(url))
         redis_hub = RedisHub(
             client,
-            history_size=config.gateway.history_size,
-            history_ttl_s=config.gateway.history_ttl_s,
+            history_size=gw.history_size,
+            history_ttl_s=gw.history_ttl_s,
+            history_bytes=gw.history_bytes,
+            max_channels=gw.max_channels,
             readiness=self.readiness,
         )
         return redis_hub, redis_hub.run, client
@@ -276,8 +279,10 @@ class Supervisor:
     async def _start_tasks(self, nursery: trio.Nursery, parts: _Parts, state: AppState) -> Bound:
         """Start every long-running task; each reports readiness through ``nursery.start``."""
         if parts.broker is not None:
-            # Waits for the first connection: nothing is published before the hub is up.
-            log_event(log, logging.INFO, "connecting to broker", url=self.config.server.broker)
+            # Redis: waits for the first connection, so nothing is published before the hub
+            # is up. Memory: the sweep of expired channel histories.
+            if self.config.server.broker.startswith("redis://"):
+                log_event(log, logging.INFO, "connecting to broker", url=self.config.server.broker)
             await nursery.start(parts.broker)
         # Recovery first: jobs owed from an earlier run are queued before we say "ready".
         await nursery.start(parts.jobs.run)

@@ -34,10 +34,10 @@ import coredis.exceptions
 import trio
 
 from perfgate.broker import redis_wire as wire
-from perfgate.broker._history import PRIORITIES, Message, Replay
+from perfgate.broker._history import DEFAULT_HISTORY_BYTES, PRIORITIES, Message, Replay
 from perfgate.broker._hub import Sink
 from perfgate.config import parse_redis_url
-from perfgate.errors import Unavailable
+from perfgate.errors import TooManyChannels, Unavailable
 from perfgate.readiness import Readiness
 
 log = logging.getLogger("perfgate.broker")
@@ -111,6 +111,8 @@ class RedisHub:
         *,
         history_size: int = 1000,
         history_ttl_s: float = 300.0,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
+        max_channels: int = 50_000,
         readiness: Readiness | None = None,
         prefix: str = wire.DEFAULT_PREFIX,
         clock: Callable[[], float] = time.time,
@@ -119,6 +121,10 @@ class RedisHub:
         self._client = client
         self._history_size = history_size
         self._history_ttl_s = history_ttl_s
+        self._history_bytes = history_bytes
+        self._max_channels = max_channels
+        self._full_logged = False
+        self.refused = 0
         self._channel_ttl_s = wire.channel_ttl_s(history_ttl_s)
         self._readiness = readiness
         self._keys = wire.Keys(prefix)
@@ -156,6 +162,7 @@ class RedisHub:
                     self._history_size,
                     int(self._history_ttl_s * 1000),
                     int(self._channel_ttl_s * 1000),
+                    self._history_bytes,
                 ],
             )
         self.published += 1
@@ -164,6 +171,8 @@ class RedisHub:
     async def subscribe(
         self, channel: str, sink: Sink, *, since: int | None = None, epoch: str | None = None
     ) -> Replay:
+        if channel not in self._sinks and len(self._sinks) >= self._max_channels:
+            self._refuse()
         sinks = self._sinks.setdefault(channel, {})
         sinks[sink] = None
         self._seen.setdefault(channel, 0)
@@ -200,6 +209,22 @@ class RedisHub:
         if not sinks:
             del self._sinks[channel]
             self._seen.pop(channel, None)
+            if self._full_logged and len(self._sinks) < self._max_channels:
+                self._full_logged = False
+                log.info("subscribed channels below max_channels again (%d)", len(self._sinks))
+
+    def _refuse(self) -> None:
+        """In-process state here is per locally subscribed channel (history lives in Redis,
+        bounded and expiring there), so ``max_channels`` caps those."""
+        self.refused += 1
+        if not self._full_logged:
+            self._full_logged = True
+            log.warning("refusing new channels: max_channels (%d) reached", self._max_channels)
+        raise TooManyChannels(
+            f"too many channels: the server holds max_channels ({self._max_channels}) "
+            "subscribed channels; retry once some are unsubscribed",
+            retry_after_s=_RETRY_AFTER_S,
+        )
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -212,6 +237,7 @@ class RedisHub:
             "connected": self.connected,
             "subscribed_channels": len(self._sinks),
             "subscriptions": sum(len(s) for s in self._sinks.values()),
+            "refused_channels": self.refused,
             "published": self.published,
             "received": self.received,
             "delivered": self.delivered,

@@ -2,11 +2,13 @@
 
 Per channel ``C`` (``P`` is the key prefix, ``perfgate:`` by default):
 
-* ``P{ch}:C:meta`` — a hash: ``offset`` (the last offset given out) and ``epoch``. Offsets are
+* ``P{ch}:C:meta`` — a hash: ``offset`` (the last offset given out), ``epoch`` and ``bytes``
+  (what the history stream holds). Offsets are
   allocated here by ``HINCRBY`` inside the publish script, so they increase by one per channel
   whichever instance publishes. A new ``epoch`` is written (and the history dropped) whenever
   the hash is missing: a Redis restart without persistence, or a channel idle past its TTL.
-* ``P{ch}:C:hist`` — a stream capped at ``MAXLEN history_size``; entry id ``OFFSET-0``, so a
+* ``P{ch}:C:hist`` — a stream of at most ``history_size`` entries and ``history_bytes`` payload
+  bytes, expiring ``history_ttl_s`` after the last publish; entry id ``OFFSET-0``, so a
   ``since`` replay is ``XRANGE (since+1) +``; field ``m`` holds the payload.
 * pub/sub channel ``P{msg}:C`` — the payload, published in the same script as the ``XADD``, so
   pub/sub order is offset order.
@@ -17,12 +19,12 @@ contain spaces). ``PUBLISHED_AT`` is wall-clock epoch seconds, shared across ins
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
+from perfgate.broker._frame import encode_data as encode_data
 from perfgate.broker._history import Message, Replay
 
 DEFAULT_PREFIX = "perfgate:"
@@ -33,7 +35,11 @@ DEFAULT_PREFIX = "perfgate:"
 MIN_CHANNEL_TTL_S = 3600.0
 
 # KEYS: meta, hist. ARGV: pubsub channel, epoch candidate, priority, published_at, JSON,
-# history_size, history ttl ms, channel ttl ms. Returns the offset.
+# history_size, history ttl ms, channel ttl ms, history_bytes. Returns the offset.
+# The meta hash's `bytes` counts the payload bytes the stream holds (reset when the stream has
+# expired); the oldest entries are trimmed while the stream is over either bound, so history in
+# Redis is bounded in bytes as well as in entries, and expires history_ttl_s after the last
+# publish. A payload over history_bytes on its own is not retained.
 PUBLISH_LUA = """
 if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[2]) == 1 then
   redis.call('DEL', KEYS[2])
@@ -42,7 +48,19 @@ local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
 local payload = offset .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[5]
 local size = tonumber(ARGV[6])
 if size > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', size, offset .. '-0', 'm', payload)
+  if redis.call('EXISTS', KEYS[2]) == 0 then
+    redis.call('HSET', KEYS[1], 'bytes', 0)
+  end
+  redis.call('XADD', KEYS[2], offset .. '-0', 'm', payload)
+  local held = redis.call('HINCRBY', KEYS[1], 'bytes', #payload)
+  local limit = tonumber(ARGV[9])
+  local count = redis.call('XLEN', KEYS[2])
+  while count > 0 and (count > size or held > limit) do
+    local oldest = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+    count = count - 1
+    redis.call('XTRIM', KEYS[2], 'MAXLEN', count)
+    held = redis.call('HINCRBY', KEYS[1], 'bytes', -#oldest[1][2][2])
+  end
   redis.call('PEXPIRE', KEYS[2], ARGV[7])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
@@ -103,15 +121,19 @@ def channel_ttl_s(history_ttl_s: float) -> float:
     return max(MIN_CHANNEL_TTL_S, 2 * history_ttl_s)
 
 
-def encode_data(data: Any) -> str:
-    """The JSON of a message's data; raises TypeError/ValueError if not JSON-serialisable."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_JSON_STARTS = frozenset('{["-0123456789tfn')
 
 
 def decode_payload(channel: str, payload: str) -> Message:
-    """A payload back into a :class:`Message`; raises ValueError if malformed."""
+    """A payload back into a :class:`Message`; raises ValueError if malformed.
+
+    The JSON is framed as it is, not parsed and encoded again: it was encoded by
+    :func:`encode_data` at publish (its first character is checked, cheaply, so that a
+    stray payload on our channels cannot break a frame's structure)."""
     offset, priority, published_at, body = payload.split(" ", 3)
-    return Message(channel, int(offset), json.loads(body), priority, float(published_at))
+    if not body or body[0] not in _JSON_STARTS:
+        raise ValueError("payload data is not JSON")
+    return Message.from_json(channel, int(offset), body, priority, float(published_at))
 
 
 def decode_entries(channel: str, entries: Sequence[Any]) -> list[Message]:

@@ -28,10 +28,11 @@ async def _main(args: argparse.Namespace) -> None:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value)
     config = GatewayConfig(bind=args.bind, **overrides)
-    hub = MemoryHub(config.history_size, config.history_ttl_s, clock=trio.current_time)
+    hub = MemoryHub.from_config(config, clock=trio.current_time)
     # Each value is a list of scopes or {"scopes": [...], "tenant": "..."}, as in [auth] tokens.
     gateway = Gateway(config, hub, Authenticator(json.loads(args.tokens)))
     async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
         url = await nursery.start(gateway.run)
         print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -198,11 +198,7 @@ class Connection:
         Called synchronously by publishers: never blocks, never raises."""
         if self._closing:
             return
-        try:
-            size = len(protocol.message_frame(message))
-        except (TypeError, ValueError):
-            log.warning("dropping a message on %s: data is not JSON", message.channel)
-            return
+        size = message.size_bytes
         now = trio.current_time()
         frames = self._frames
         if (
@@ -543,7 +539,7 @@ class Connection:
 def _size(item: _Outgoing) -> int:
     if isinstance(item, str | bytes):
         return len(item)
-    return len(protocol.message_frame(item))
+    return item.size_bytes
 
 
 __all__ = ["Connection", "run_heartbeat"]

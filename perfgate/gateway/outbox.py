@@ -12,10 +12,9 @@ the budget, so a client that reads a trickle but never catches up is still close
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 
-from perfgate.broker import Message
+from perfgate.broker import Message, _frame
 from perfgate.gateway import protocol
 
 
@@ -133,7 +132,7 @@ def plan_frames(
             frames.append(item)
             reserved += len(item)
             continue
-        reserved += len(protocol.message_frame(item))
+        reserved += item.size_bytes
         messages += 1
         run.append(item)
         if len(run) >= limit:
@@ -146,24 +145,17 @@ def websocket_frame(text: str) -> bytes:
     """``text`` as one final, unmasked WebSocket text frame (RFC 6455 section 5.2): what a
     server sends when no extension was negotiated. The bytes are the same for every
     connection, so one fan-out builds them once."""
-    payload = text.encode()
-    size = len(payload)
-    if size <= 125:
-        header = bytes((0x81, size))
-    elif size <= 0xFFFF:
-        header = struct.pack("!BBH", 0x81, 126, size)
-    else:
-        header = struct.pack("!BBQ", 0x81, 127, size)
-    return header + payload
+    return _frame.websocket_frame(text.encode())
 
 
 class FrameCache:
     """Encoded WebSocket frames shared by every connection of a gateway.
 
-    A lone message's frame is cached on the message itself. A ``batch`` frame is cached
-    for the last run of messages asked for: in a fan-out, the subscribers of a channel
-    flush the same runs one after another, so one entry serves most of them, and the
-    memory it holds is one frame, not one per connection.
+    A lone message's frame is the message's own ``wire`` (built once, at publish). A
+    ``batch`` frame, joined from the messages' own JSON, is cached for the last run of
+    messages asked for: in a fan-out, the subscribers of a channel flush the same runs one
+    after another, so one entry serves most of them, and the memory it holds is one frame,
+    not one per connection.
     """
 
     __slots__ = ("_run", "_wire", "hits", "misses")
@@ -175,10 +167,7 @@ class FrameCache:
         self.misses = 0
 
     def message(self, message: Message) -> bytes:
-        wire = message.wire
-        if wire is None:
-            wire = message.wire = websocket_frame(protocol.message_frame(message))
-        return wire
+        return message.wire
 
     def batch(self, run: Sequence[Message]) -> bytes:
         key = tuple(run)
@@ -188,7 +177,7 @@ class FrameCache:
             return self._wire
         self.misses += 1
         self._run = key
-        self._wire = websocket_frame(encode(run)[0])
+        self._wire = _frame.websocket_frame(_frame.batch_payload([m.payload for m in run]))
         return self._wire
 
 

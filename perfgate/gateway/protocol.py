@@ -134,23 +134,10 @@ def error_from(request_id: RequestId, exc: PerfgateError) -> str:
 
 
 def message_frame(message: Message) -> str:
-    """The ``message`` frame for ``message``, encoded once and cached on it.
-
-    Raises ``ValueError``/``TypeError`` if ``data`` is not JSON-serialisable; data that came
-    in over JSON always is.
-    """
-    frame = message.frame
-    if frame is None:
-        frame = _dumps(
-            {
-                "type": "message",
-                "channel": message.channel,
-                "offset": message.offset,
-                "data": message.data,
-            }
-        )
-        message.frame = frame
-    return frame
+    """The ``message`` frame for ``message`` as text. A message is held encoded (see
+    :class:`~perfgate.broker.Message`): this decodes it, for connections that cannot take
+    the shared frame bytes. Size a message with ``message.size_bytes``, not with this."""
+    return message.frame
 
 
 def batch_frame(frames: Sequence[str]) -> str:

@@ -1,4 +1,10 @@
+from typing import Any
+
+import pytest
+import trio
+
 from perfgate.broker import MemoryHub, Message
+from perfgate.errors import TooManyChannels
 
 
 class Sink:
@@ -68,3 +74,65 @@ async def test_history_is_bounded_by_size_and_age() -> None:
     now[0] = 20.0
     await hub.publish("ch", "late")
     assert hub.stats()["retained_messages"] == 1
+
+
+async def test_the_sweep_task_forgets_expired_one_off_channels(autojump_clock: Any) -> None:
+    hub = MemoryHub(10, 60.0, clock=trio.current_time)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        for i in range(10_000):
+            await hub.publish(f"once:{i}", {"i": i})
+        watcher, leaver = Sink(), Sink()
+        await hub.subscribe("watched", watcher)
+        await hub.subscribe("once:0", leaver)
+        await hub.unsubscribe("once:0", leaver)  # still has history: kept until it expires
+        assert hub.stats()["channels"] == 10_001
+        await trio.sleep(30.0)
+        assert hub.stats()["channels"] == 10_001  # history_ttl_s has not passed
+        await trio.sleep(30.0 + hub.limits.sweep_interval_s + 1.0)
+        stats = hub.stats()
+        assert stats["channels"] == 1 and stats["subscribed_channels"] == 1  # "watched"
+        assert stats["retained_messages"] == 0 and stats["retained_bytes"] == 0
+        await hub.unsubscribe("watched", watcher)
+        assert hub.stats()["channels"] == 0
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_released_channel_is_not_replayed_from_the_wrong_place(
+    autojump_clock: Any,
+) -> None:
+    hub = MemoryHub(10, 60.0, clock=trio.current_time)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hub.run)
+        for i in range(5):
+            await hub.publish("jobs:1", i)
+        sink = Sink()
+        seen = await hub.subscribe("jobs:1", sink, since=0)
+        assert seen.recovered and len(seen.messages) == 5
+        await hub.unsubscribe("jobs:1", sink)
+        await trio.sleep(60.0 + hub.limits.sweep_interval_s + 1.0)
+        assert hub.stats()["channels"] == 0  # released once its history expired
+        for i in range(7):
+            await hub.publish("jobs:1", f"new {i}")
+        stale = await hub.subscribe("jobs:1", Sink(), since=5, epoch=seen.epoch)
+        assert stale.epoch != seen.epoch and not stale.recovered
+        fresh = await hub.subscribe("jobs:1", Sink(), since=5, epoch=stale.epoch)
+        assert fresh.recovered and [m.data for m in fresh.messages] == ["new 5", "new 6"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_channel_cap_is_an_error_and_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = MemoryHub(10, 60.0, max_channels=2)
+    await hub.publish("a", 1)
+    await hub.subscribe("b", Sink())
+    for _ in range(3):
+        with pytest.raises(TooManyChannels, match="max_channels"):
+            await hub.publish("c", 1)
+        with pytest.raises(TooManyChannels):
+            await hub.subscribe("c", Sink())
+    assert await hub.publish("jobs:9", 1) == 1  # the server's own channels are not refused
+    assert hub.stats()["subscribed_channels"] == 1  # the refused subscribe left nothing
+    refusals = [r for r in caplog.records if "max_channels" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].levelname == "WARNING"

@@ -11,8 +11,8 @@ import trio
 
 from perfgate.broker import Message
 from perfgate.broker.redis import RedisHub, open_redis
-from perfgate.broker.redis_wire import Backoff
-from perfgate.errors import Unavailable
+from perfgate.broker.redis_wire import Backoff, Keys
+from perfgate.errors import TooManyChannels, Unavailable
 from perfgate.readiness import Readiness
 from tests.redis_server import RedisServer, _command
 
@@ -168,3 +168,40 @@ async def test_messages_missed_by_a_dropped_subscriber_are_caught_up(redis_url: 
         await recorder.wait_for(lambda ms: len(ms) == 3)
         assert recorder.offsets == [1, 2, 3]
         assert b.stats()["caught_up"] == 2
+
+
+async def test_redis_history_is_bounded_in_bytes_and_expires(redis_url: str) -> None:
+    limit = 200_000
+    async with (
+        running_hub(redis_url, history_bytes=limit, history_ttl_s=30.0) as a,
+        open_redis(redis_url) as client,
+    ):
+        body = "y" * 60_000
+        for i in range(20):
+            await a.publish("big", [i, body])
+        keys = Keys()
+        held = await client.hget(keys.meta("big"), "bytes")
+        entries = await client.xrange(keys.history("big"))
+        assert 0 < len(entries) < 20 and 0 < int(held or 0) <= limit
+        assert int(held or 0) == sum(len(e.field_values["m"]) for e in entries)
+        ttl_ms = await client.pttl(keys.history("big"))
+        assert 0 < ttl_ms <= 30_000
+        kept = len(entries)
+        replay = await a.subscribe("big", Recorder(), since=20 - kept)
+        assert replay.recovered and [m.offset for m in replay.messages] == list(
+            range(21 - kept, 21)
+        )
+        assert not (await a.subscribe("big", Recorder(), since=19 - kept)).recovered
+        # One message over the bound on its own is delivered to subscribers, not retained.
+        await a.publish("huge", "z" * (limit + 1))
+        assert await client.xlen(keys.history("huge")) == 0
+
+
+async def test_redis_hub_caps_locally_subscribed_channels(redis_url: str) -> None:
+    async with running_hub(redis_url, max_channels=2) as hub:
+        await hub.subscribe("a", Recorder())
+        await hub.subscribe("b", Recorder())
+        await hub.subscribe("a", Recorder())  # an existing channel is never refused
+        with pytest.raises(TooManyChannels, match=r"max_channels \(2\)"):
+            await hub.subscribe("c", Recorder())
+        assert hub.stats()["subscribed_channels"] == 2

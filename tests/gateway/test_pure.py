@@ -58,10 +58,12 @@ def test_parse_never_raises(text: str) -> None:
     protocol.parse(text)
 
 
-def test_message_frame_is_encoded_once_and_batches_reuse_it() -> None:
+def test_a_message_is_held_once_encoded_and_batches_reuse_it() -> None:
     message = Message("c", 5, {"k": "é"}, "normal", 0.0)
+    assert message.__slots__ == ("channel", "offset", "priority", "published_at", "wire")
     frame = protocol.message_frame(message)
-    assert protocol.message_frame(message) is frame
+    assert message.wire == websocket_frame(frame)
+    assert message.size_bytes == len(frame.encode()) and message.data == {"k": "é"}
     assert json.loads(frame) == {"type": "message", "channel": "c", "offset": 5, "data": {"k": "é"}}
     other = Message("c", 6, [1], "normal", 0.0)
     batch, count = encode([message, other])
