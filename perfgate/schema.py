@@ -44,7 +44,7 @@ class Field:
         if self.type != "any":
             out["type"] = [self.type, "null"] if self.nullable else self.type
         for key, value in (
-            ("enum", list(self.enum) if self.enum else None),
+            ("enum", self._enum_values()),
             ("minimum", self.minimum),
             ("maximum", self.maximum),
             ("exclusiveMinimum", self.exclusive_minimum),
@@ -55,6 +55,13 @@ class Field:
             if value is not None:
                 out[key] = value
         return out
+
+    def _enum_values(self) -> list[Any] | None:
+        # JSON Schema checks ``enum`` beside ``type``: a nullable field lists null too, or
+        # the document would refuse the null the parser accepts.
+        if not self.enum:
+            return None
+        return [*self.enum, None] if self.nullable else list(self.enum)
 
     def check(self, value: Any) -> str | None:
         """Return a problem with ``value`` in words, or None when it is acceptable."""

@@ -17,7 +17,7 @@ import attrs
 
 from perfgate.errors import ConfigError
 
-SCOPES = frozenset({"submit", "publish", "subscribe", "admin"})
+SCOPES = frozenset({"submit", "publish", "subscribe", "metrics", "admin"})
 PRIORITIES = ("high", "normal", "low")
 _TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -286,13 +286,12 @@ class TaskConfig:
 
 
 def builtin_tasks() -> dict[str, TaskConfig]:
-    """The tasks every fresh install has, so that ``make run`` does real work."""
+    """The tasks every fresh install has, so that ``make run`` does real work. They take the
+    documented defaults (``timeout_s`` 300, no retries) like any task configured without them."""
     return {
-        "echo": TaskConfig(name="echo", target="perfgate.tasks:echo", timeout_s=10.0),
-        "sleep": TaskConfig(name="sleep", target="perfgate.tasks:sleep", timeout_s=3600.0),
-        "sha256": TaskConfig(
-            name="sha256", target="perfgate.tasks:sha256", timeout_s=600.0, cacheable=True
-        ),
+        "echo": TaskConfig(name="echo", target="perfgate.tasks:echo"),
+        "sleep": TaskConfig(name="sleep", target="perfgate.tasks:sleep"),
+        "sha256": TaskConfig(name="sha256", target="perfgate.tasks:sha256", cacheable=True),
     }
 
 

@@ -24,6 +24,8 @@ from perfgate.http.security import authenticate
 from perfgate.monitor import Monitor, monitor_blueprint
 from perfgate.readiness import Readiness
 
+#: The scope each monitor route needs when tokens are configured (``admin`` has every scope).
+MONITOR_SCOPES = {"/metrics": "metrics", "/v1/stats": "admin"}
 STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}}
 
 
@@ -90,14 +92,16 @@ def create_app(state: AppState) -> Quart:
 
 
 def _guarded_monitor_routes(monitor: Monitor, state: AppState) -> Blueprint:
-    """``/metrics`` and ``/v1/stats`` need the admin scope when tokens are configured; the
-    dashboard page itself holds no data (it reads the gateway with the user's token)."""
+    """``/metrics`` needs the ``metrics`` scope (a scraper's token can do nothing else) and
+    ``/v1/stats`` the admin scope, when tokens are configured; the dashboard page itself holds
+    no data (it reads the gateway with the user's token)."""
     blueprint = monitor_blueprint(monitor, ws_url=lambda: dashboard_ws_url(state))
 
     @blueprint.before_request
-    async def _admin_only() -> None:
-        if request.path in ("/metrics", "/v1/stats"):
-            authenticate().require("admin")
+    async def _scoped() -> None:
+        scope = MONITOR_SCOPES.get(request.path)
+        if scope is not None:
+            authenticate().require(scope)
 
     return blueprint
 
