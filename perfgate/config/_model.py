@@ -18,7 +18,7 @@ import attrs
 from perfgate.config._args import TaskArg, placeholders
 from perfgate.errors import ConfigError
 
-SCOPES = frozenset({"submit", "publish", "subscribe", "admin"})
+SCOPES = frozenset({"submit", "publish", "subscribe", "metrics", "admin"})
 PRIORITIES = ("high", "normal", "low")
 # Whole-string patterns are used with fullmatch: "$" would also match before a final newline.
 _TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -378,13 +378,13 @@ class TaskConfig:
 
 
 def builtin_tasks() -> dict[str, TaskConfig]:
-    """The tasks every fresh install has, so that ``make run`` does real work."""
+    """The tasks every fresh install has, so that ``make run`` does real work. They take the
+    documented defaults (``timeout_s`` 300, no retries) like any task configured without them."""
     return {
-        "echo": TaskConfig(name="echo", target="perfgate.tasks:echo", timeout_s=10.0),
+        "echo": TaskConfig(name="echo", target="perfgate.tasks:echo"),
         "sleep": TaskConfig(
             name="sleep",
             target="perfgate.tasks:sleep",
-            timeout_s=3600.0,
             args={
                 "seconds": TaskArg(type="number", minimum=0, maximum=86_400),
                 "steps": TaskArg(type="integer", minimum=1, maximum=100_000),
@@ -393,7 +393,6 @@ def builtin_tasks() -> dict[str, TaskConfig]:
         "sha256": TaskConfig(
             name="sha256",
             target="perfgate.tasks:sha256",
-            timeout_s=600.0,
             cacheable=True,
             args={
                 "data": TaskArg(type="string"),

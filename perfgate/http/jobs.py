@@ -16,42 +16,10 @@ from perfgate.http.bodies import read_json
 from perfgate.http.openapi import document
 from perfgate.http.security import principal, requires
 from perfgate.jobs import JobService
-from perfgate.schema import SUBMIT_JOB
+from perfgate.schema import JOB, JOB_LIST, JOB_LOGS, JOB_STATES, SUBMIT_JOB
 
-JOB_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "task": {"type": "string"},
-        "args": {"type": "object"},
-        "state": {
-            "type": "string",
-            "enum": ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"],
-        },
-        "priority": {"type": "string"},
-        "attempts": {"type": "integer"},
-        "progress": {"type": "number"},
-        "result": {},
-        "error": {},
-        "created_at": {"type": ["string", "null"]},
-        "started_at": {"type": ["string", "null"]},
-        "finished_at": {"type": ["string", "null"]},
-        "cached": {"type": "boolean"},
-        "tenant": {"type": "string"},
-    },
-    "required": ["id", "task", "state"],
-}
-LIST_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "jobs": {"type": "array", "items": JOB_SCHEMA},
-        "next_cursor": {"type": ["string", "null"]},
-    },
-}
-LOGS_SCHEMA = {
-    "type": "object",
-    "properties": {"lines": {"type": "array", "items": {"type": "object"}}},
-}
+# The response tables live beside the request tables (perfgate.schema), exact by test.
+JOB_SCHEMA, LIST_SCHEMA, LOGS_SCHEMA = JOB, JOB_LIST, JOB_LOGS
 ID_LIMIT = 64
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _JOB_ID_FROM_BODY = {"job_id": "$response.body#/id"}
@@ -178,7 +146,7 @@ LIST_QUERY = [
         "required": False,
         "schema": {
             "type": "string",
-            "enum": ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"],
+            "enum": JOB_STATES,
         },
     },
     {
