@@ -260,6 +260,10 @@ JOB: dict[str, Any] = {
         "max_retries": {"type": "integer", "minimum": 0},
         "idempotency_key": {"type": ["string", "null"]},
         "cached": {"type": "boolean", "description": "the result came from the cache"},
+        "tenant": {
+            "type": "string",
+            "description": "whose job it is: the tenant of the token that submitted it",
+        },
     },
 }
 JOB["required"] = list(JOB["properties"])

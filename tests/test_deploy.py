@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from perfgate import cli
-from perfgate.config import Config, load_config
+from perfgate.config import Config, TokenGrant, load_config
 from tests.helpers import start_server, stop_server
 
 ROOT = Path(__file__).parent.parent
@@ -126,7 +126,7 @@ def test_compose_runs_two_perfgates_redis_and_nginx() -> None:
         entrypoint = json.loads(one("ENTRYPOINT"))[2:]
         config = serve_config([*entrypoint, *service["command"]], compose_env(service))
         assert config.server.broker == "redis://redis:6379/0"
-        assert config.auth.tokens == {TOKEN: ("admin",)}
+        assert config.auth.tokens == {TOKEN: TokenGrant(("admin",))}
         assert "redis" in service["depends_on"]
         grace_s = float(service["stop_grace_period"].removesuffix("s"))
         assert grace_s > config.pool.drain_timeout_s + config.pool.kill_grace_s

@@ -16,16 +16,17 @@ from openapi_spec_validator import validate as validate_openapi
 from quart import Quart
 
 from perfgate.auth import Authenticator
-from perfgate.config import load_config
+from perfgate.config import TokenGrant, load_config
 from perfgate.http.app import AppState, create_app
 from perfgate.http.openapi import build_openapi, operation_of
 from perfgate.monitor import Monitor
 from perfgate.readiness import Readiness
 
-TOKENS = {
+TOKENS: dict[str, Any] = {
     "admin-token-1": ("admin",),
-    "submit-token-1": ("submit", "subscribe"),
-    "reader-token-1": ("subscribe",),
+    # One tenant, so that the reader sees the submitter's jobs (tenancy: tests/test_tenancy.py).
+    "submit-token-1": TokenGrant(("submit", "subscribe"), tenant="acme"),
+    "reader-token-1": TokenGrant(("subscribe",), tenant="acme"),
     "scrape-token-1": ("metrics",),
 }
 ADMIN = {"Authorization": "Bearer admin-token-1"}
@@ -34,7 +35,7 @@ READER = {"Authorization": "Bearer reader-token-1"}
 SCRAPER = {"Authorization": "Bearer scrape-token-1"}
 
 
-def make_app(tokens: dict[str, tuple[str, ...]] | None = None) -> Quart:
+def make_app(tokens: dict[str, Any] | None = None) -> Quart:
     """The whole app, monitor routes included, as the supervisor builds it."""
     config = load_config(None, env={}, overrides={"auth": {"tokens": tokens or {}}})
     state = AppState(
