@@ -378,7 +378,7 @@ end
 # ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim), stale
 # consumer idle ms. Reclaims entries idle past the lease (their owner stopped refreshing) and
 # drops long-idle consumers with nothing pending, then reads new entries, high priority first;
-# at most ``count`` jobs. Returns {id, HGETALL} per claimed job.
+# at most ``count`` jobs. Returns {{id, HGETALL} per claimed job, {tail id per stream}}.
 CLAIM_LUA = (
     _LUA_HELPERS
     + """
@@ -423,7 +423,14 @@ for _, stream in ipairs(streams) do
     end
   end
 end
-return out
+-- The id of each stream's newest entry ('0-0' when empty), read in this same atomic step:
+-- an XREAD BLOCK after these ids wakes on the first entry added after this claim.
+local tails = {}
+for i, stream in ipairs(streams) do
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if last[1] then tails[i] = last[1][1] else tails[i] = '0-0' end
+end
+return {out, tails}
 """
 )
 
