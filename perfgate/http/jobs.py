@@ -177,7 +177,7 @@ def _batch_item(outcome: tuple[JobRecord, bool] | PerfgateError) -> dict[str, An
     return {"status": 202 if created else 200, "job": record.to_json()}
 
 
-@blueprint.post("/v1/jobs/batch")
+@blueprint.post("/v1/jobs:batch")
 @document(
     "Submit several jobs, committed together and answered one by one",
     body=submit_batch(HttpConfig().max_batch_jobs),

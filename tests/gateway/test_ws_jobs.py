@@ -145,3 +145,16 @@ async def test_finished_jobs_do_not_pile_up_subscriptions(service: Any) -> None:
         stats = (await http.get("/v1/stats")).json()
     assert stats["gateway"]["hub"]["subscriptions"] == 1
     await client.close()
+
+
+async def test_submit_over_the_websocket_with_a_redis_broker(
+    service_factory: Any, redis_url: str
+) -> None:
+    service = await service_factory(server={"broker": redis_url})
+    client = await connect(service)
+    ack = await client.request({"op": "submit", "id": 1, "task": "echo", "args": {"r": 1}})
+    assert ack["type"] == "ack" and ack["job"]["state"] == "queued"
+    events = await events_until_final(client, ack["job"]["id"])
+    assert events[0]["state"] == "queued" and events[-1]["state"] == "succeeded"
+    assert {"event": "result", "result": {"r": 1}} in events
+    await client.close()

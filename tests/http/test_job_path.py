@@ -1,5 +1,5 @@
 """One request per job (``POST /v1/jobs?wait=S``) and many jobs per request
-(``POST /v1/jobs/batch``), over real HTTP against an in-process service."""
+(``POST /v1/jobs:batch``), over real HTTP against an in-process service."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ async def test_batch_answers_each_item_and_one_bad_item_sinks_nothing(
         "/v1/jobs", json={"task": "echo", "args": {"a": 1}, "idempotency_key": "taken"}
     )
     response = await http.post(
-        "/v1/jobs/batch",
+        "/v1/jobs:batch",
         json={
             "jobs": [
                 {"task": "echo", "args": {"i": 0}},
@@ -104,7 +104,7 @@ async def test_batch_answers_each_item_and_one_bad_item_sinks_nothing(
 
 async def test_batch_with_the_same_new_key_twice_makes_one_job(http: httpx.AsyncClient) -> None:
     body = {"task": "echo", "args": {"k": 1}, "idempotency_key": "twice"}
-    items = (await http.post("/v1/jobs/batch", json={"jobs": [body, body]})).json()["jobs"]
+    items = (await http.post("/v1/jobs:batch", json={"jobs": [body, body]})).json()["jobs"]
     assert [item["status"] for item in items] == [202, 200]
     assert items[0]["job"]["id"] == items[1]["job"]["id"]
 
@@ -116,7 +116,7 @@ async def test_batch_with_the_same_new_key_twice_makes_one_job(http: httpx.Async
 async def test_a_bad_batch_is_422_naming_the_field(service_factory: Any, body: Any) -> None:
     service = await service_factory(http={"max_batch_jobs": 3})
     async with httpx.AsyncClient(base_url=service.http, timeout=30) as http:
-        response = await http.post("/v1/jobs/batch", json=body)
+        response = await http.post("/v1/jobs:batch", json=body)
         assert response.status_code == 422
         fields = {e["field"] for e in response.json()["errors"]}
         assert fields & {"jobs", "x"}
@@ -127,7 +127,7 @@ async def test_batch_items_beyond_the_queue_room_get_429(service_factory: Any) -
     service = await service_factory(pool={"min_workers": 1, "max_workers": 1, "max_queue": 3})
     sleep = {"task": "sleep", "args": {"seconds": 30}}
     async with httpx.AsyncClient(base_url=service.http, timeout=30) as http:
-        items = (await http.post("/v1/jobs/batch", json={"jobs": [sleep] * 6})).json()["jobs"]
+        items = (await http.post("/v1/jobs:batch", json={"jobs": [sleep] * 6})).json()["jobs"]
         statuses = [item["status"] for item in items]
         accepted = statuses.count(202)
         assert 1 <= accepted <= 3 and statuses == [202] * accepted + [429] * (6 - accepted)
@@ -142,7 +142,7 @@ async def test_submit_routes_are_in_the_openapi_document(http: httpx.AsyncClient
     doc = (await http.get("/openapi.json")).json()
     submit = doc["paths"]["/v1/jobs"]["post"]
     assert [p["name"] for p in submit["parameters"]] == ["wait"]
-    batch = doc["paths"]["/v1/jobs/batch"]["post"]
+    batch = doc["paths"]["/v1/jobs:batch"]["post"]
     body = batch["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["jobs"]["maxItems"] == 100
     assert "200" in batch["responses"] and "503" in batch["responses"]

@@ -233,7 +233,7 @@ async def test_an_instance_claims_as_soon_as_a_job_frees_room(
     )
     jobs = [{"task": "echo", "args": {"n": n}} for n in range(50)]
     async with httpx.AsyncClient(base_url=service.http, timeout=30) as http:
-        items = (await http.post("/v1/jobs/batch", json={"jobs": jobs})).json()["jobs"]
+        items = (await http.post("/v1/jobs:batch", json={"jobs": jobs})).json()["jobs"]
         assert [item["status"] for item in items] == [202] * 50
         with trio.fail_after(20):  # the tick-bound design fits at most ~6 jobs in this
             for item in items:
