@@ -26,7 +26,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from perfgate.auth import Principal
 from perfgate.broker import Hub, Message
 from perfgate.config import GatewayConfig
-from perfgate.errors import Conflict, NotFound, PerfgateError, Unavailable, ValidationError
+from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.gateway import channels, protocol
 from perfgate.gateway._wire import (
     finish_write,
@@ -36,20 +36,17 @@ from perfgate.gateway._wire import (
     write_inline,
 )
 from perfgate.gateway.heartbeat import HeartbeatPolicy
-from perfgate.gateway.jobs import JobSubmitter, JobSubscription, is_final
+from perfgate.gateway.jobs import JobOps, JobSubmitter
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, FrameCache, plan_frames
 from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.stats import GatewayStats
-from perfgate.gateway.subscription import Subscription
+from perfgate.gateway.subscription import MAX_SUBSCRIPTIONS, Subscription
 from perfgate.ratelimit import TokenBucket
-from perfgate.store import new_job_id
 
 log = logging.getLogger("perfgate.gateway")
 
 OUTBOX_MESSAGES = 4096
 """Count bound of the outgoing memory channel (the byte budget usually binds first)."""
-MAX_SUBSCRIPTIONS = 1000
-"""Channels one connection may subscribe to: keeps per-connection hub state bounded."""
 WRITE_ITEMS = 256
 """At most this many queued items go out in one socket write."""
 
@@ -64,7 +61,7 @@ _Outgoing = Message | str | bytes
 of a frame that :meth:`Connection.offer` wrote in part (the writer holds the socket)."""
 
 
-class Connection:
+class Connection(JobOps):
     """One accepted WebSocket. Create it, then ``await run()``; it returns when closed."""
 
     # Thousands of these live at once: slots keep an idle connection small.
@@ -532,66 +529,6 @@ class Connection:
         sub.go_live(after)
         # The reply was queued above; the caller queues nothing more.
         return ""
-
-    async def _submit(self, op: protocol.Submit) -> str:
-        """Submit a job and follow it: the connection is subscribed to ``jobs:{id}`` before
-        the job is committed (so before it can start: no event is missed), the ``ack``
-        carrying the job is queued once it is committed, and the job's events follow it."""
-        if self._jobs is None:
-            raise Unavailable("jobs are not served on this gateway")
-        self.principal.require("submit")
-        await self._drop_finished_jobs()
-        if len(self._subs) >= MAX_SUBSCRIPTIONS:
-            raise ValidationError(f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
-        job_id = new_job_id()
-        sub = await self._open_job_channel(f"jobs:{job_id}", since=None)
-        try:
-            record, created = await self._jobs.submit(op.body, job_id=job_id)
-        except BaseException:
-            with trio.CancelScope(shield=True):
-                await self._close_job_channel(sub)
-            raise
-        follow: JobSubscription | None = sub
-        replay: list[Message] = []
-        if not created:  # an idempotent replay: follow the earlier job, from its start
-            await self._close_job_channel(sub)
-            follow = None  # unless already followed on this connection
-            if f"jobs:{record.id}" not in self._subs:
-                follow = await self._open_job_channel(f"jobs:{record.id}", since=0)
-                replay, follow.replay = follow.replay, []
-        await self._queue_control(protocol.ack(op.id, job=record.to_json(), created=created))
-        if follow is not None:
-            for message in replay:
-                self.offer(message)
-            follow.go_live(replay[-1].offset if replay else follow.offset)
-            if replay and is_final(replay[-1].data):
-                follow.finished = True
-        return ""
-
-    async def _open_job_channel(self, name: str, *, since: int | None) -> JobSubscription:
-        sub = JobSubscription(self, name)
-        self._subs[name] = sub
-        try:
-            found = await self._hub.subscribe(name, sub, since=since)
-        except BaseException:
-            self._subs.pop(name, None)
-            sub.active = False
-            raise
-        sub.offset = found.offset
-        sub.replay = list(found.messages)
-        return sub
-
-    async def _close_job_channel(self, sub: JobSubscription) -> None:
-        sub.active = False
-        if self._subs.get(sub.channel) is sub:
-            del self._subs[sub.channel]
-        await self._hub.unsubscribe(sub.channel, sub)
-
-    async def _drop_finished_jobs(self) -> None:
-        """Unsubscribe the channels of submitted jobs whose final state was delivered."""
-        done = [s for s in self._subs.values() if isinstance(s, JobSubscription) and s.finished]
-        for sub in done:
-            await self._close_job_channel(sub)
 
     async def _unsubscribe(self, op: protocol.Unsubscribe) -> str:
         name = channels.check_name(op.channel)

@@ -237,7 +237,9 @@ class RedisJobQueue:
         }
         try:
             with trio.move_on_after(self.block_s + 1.0):  # should the reply never come
-                await self._client.xread(streams, count=1, block=int(self.block_s * 1000))
+                # BLOCK 0 would mean forever: at least 1 ms.
+                block_ms = max(1, int(self.block_s * 1000))
+                await self._client.xread(streams, count=1, block=block_ms)
         except _FAILURES as exc:
             self._failed("block", exc)
             await trio.sleep(ERROR_BACKOFF_S)
