@@ -21,6 +21,7 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "number": (int, float),
     "boolean": bool,
     "object": dict,
+    "array": list,
 }
 
 
@@ -38,6 +39,10 @@ class Field:
     max_length: int | None = None
     min_length: int | None = None
     nullable: bool = False
+    #: For an ``array``: the JSON schema of its items (checked by the caller) and its bounds.
+    items: Mapping[str, Any] | None = None
+    min_items: int | None = None
+    max_items: int | None = None
 
     def schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"description": self.description}
@@ -51,6 +56,9 @@ class Field:
             ("maxLength", self.max_length),
             ("minLength", self.min_length),
             ("default", self.default),
+            ("items", None if self.items is None else dict(self.items)),
+            ("minItems", self.min_items),
+            ("maxItems", self.max_items),
         ):
             if value is not None:
                 out[key] = value
@@ -91,6 +99,10 @@ class Field:
             return f"must be at most {self.max_length} characters"
         if self.min_length is not None and len(value) < self.min_length:
             return f"must be at least {self.min_length} characters"
+        if self.min_items is not None and len(value) < self.min_items:
+            return f"must hold at least {self.min_items} items"
+        if self.max_items is not None and len(value) > self.max_items:
+            return f"must hold at most {self.max_items} items"
         return None
 
 
@@ -212,6 +224,33 @@ SUBMIT_JOB = Body(
         ),
     ],
 )
+
+
+def submit_batch(max_jobs: int) -> Body:
+    """The body of a batch submit: at most ``max_jobs`` (``[http] max_batch_jobs``) jobs,
+    each a :data:`SUBMIT_JOB` body (checked one by one: a bad item fails alone)."""
+    return Body(
+        name="SubmitJobBatch",
+        description="Several jobs, committed together and answered one by one.",
+        fields=[
+            Field(
+                "jobs",
+                "array",
+                "the jobs to submit, each a SubmitJob body",
+                required=True,
+                # Any value: each item is validated on its own (a SubmitJob body), and a bad
+                # one is answered 422 in its place without failing the request.
+                items={
+                    "description": "a SubmitJob body (task, args, priority, timeout_s, "
+                    "max_retries, idempotency_key); an invalid one gets its own 422 answer",
+                    "examples": [{"task": "echo", "args": {"x": 1}}],
+                },
+                min_items=1,
+                max_items=max_jobs,
+            )
+        ],
+    )
+
 
 PUBLISH_MESSAGE = Body(
     name="PublishMessage",

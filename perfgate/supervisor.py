@@ -235,6 +235,7 @@ class Supervisor:
             queue=queue,
         )
         relay.target = jobs.on_pool_event
+        gateway.jobs = jobs  # WebSocket submits (the gateway sees only JobSubmitter.submit)
         monitor.add_source("pool", pool.stats)
         monitor.add_source("gateway", gateway.stats)
         monitor.add_source("cache", cache.stats)

@@ -51,6 +51,16 @@ def _at_least(minimum: int) -> Any:
     return check
 
 
+def _between(minimum: int, maximum: int) -> Any:
+    def check(_inst: Any, attr: attrs.Attribute[Any], value: int) -> None:
+        if not minimum <= value <= maximum:
+            raise ConfigError(
+                f"{attr.name}: must be between {minimum} and {maximum}, got {value!r}"
+            )
+
+    return check
+
+
 def _percent(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
     if not 0 < value <= 100:
         raise ConfigError(f"{attr.name}: must be a percentage in (0, 100], got {value!r}")
@@ -115,6 +125,7 @@ class HttpConfig:
     rate_limit_per_s: float = attrs.field(default=0.0, validator=_non_negative)
     rate_burst: int = attrs.field(default=100, validator=_positive)
     max_wait_s: float = attrs.field(default=60.0, validator=_positive)
+    max_batch_jobs: int = attrs.field(default=100, validator=_between(1, 10_000))
     keep_alive_timeout_s: float = attrs.field(default=5.0, validator=_positive)
     read_timeout_s: float = attrs.field(default=30.0, validator=_positive)
     max_header_bytes: int = attrs.field(default=16_384, validator=_at_least(1024))
