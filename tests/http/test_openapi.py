@@ -146,6 +146,13 @@ async def test_every_response_of_every_route_is_declared(service_factory: Any) -
         c.check(await post("/v1/jobs", content=b"{not json", headers=raw))
         c.check(await post("/v1/jobs", content=b"task=echo", headers={**SUBMITTER}))
         c.check(await post("/v1/jobs", content=b'{"task": "' + b"x" * 5000 + b'"}', headers=raw))
+        batch = {"jobs": [{"task": "echo"}, {"task": "nope"}, keyed, {**keyed, "args": {"a": 3}}]}
+        answers = c.check(await post("/v1/jobs:batch", json=batch, headers=SUBMITTER)).json()
+        assert [a["status"] for a in answers["jobs"]] == [202, 422, 200, 409]
+        c.check(await post("/v1/jobs:batch", json={"jobs": []}, headers=SUBMITTER))
+        c.check(await post("/v1/jobs:batch", json=batch, headers=READER))
+        c.check(await post("/v1/jobs?wait=10", json={"task": "echo"}, headers=SUBMITTER))
+        c.check(await post("/v1/jobs?wait=soon", json={"task": "echo"}, headers=SUBMITTER))
         jid = job["id"]
         c.check(await get(f"/v1/jobs/{jid}?wait=10", headers=READER))
         c.check(await get(f"/v1/jobs/{jid}", headers=READER))
