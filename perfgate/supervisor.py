@@ -23,10 +23,11 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import trio
@@ -35,7 +36,7 @@ from perfgate.auth import Authenticator
 from perfgate.broker import Hub, MemoryHub
 from perfgate.cache import ResultCache
 from perfgate.config import Config
-from perfgate.errors import ConfigError
+from perfgate.errors import ConfigError, PerfgateError
 from perfgate.gateway import Gateway
 from perfgate.http.app import AppState, create_app
 from perfgate.http.server import serve_http
@@ -45,13 +46,17 @@ from perfgate.monitor import Monitor
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobJournal, Journal
+from perfgate.store.lock import hold_data_dir
 
 if TYPE_CHECKING:
     import coredis
 
 log = logging.getLogger("perfgate.supervisor")
+T = TypeVar("T")
 #: One WebSocket write in this many feeds the delivery-delay histogram.
 DELIVERY_SAMPLE_EVERY = 32
+#: How long, after the pool closed, applying its last events may take.
+SETTLE_TIMEOUT_S = 5.0
 
 
 @attrs.frozen
@@ -81,11 +86,26 @@ class _Parts:
 class _EventRelay:
     """The pool is built before the job service that consumes its events: relay until then."""
 
-    target: Callable[[str, dict[str, Any]], None] | None = None
+    target: JobService | None = None
 
     def relay(self, job_id: str, event: dict[str, Any]) -> None:
         if self.target is not None:
-            self.target(job_id, event)
+            self.target.on_pool_event(job_id, event)
+
+    async def settle(self) -> None:
+        """Once the pool has closed (no event can follow), apply what it reported last
+        (jobs that finished after the drain) before the journal closes. Shielded, with its
+        own deadline: it runs on the way out of a cancellation too."""
+        if self.target is None:
+            return
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + SETTLE_TIMEOUT_S
+            try:
+                await self.target.settle()
+            except PerfgateError as exc:  # e.g. the journal unreachable: recovery re-runs
+                log_event(log, logging.WARNING, "could not settle job events", error=str(exc))
+        if scope.cancelled_caught:
+            log_event(log, logging.WARNING, "settling job events timed out")
 
 
 @attrs.define
@@ -144,6 +164,10 @@ class Supervisor:
             await trio.Path(data_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {exc.strerror}") from None
+        stack.enter_context(hold_data_dir(data_dir))
+        # A ready file left by a server that was killed names a dead process: remove it now
+        # (we hold the data directory, so it is not a live server's), before a slow start.
+        self._remove_ready_file()
         monitor = Monitor(config.monitor)
         hub, broker, redis = await self._open_broker(stack)
 
@@ -166,12 +190,14 @@ class Supervisor:
         )
         journal: JobJournal
         if redis is None:
-            journal = await stack.enter_async_context(
+            journal = await _enter_store(
+                stack,
+                data_dir,
                 Journal.open(
                     data_dir,
                     max_log_lines=config.store.max_log_lines,
                     result_ttl_s=config.store.result_ttl_s,
-                )
+                ),
             )
         else:
             from perfgate.store.redis_journal import RedisJournal
@@ -183,8 +209,10 @@ class Supervisor:
                     result_ttl_s=config.store.result_ttl_s,
                 )
             )
-        cache = await stack.enter_async_context(ResultCache(config.cache, data_dir))
+        cache = await _enter_store(stack, data_dir, ResultCache(config.cache, data_dir))
         relay = _EventRelay()
+        # Runs after the pool closes and before the cache and the journal do.
+        stack.push_async_callback(relay.settle)
         pool = await stack.enter_async_context(
             Pool(
                 config.pool,
@@ -222,7 +250,7 @@ class Supervisor:
             on_finished=job_finished,
             queue=queue,
         )
-        relay.target = jobs.on_pool_event
+        relay.target = jobs
         monitor.add_source("pool", pool.stats)
         monitor.add_source("gateway", gateway.stats)
         monitor.add_source("cache", cache.stats)
@@ -347,6 +375,18 @@ def _bind_errors(section: str, bind: str) -> Iterator[None]:
             reason = reason.exceptions[0]
         text = getattr(reason, "strerror", None) or str(reason)
         raise ConfigError(f"[{section}] bind {bind}: {text}") from None
+
+
+async def _enter_store(
+    stack: AsyncExitStack, data_dir: Path, store: AbstractAsyncContextManager[T]
+) -> T:
+    """Open a store in ``data_dir``; a failure to (a read-only or unusable directory, a
+    journal file that is not a database) is a one-line configuration error naming the path."""
+    try:
+        return await stack.enter_async_context(store)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {reason}") from None
 
 
 async def _serve_http_task(

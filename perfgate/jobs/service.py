@@ -91,6 +91,7 @@ class JobService:
         self._progress_pending = 0
         self._progress_dropped = 0
         self._events_ready = trio.Event()
+        self._apply_lock = trio.Lock()
         self._waiters: dict[str, _Waiters] = {}
         self._results: dict[str, Any] = {}
         self._reserved = 0
@@ -117,10 +118,25 @@ class JobService:
             await self._apply_events()
 
     async def drain(self, timeout_s: float) -> None:
-        """Wake every long-poll (they answer with the job as it is), then let the pool finish."""
+        """Wake every long-poll (they answer with the job as it is), let the pool finish, then
+        :meth:`settle`: once this returns, every job that finished is finished in the journal.
+        """
         for waiters in self._waiters.values():
             waiters.event.set()
         await self.pool.drain(timeout_s)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Apply every pool event reported so far and wait until the journal committed them.
+
+        Works whether or not :meth:`run` is still applying events (it waits for the batch in
+        hand, then applies the rest itself), so it is also what runs after the pool closed,
+        for the events of jobs that finished after the drain. Without it, a job that finished
+        during a graceful stop stayed ``running`` in the journal and ran again on restart.
+        """
+        async with self._apply_lock:
+            await self._apply_pending()
+        await self.journal.flush()
 
     # -- submitting ----------------------------------------------------------------------
 
@@ -293,29 +309,36 @@ class JobService:
         while True:
             await self._events_ready.wait()
             self._events_ready = trio.Event()
-            while self._events:
-                job_id, event = self._events.popleft()
-                try:
-                    await self._apply(job_id, event)
-                except Exception as exc:  # contain one job's failure; never stop the pump
-                    log_event(
-                        log,
-                        logging.ERROR,
-                        "failed to apply job event",
-                        exc_info=exc,
-                        job=job_id,
-                        event=event.get("event"),
-                    )
+            async with self._apply_lock:
+                await self._apply_pending()
+
+    async def _apply_pending(self) -> None:
+        """Apply queued events in order. An event leaves the queue only once applied, so one
+        interrupted by a cancellation is applied again by the next :meth:`settle` (the
+        journal refuses a transition made twice)."""
+        while self._events:
+            job_id, event = self._events[0]
+            try:
+                await self._apply(job_id, event)
+            except Exception as exc:  # contain one job's failure; never stop the pump
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "failed to apply job event",
+                    exc_info=exc,
+                    job=job_id,
+                    event=event.get("event"),
+                )
+            self._events.popleft()
+            if event.get("event") == "progress":
+                self._progress_pending -= 1
 
     async def _apply(self, job_id: str, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if not self.queue.owns_events(job_id):
-            if kind == "progress":
-                self._progress_pending -= 1
             return  # another instance took this job over: its run here is being stopped
         channel = f"jobs:{job_id}"
         if kind == "progress":
-            self._progress_pending -= 1
             await self.journal.set_progress(
                 job_id, float(event.get("fraction", 0.0)), event.get("message")
             )
