@@ -6,12 +6,17 @@ readiness go green and the ready file appear.
 
 Shutdown (SIGTERM/SIGINT, or :meth:`Supervisor.request_stop`):
 
-1. readiness goes 503 (``/readyz``; new submits are refused);
-2. in parallel, under one ``drain_timeout_s`` deadline: the HTTP listener closes and in-flight
-   requests finish, the gateway closes WebSocket connections with 1001 in batches spread over
-   the window, and the pool finishes running jobs;
-3. the root cancel scope is cancelled: whatever is left is torn down by cancellation, and every
-   component's ``finally`` reaps what it owns (children, sockets, files).
+1. readiness goes 503 (``/readyz``; submits and publishes get 503 with ``Retry-After``); the
+   HTTP listener stays open, reads and long-polls are served, and every response says
+   ``Connection: close``;
+2. in parallel, under one ``drain_timeout_s`` deadline: the gateway closes WebSocket
+   connections with 1001 in batches spread over the window, and the pool finishes running
+   jobs, whose last events the job service then commits to the journal;
+3. the HTTP listener closes and requests in flight finish (``HTTP_CLOSE_TIMEOUT_S``);
+4. the tasks are cancelled: whatever is left is torn down by cancellation, and every
+   component's ``finally`` reaps what it owns (children, sockets, files). Events the pool
+   reports as it closes are applied before the journal closes: a job still running at the
+   deadline stays unfinished in the journal, and the next start runs it again.
 
 A second signal skips the drain and cancels at once; so does the first one while the service
 is still starting (it has accepted nothing yet).
@@ -55,6 +60,9 @@ log = logging.getLogger("perfgate.supervisor")
 T = TypeVar("T")
 #: One WebSocket write in this many feeds the delivery-delay histogram.
 DELIVERY_SAMPLE_EVERY = 32
+#: After the drain: how long requests still in flight get once the HTTP listener closed (every
+#: long-poll has answered by then, and new requests during the drain are answered at once).
+HTTP_CLOSE_TIMEOUT_S = 5.0
 #: How long, after the pool closed, applying its last events may take.
 SETTLE_TIMEOUT_S = 5.0
 
@@ -117,6 +125,7 @@ class Supervisor:
     bound: Bound | None = None
     _stop: trio.Event = attrs.field(factory=trio.Event)
     _http_stop: trio.Event = attrs.field(factory=trio.Event)
+    _http_closed: trio.Event = attrs.field(factory=trio.Event)
     _drainers: list[Callable[[float], Awaitable[None]]] = attrs.field(factory=list)
 
     def request_stop(self) -> None:
@@ -310,23 +319,47 @@ class Supervisor:
         await nursery.start(parts.monitor.run, parts.gateway.publish)
         app = create_app(state)
         with _bind_errors("http", self.config.http.bind):
-            http_url = await nursery.start(_serve_http_task, app, self.config, self._http_stop.wait)
+            http_url = await nursery.start(self._serve_http, app)
         self._drainers = [parts.gateway.drain, parts.jobs.drain]
         self.bound = Bound(http=http_url, ws=ws_url, pid=os.getpid())
         return self.bound
 
     async def _drain(self, timeout_s: float) -> None:
+        """Drain every component under one deadline, then close the HTTP listener.
+
+        The listener stays open for the whole drain: new connections are told (503 with
+        ``Retry-After`` for work, ``Connection: close`` on every response) rather than
+        refused, which behind a proxy would be an HTML 502.
+        """
         self.readiness.advance(Phase.DRAINING)
         log_event(log, logging.INFO, "draining", timeout_s=timeout_s)
         with trio.move_on_after(timeout_s) as scope:
             async with trio.open_nursery() as nursery:
-                self._http_stop.set()
                 for drain in self._drainers:
                     nursery.start_soon(drain, timeout_s)
         if scope.cancelled_caught:
             log_event(
                 log, logging.WARNING, "drain deadline passed; cancelling", timeout_s=timeout_s
             )
+        self._http_stop.set()
+        with trio.move_on_after(HTTP_CLOSE_TIMEOUT_S):
+            await self._http_closed.wait()
+
+    async def _serve_http(
+        self, app: Any, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve HTTP until the end of the drain (see :meth:`_drain`)."""
+        try:
+            await serve_http(
+                app,
+                self.config.http,
+                shutdown_trigger=self._http_stop.wait,
+                graceful_timeout_s=HTTP_CLOSE_TIMEOUT_S,
+                closing=lambda: self.readiness.stopping,
+                task_status=task_status,
+            )
+        finally:
+            self._http_closed.set()
 
     async def _watch_signals(
         self,
@@ -387,19 +420,3 @@ async def _enter_store(
     except (OSError, sqlite3.Error) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {reason}") from None
-
-
-async def _serve_http_task(
-    app: Any,
-    config: Config,
-    shutdown_trigger: Callable[[], Awaitable[None]],
-    *,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    await serve_http(
-        app,
-        config.http,
-        shutdown_trigger=shutdown_trigger,
-        graceful_timeout_s=config.pool.drain_timeout_s,
-        task_status=task_status,
-    )
