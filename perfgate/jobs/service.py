@@ -16,6 +16,7 @@ second, so a subscriber never sees a state the journal does not hold.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -27,6 +28,7 @@ import trio
 
 from perfgate.config import Config, TaskConfig
 from perfgate.errors import NotFound, QueueFull, Unavailable, ValidationError
+from perfgate.jobs.durable import JOURNAL_FAILURES, write_durably
 from perfgate.jobs.queue import JobQueue, LocalQueue, spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobSpec, Pool
@@ -320,6 +322,15 @@ class JobService:
             job_id, event = self._events[0]
             try:
                 await self._apply(job_id, event)
+            except JOURNAL_FAILURES as exc:  # a progress or log line lost, or a publish
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "job event not applied",
+                    job=job_id,
+                    event=event.get("event"),
+                    error=str(exc),
+                )
             except Exception as exc:  # contain one job's failure; never stop the pump
                 log_event(
                     log,
@@ -357,14 +368,32 @@ class JobService:
         if state == QUEUED:
             return True
         if state == "running":
-            return await self.journal.mark_running(job_id) is not None
-        if state == "retrying":
-            return await self.journal.mark_retrying(job_id, error=event.get("error")) is not None
-        if state in FINISHED_STATES:
-            result = self._results.pop(job_id, None)
-            record = await self.journal.mark_finished(
-                job_id, str(state), result=result, error=event.get("error")
+            written = await write_durably(
+                self.journal.mark_running, job_id, job_id=job_id, state=state
             )
+            return written is not None
+        if state == "retrying":
+            error = event.get("error")
+            written = await write_durably(
+                functools.partial(self.journal.mark_retrying, job_id, error=error),
+                job_id=job_id,
+                state=state,
+            )
+            return written is not None
+        if state in FINISHED_STATES:
+            result = self._results.get(job_id)
+            record = await write_durably(
+                functools.partial(
+                    self.journal.mark_finished,
+                    job_id,
+                    str(state),
+                    result=result,
+                    error=event.get("error"),
+                ),
+                job_id=job_id,
+                state=str(state),
+            )
+            self._results.pop(job_id, None)
             if record is None:
                 return False
             if state == SUCCEEDED and self.cache is not None:

@@ -113,6 +113,7 @@ class Journal:
         self._batches = 0
         self._ops = 0
         self._events_lost = 0
+        self._failing = False  # the last batch failed (touched by the writer thread only)
         self._closed = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -267,13 +268,19 @@ class Journal:
                 conn.execute("ROLLBACK")
             if not isinstance(exc, sqlite3.Error):
                 raise  # a bug, not a disk problem: let it take the component down
-            log.error("journal batch of %d writes failed: %s", len(batch), exc)
+            if not self._failing:  # once per outage: a full disk fails every batch, retried
+                log.error("journal writes failing: %s (batch of %d writes)", exc, len(batch))
+            self._failing = True
             for op in batch:
                 if op.kind != _CALL:
                     self._events_lost += 1
                 elif op.error is None:
                     op.result = None
                     op.error = Unavailable(f"journal write failed: {exc}")
+        else:
+            if self._failing:
+                log.warning("journal writes succeed again")
+            self._failing = False
         self._batches += 1
         self._ops += len(batch)
 
