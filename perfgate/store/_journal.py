@@ -503,3 +503,9 @@ class Journal:
 
     async def journal_mode(self) -> str:
         return await self._read(_sql.journal_mode)
+
+    async def synchronous(self) -> str:
+        """The ``synchronous`` setting the writer commits with (``FULL``: every commit is
+        fsynced before the caller is answered). Read on the write connection, through the
+        writer, since the setting is per connection."""
+        return await self._call(_sql.synchronous)

@@ -114,6 +114,14 @@ def journal_mode(conn: sqlite3.Connection) -> str:
     return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
 
 
+_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def synchronous(conn: sqlite3.Connection) -> str:
+    level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    return _SYNCHRONOUS.get(level, str(level))
+
+
 # -- rows -------------------------------------------------------------------------------------
 
 
