@@ -127,6 +127,7 @@ class Supervisor:
     _http_stop: trio.Event = attrs.field(factory=trio.Event)
     _http_closed: trio.Event = attrs.field(factory=trio.Event)
     _drainers: list[Callable[[float], Awaitable[None]]] = attrs.field(factory=list)
+    _ready_file_ours: bool = False
 
     def request_stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does). Safe to call more than once."""
@@ -174,8 +175,10 @@ class Supervisor:
         except OSError as exc:
             raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {exc.strerror}") from None
         stack.enter_context(hold_data_dir(data_dir))
-        # A ready file left by a server that was killed names a dead process: remove it now
-        # (we hold the data directory, so it is not a live server's), before a slow start.
+        # Only now is the ready file ours to write and remove: a server refused the data
+        # directory must not remove the live holder's. One left by a server that was killed
+        # names a dead process: remove it before a slow start.
+        self._ready_file_ours = True
         self._remove_ready_file()
         monitor = Monitor(config.monitor)
         hub, broker, redis = await self._open_broker(stack)
@@ -393,7 +396,7 @@ class Supervisor:
         tmp.replace(self.ready_file)
 
     def _remove_ready_file(self) -> None:
-        if self.ready_file is not None:
+        if self.ready_file is not None and self._ready_file_ours:
             self.ready_file.unlink(missing_ok=True)
 
 

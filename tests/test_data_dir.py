@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,11 @@ from perfgate.bench.server import perfgate_argv
 from tests.helpers import start_server, stop_server
 
 
-def serve(data_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def serve(
+    data_dir: Path, cwd: Path, ready_file: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        perfgate_argv(str(data_dir), str(cwd / "ready-second.json")),
+        perfgate_argv(str(data_dir), str(ready_file or cwd / "ready-second.json")),
         capture_output=True,
         text=True,
         timeout=30,
@@ -33,13 +36,15 @@ def one_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_second_server_on_a_live_data_dir_exits_2_naming_the_holder(tmp_path: Path) -> None:
-    first, ready = start_server(tmp_path)
+    ready_file = tmp_path / "ready.json"
+    first, ready = start_server(tmp_path, ready_file=ready_file)
     try:
-        line = one_line(serve(tmp_path / "data", tmp_path))
+        # Even given the same ready file, the second one leaves the first one's alone.
+        line = one_line(serve(tmp_path / "data", tmp_path, ready_file))
         assert f"pid {first.pid}" in line
         assert str(tmp_path / "data") in line
-        assert not (tmp_path / "ready-second.json").exists()
-        # The first one is untouched: still ready, its ready file still there.
+        assert json.loads(ready_file.read_text())["pid"] == first.pid
+        # The first one is untouched: still ready.
         assert httpx.get(ready["http"] + "/readyz", timeout=10).status_code == 200
     finally:
         code, err = stop_server(first)
