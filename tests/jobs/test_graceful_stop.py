@@ -47,6 +47,15 @@ def submit_sleepers(api: str, prefix: str) -> list[str]:
     return ids
 
 
+def until_running(api: str, ids: list[str]) -> None:
+    """Every job has started (so the stop lands while all of them run)."""
+    deadline = time.monotonic() + 20
+    for job_id in ids:
+        while httpx.get(f"{api}/v1/jobs/{job_id}", timeout=10).json()["state"] == "queued":
+            assert time.monotonic() < deadline, job_id
+            time.sleep(0.02)
+
+
 def sigterm_and_wait(proc: subprocess.Popen[bytes], home: Path) -> str:
     children = descendants(proc.pid)
     assert children, "the pool's workers are running"
@@ -67,8 +76,9 @@ def stop_then_restart_rounds(home: Path, *args: str, env: dict[str, str]) -> Non
             # Whatever the previous round left must already be final: nothing is re-run.
             for job in (httpx.get(f"{ready['http']}/v1/jobs/{j}", timeout=10).json() for j in ids):
                 assert (job["state"], job["attempts"]) == ("succeeded", 1), job
-        ids += submit_sleepers(ready["http"], f"r{round_}")
-        time.sleep(0.3)
+        submitted = submit_sleepers(ready["http"], f"r{round_}")
+        until_running(ready["http"], submitted)
+        ids += submitted
         err = sigterm_and_wait(proc, home)
         assert "recovered jobs" not in err, err
 
@@ -109,7 +119,7 @@ def test_a_job_cut_off_by_the_drain_deadline_runs_again_after_restart(
     proc, ready = start_server(tmp_path, env=env)
     body = {"task": "sleep", "args": {"seconds": 3, "steps": 3}}
     job_id = httpx.post(ready["http"] + "/v1/jobs", json=body, timeout=10).json()["id"]
-    time.sleep(0.3)
+    until_running(ready["http"], [job_id])
     err = sigterm_and_wait(proc, tmp_path)
     assert "drain deadline passed" in err
 
