@@ -101,7 +101,7 @@ def connect(data_dir: Path, *, readonly: bool = False) -> sqlite3.Connection:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             conn.close()
-            raise RuntimeError(f"SQLite refused WAL mode for {path} (got {mode!r})")
+            raise sqlite3.OperationalError(f"SQLite refused WAL mode for {path} (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
