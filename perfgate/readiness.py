@@ -17,6 +17,9 @@ class Phase(enum.Enum):
     STOPPED = "stopped"
 
 
+#: What a 503 for "not ready" (starting, draining, a dependency down) tells a client to wait.
+RETRY_AFTER_S = 1.0
+
 _ORDER = [Phase.STARTING, Phase.READY, Phase.DRAINING, Phase.STOPPED]
 
 
@@ -38,6 +41,11 @@ class Readiness:
     @property
     def ready(self) -> bool:
         return self.phase is Phase.READY and not self.dependencies_down
+
+    @property
+    def stopping(self) -> bool:
+        """Draining or stopped: connections should close after their response."""
+        return self.phase in (Phase.DRAINING, Phase.STOPPED)
 
     @property
     def accepting(self) -> bool:

@@ -6,12 +6,17 @@ readiness go green and the ready file appear.
 
 Shutdown (SIGTERM/SIGINT, or :meth:`Supervisor.request_stop`):
 
-1. readiness goes 503 (``/readyz``; new submits are refused);
-2. in parallel, under one ``drain_timeout_s`` deadline: the HTTP listener closes and in-flight
-   requests finish, the gateway closes WebSocket connections with 1001 in batches spread over
-   the window, and the pool finishes running jobs;
-3. the root cancel scope is cancelled: whatever is left is torn down by cancellation, and every
-   component's ``finally`` reaps what it owns (children, sockets, files).
+1. readiness goes 503 (``/readyz``; submits and publishes get 503 with ``Retry-After``); the
+   HTTP listener stays open, reads and long-polls are served, and every response says
+   ``Connection: close``;
+2. in parallel, under one ``drain_timeout_s`` deadline: the gateway closes WebSocket
+   connections with 1001 in batches spread over the window, and the pool finishes running
+   jobs, whose last events the job service then commits to the journal;
+3. the HTTP listener closes and requests in flight finish (``HTTP_CLOSE_TIMEOUT_S``);
+4. the tasks are cancelled: whatever is left is torn down by cancellation, and every
+   component's ``finally`` reaps what it owns (children, sockets, files). Events the pool
+   reports as it closes are applied before the journal closes: a job still running at the
+   deadline stays unfinished in the journal, and the next start runs it again.
 
 A second signal skips the drain and cancels at once; so does the first one while the service
 is still starting (it has accepted nothing yet).
@@ -23,10 +28,11 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import trio
@@ -36,7 +42,7 @@ from perfgate.auth import Authenticator
 from perfgate.broker import Hub, MemoryHub
 from perfgate.cache import ResultCache
 from perfgate.config import Config
-from perfgate.errors import ConfigError
+from perfgate.errors import ConfigError, PerfgateError
 from perfgate.gateway import Gateway
 from perfgate.http.app import AppState, create_app
 from perfgate.http.server import serve_http
@@ -47,13 +53,20 @@ from perfgate.monitor import Monitor
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobJournal, Journal
+from perfgate.store.lock import hold_data_dir
 
 if TYPE_CHECKING:
     import coredis
 
 log = logging.getLogger("perfgate.supervisor")
+T = TypeVar("T")
 #: One WebSocket write in this many feeds the delivery-delay histogram.
 DELIVERY_SAMPLE_EVERY = 32
+#: After the drain: how long requests still in flight get once the HTTP listener closed (every
+#: long-poll has answered by then, and new requests during the drain are answered at once).
+HTTP_CLOSE_TIMEOUT_S = 5.0
+#: How long, after the pool closed, applying its last events may take.
+SETTLE_TIMEOUT_S = 5.0
 
 
 @attrs.frozen
@@ -83,11 +96,26 @@ class _Parts:
 class _EventRelay:
     """The pool is built before the job service that consumes its events: relay until then."""
 
-    target: Callable[[str, PoolEvent], None] | None = None
+    target: JobService | None = None
 
     def relay(self, job_id: str, event: PoolEvent) -> None:
         if self.target is not None:
-            self.target(job_id, event)
+            self.target.on_pool_event(job_id, event)
+
+    async def settle(self) -> None:
+        """Once the pool has closed (no event can follow), apply what it reported last
+        (jobs that finished after the drain) before the journal closes. Shielded, with its
+        own deadline: it runs on the way out of a cancellation too."""
+        if self.target is None:
+            return
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + SETTLE_TIMEOUT_S
+            try:
+                await self.target.settle()
+            except PerfgateError as exc:  # e.g. the journal unreachable: recovery re-runs
+                log_event(log, logging.WARNING, "could not settle job events", error=str(exc))
+        if scope.cancelled_caught:
+            log_event(log, logging.WARNING, "settling job events timed out")
 
 
 @attrs.define
@@ -99,9 +127,11 @@ class Supervisor:
     bound: Bound | None = None
     _stop: trio.Event = attrs.field(factory=trio.Event)
     _http_stop: trio.Event = attrs.field(factory=trio.Event)
+    _http_closed: trio.Event = attrs.field(factory=trio.Event)
     _drainers: list[Callable[[float], Awaitable[None]]] = attrs.field(factory=list)
     #: systemd's sd_notify (perfgate.notify.Notifier): READY=1, then STOPPING=1.
     notify: Callable[[str], None] = lambda _message: None
+    _ready_file_ours: bool = False
 
     def request_stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does). Safe to call more than once."""
@@ -150,6 +180,12 @@ class Supervisor:
             await trio.Path(data_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {exc.strerror}") from None
+        stack.enter_context(hold_data_dir(data_dir))
+        # Only now is the ready file ours to write and remove: a server refused the data
+        # directory must not remove the live holder's. One left by a server that was killed
+        # names a dead process: remove it before a slow start.
+        self._ready_file_ours = True
+        self._remove_ready_file()
         monitor = Monitor(config.monitor)
         hub, broker, redis = await self._open_broker(stack)
 
@@ -165,12 +201,14 @@ class Supervisor:
 
         journal: JobJournal
         if redis is None:
-            journal = await stack.enter_async_context(
+            journal = await _enter_store(
+                stack,
+                data_dir,
                 Journal.open(
                     data_dir,
                     max_log_lines=config.store.max_log_lines,
                     result_ttl_s=config.store.result_ttl_s,
-                )
+                ),
             )
         else:
             from perfgate.store.redis_journal import RedisJournal
@@ -195,8 +233,10 @@ class Supervisor:
             on_delivery=delivered,
             job_tenant=job_tenant,
         )
-        cache = await stack.enter_async_context(ResultCache(config.cache, data_dir))
+        cache = await _enter_store(stack, data_dir, ResultCache(config.cache, data_dir))
         relay = _EventRelay()
+        # Runs after the pool closes and before the cache and the journal do.
+        stack.push_async_callback(relay.settle)
         pool = await stack.enter_async_context(
             Pool(
                 config.pool,
@@ -234,7 +274,7 @@ class Supervisor:
             on_finished=job_finished,
             queue=queue,
         )
-        relay.target = jobs.on_pool_event
+        relay.target = jobs
         gateway.jobs = jobs  # WebSocket submits (the gateway sees only JobSubmitter.submit)
         monitor.add_source("pool", pool.stats)
         monitor.add_source("gateway", gateway.stats)
@@ -300,23 +340,47 @@ class Supervisor:
         await nursery.start(parts.monitor.run, parts.gateway.publish)
         app = create_app(state)
         with _bind_errors("http", self.config.http.bind):
-            http_url = await nursery.start(_serve_http_task, app, self.config, self._http_stop.wait)
+            http_url = await nursery.start(self._serve_http, app)
         self._drainers = [parts.gateway.drain, parts.jobs.drain]
         self.bound = Bound(http=http_url, ws=ws_url, pid=os.getpid())
         return self.bound
 
     async def _drain(self, timeout_s: float) -> None:
+        """Drain every component under one deadline, then close the HTTP listener.
+
+        The listener stays open for the whole drain: new connections are told (503 with
+        ``Retry-After`` for work, ``Connection: close`` on every response) rather than
+        refused, which behind a proxy would be an HTML 502.
+        """
         self.readiness.advance(Phase.DRAINING)
         log_event(log, logging.INFO, "draining", timeout_s=timeout_s)
         with trio.move_on_after(timeout_s) as scope:
             async with trio.open_nursery() as nursery:
-                self._http_stop.set()
                 for drain in self._drainers:
                     nursery.start_soon(drain, timeout_s)
         if scope.cancelled_caught:
             log_event(
                 log, logging.WARNING, "drain deadline passed; cancelling", timeout_s=timeout_s
             )
+        self._http_stop.set()
+        with trio.move_on_after(HTTP_CLOSE_TIMEOUT_S):
+            await self._http_closed.wait()
+
+    async def _serve_http(
+        self, app: Any, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve HTTP until the end of the drain (see :meth:`_drain`)."""
+        try:
+            await serve_http(
+                app,
+                self.config.http,
+                shutdown_trigger=self._http_stop.wait,
+                graceful_timeout_s=HTTP_CLOSE_TIMEOUT_S,
+                closing=lambda: self.readiness.stopping,
+                task_status=task_status,
+            )
+        finally:
+            self._http_closed.set()
 
     async def _watch_signals(
         self,
@@ -350,7 +414,7 @@ class Supervisor:
         tmp.replace(self.ready_file)
 
     def _remove_ready_file(self) -> None:
-        if self.ready_file is not None:
+        if self.ready_file is not None and self._ready_file_ours:
             self.ready_file.unlink(missing_ok=True)
 
 
@@ -367,17 +431,13 @@ def _bind_errors(section: str, bind: str) -> Iterator[None]:
         raise ConfigError(f"[{section}] bind {bind}: {text}") from None
 
 
-async def _serve_http_task(
-    app: Any,
-    config: Config,
-    shutdown_trigger: Callable[[], Awaitable[None]],
-    *,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    await serve_http(
-        app,
-        config.http,
-        shutdown_trigger=shutdown_trigger,
-        graceful_timeout_s=config.pool.drain_timeout_s,
-        task_status=task_status,
-    )
+async def _enter_store(
+    stack: AsyncExitStack, data_dir: Path, store: AbstractAsyncContextManager[T]
+) -> T:
+    """Open a store in ``data_dir``; a failure to (a read-only or unusable directory, a
+    journal file that is not a database) is a one-line configuration error naming the path."""
+    try:
+        return await stack.enter_async_context(store)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {reason}") from None

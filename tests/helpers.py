@@ -43,11 +43,16 @@ PYTHON = sys.executable
 
 
 def start_server(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 20.0
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 20.0,
+    ready_file: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """Run ``perfgate serve`` as a user would, on free ports; return it and its ready file."""
+    """Run ``perfgate serve`` as a user would, on free ports; return it and its ready file
+    (``ready_file``, or a new one in ``tmp_path``)."""
     stamp = time.monotonic_ns()
-    ready = tmp_path / f"ready-{stamp}.json"
+    ready = ready_file or tmp_path / f"ready-{stamp}.json"
     # stderr goes to a file, not a pipe: nobody reads a pipe until the server stops, and a
     # chatty server would block on a full one.
     log = open(tmp_path / f"server-{stamp}.log", "w+b")  # noqa: SIM115 - closed by stop_server
@@ -62,7 +67,7 @@ def start_server(
     )
     proc.log = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout_s
-    while not ready.exists():
+    while not (ready.exists() and json.loads(ready.read_text())["pid"] == proc.pid):
         if proc.poll() is not None:
             raise RuntimeError(f"server exited {proc.returncode}: {server_log(proc)}")
         if time.monotonic() > deadline:

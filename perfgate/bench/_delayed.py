@@ -41,8 +41,8 @@ def main(argv: list[str]) -> int:
     delay_s = float(argv[0]) / 1000.0
     original = server.wrap_app
 
-    def wrap_app(app: Any, config: Any) -> Any:
-        return BurnCpu(original(app, config), delay_s)
+    def wrap_app(app: Any, config: Any, **options: Any) -> Any:
+        return BurnCpu(original(app, config, **options), delay_s)
 
     server.wrap_app = wrap_app  # perfgate's own module, in this test-only process
     return cli.main(argv[1:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import attrs
@@ -23,7 +24,7 @@ from perfgate.http.openapi import build_openapi, document
 from perfgate.http.problems import from_http_exception, from_perfgate_error, from_unexpected
 from perfgate.http.security import authenticate
 from perfgate.monitor import Monitor, monitor_blueprint
-from perfgate.readiness import Readiness
+from perfgate.readiness import RETRY_AFTER_S, Readiness
 from perfgate.schema import STATUS
 
 #: The scope each monitor route needs when tokens are configured (``admin`` has every scope).
@@ -66,11 +67,14 @@ def create_app(state: AppState) -> Quart:
 
     @app.get("/readyz")
     @document("Readiness", responses={200: STATUS_SCHEMA, 503: None}, tags=["health"])
-    async def readyz() -> tuple[dict[str, str], int]:
-        """Readiness: 200 only while accepting work; 503 while starting or draining."""
+    async def readyz() -> tuple[dict[str, str], int, dict[str, str]]:
+        """Readiness: 200 only while accepting work; 503 with ``Retry-After`` while starting,
+        draining or while a dependency is down."""
         readiness = state.readiness
-        status = 200 if readiness.ready else 503
-        return {"status": readiness.reason()}, status
+        if readiness.ready:
+            return {"status": "ready"}, 200, {}
+        retry_after = str(math.ceil(RETRY_AFTER_S))
+        return {"status": readiness.reason()}, 503, {"Retry-After": retry_after}
 
     @app.get("/openapi.json")
     @document("This document", responses={200: {"type": "object"}}, tags=["meta"])

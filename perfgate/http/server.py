@@ -14,8 +14,13 @@ from quart import Quart
 
 from perfgate.config import HttpConfig
 from perfgate.http.closing import ShieldFinalSendMiddleware
+from perfgate.http.draining import CloseWhileDrainingMiddleware
 from perfgate.http.limits import HeadLimitMiddleware
 from perfgate.http.proxy import TrustedProxyMiddleware
+
+
+def _never() -> bool:
+    return False
 
 
 def hypercorn_config(config: HttpConfig, *, graceful_timeout_s: float) -> HypercornConfig:
@@ -42,13 +47,16 @@ def hypercorn_config(config: HttpConfig, *, graceful_timeout_s: float) -> Hyperc
     return hc
 
 
-def wrap_app(app: Quart, config: HttpConfig) -> Any:
-    """The ASGI stack Hypercorn runs: the final-send shield, the exact request-head limit,
-    trusted-proxy resolution (when proxies are configured), then the app."""
+def wrap_app(app: Quart, config: HttpConfig, *, closing: Callable[[], bool] = _never) -> Any:
+    """The ASGI stack Hypercorn runs: ``Connection: close`` while ``closing()``, the
+    final-send shield, the exact request-head limit, trusted-proxy resolution (when proxies
+    are configured), then the app."""
     asgi: Any = (
         TrustedProxyMiddleware(app, config.trusted_proxies) if config.trusted_proxies else app
     )
-    return ShieldFinalSendMiddleware(HeadLimitMiddleware(asgi, config.max_header_bytes))
+    return CloseWhileDrainingMiddleware(
+        ShieldFinalSendMiddleware(HeadLimitMiddleware(asgi, config.max_header_bytes)), closing
+    )
 
 
 async def serve_http(
@@ -57,16 +65,19 @@ async def serve_http(
     *,
     shutdown_trigger: Callable[[], Awaitable[None]],
     graceful_timeout_s: float,
+    closing: Callable[[], bool] = _never,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until ``shutdown_trigger`` returns, then finish in-flight requests.
 
     ``task_status.started(url)`` reports the bound ``http://host:port`` (port 0 resolved).
-    After the trigger, the listener closes at once and requests in flight get up to
-    ``graceful_timeout_s`` to complete before they are cancelled.
+    While ``closing()`` is true (the service drains) the listener stays open and every HTTP/1
+    response carries ``Connection: close``. After the trigger, the listener closes at once,
+    idle connections are closed, and requests in flight get up to ``graceful_timeout_s`` to
+    complete before they are cancelled; this call returns when all are done.
     """
     hc = hypercorn_config(config, graceful_timeout_s=graceful_timeout_s)
-    asgi = wrap_app(app, config)
+    asgi = wrap_app(app, config, closing=closing)
 
     async def _serve(*, task_status: trio.TaskStatus[list[str]]) -> None:
         await serve(asgi, hc, shutdown_trigger=shutdown_trigger, task_status=task_status)

@@ -18,6 +18,7 @@ lifecycle table refuses; see the job lifecycle section of docs/architecture.md).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
@@ -29,6 +30,7 @@ import trio
 
 from perfgate.config import DEFAULT_TENANT, Config, TaskConfig
 from perfgate.errors import NotFound, PerfgateError, QueueFull, Unavailable, ValidationError
+from perfgate.jobs.durable import JOURNAL_FAILURES, write_durably
 from perfgate.jobs.lifecycle import (
     JobError,
     LogEvent,
@@ -115,6 +117,7 @@ class JobService:
         self._progress_pending = 0
         self._progress_dropped = 0
         self._events_ready = trio.Event()
+        self._apply_lock = trio.Lock()
         self._waiters: dict[str, _Waiters] = {}
         self._results: dict[str, Any] = {}
         self._reserved = 0
@@ -141,10 +144,25 @@ class JobService:
             await self._apply_events()
 
     async def drain(self, timeout_s: float) -> None:
-        """Wake every long-poll (they answer with the job as it is), then let the pool finish."""
+        """Wake every long-poll (they answer with the job as it is), let the pool finish, then
+        :meth:`settle`: once this returns, every job that finished is finished in the journal.
+        """
         for waiters in self._waiters.values():
             waiters.event.set()
         await self.pool.drain(timeout_s)
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Apply every pool event reported so far and wait until the journal committed them.
+
+        Works whether or not :meth:`run` is still applying events (it waits for the batch in
+        hand, then applies the rest itself), so it is also what runs after the pool closed,
+        for the events of jobs that finished after the drain. Without it, a job that finished
+        during a graceful stop stayed ``running`` in the journal and ran again on restart.
+        """
+        async with self._apply_lock:
+            await self._apply_pending()
+        await self.journal.flush()
 
     # -- submitting ----------------------------------------------------------------------
 
@@ -380,28 +398,44 @@ class JobService:
         while True:
             await self._events_ready.wait()
             self._events_ready = trio.Event()
-            while self._events:
-                job_id, event = self._events.popleft()
-                try:
-                    await self._apply(job_id, event)
-                except Exception as exc:  # contain one job's failure; never stop the pump
-                    log_event(
-                        log,
-                        logging.ERROR,
-                        "failed to apply job event",
-                        exc_info=exc,
-                        job=job_id,
-                        event=type(event).__name__,
-                    )
+            async with self._apply_lock:
+                await self._apply_pending()
+
+    async def _apply_pending(self) -> None:
+        """Apply queued events in order. An event leaves the queue only once applied, so one
+        interrupted by a cancellation is applied again by the next :meth:`settle` (the
+        journal refuses a transition made twice)."""
+        while self._events:
+            job_id, event = self._events[0]
+            try:
+                await self._apply(job_id, event)
+            except JOURNAL_FAILURES as exc:  # a progress or log line lost, or a publish
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "job event not applied",
+                    job=job_id,
+                    event=type(event).__name__,
+                    error=str(exc),
+                )
+            except Exception as exc:  # contain one job's failure; never stop the pump
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "failed to apply job event",
+                    exc_info=exc,
+                    job=job_id,
+                    event=type(event).__name__,
+                )
+            self._events.popleft()
+            if isinstance(event, ProgressEvent):
+                self._progress_pending -= 1
 
     async def _apply(self, job_id: str, event: PoolEvent) -> None:
         if not self.queue.owns_events(job_id):
-            if isinstance(event, ProgressEvent):
-                self._progress_pending -= 1
             return  # another instance took this job over: its run here is being stopped
         channel = f"jobs:{job_id}"
         if isinstance(event, ProgressEvent):
-            self._progress_pending -= 1
             await self.journal.set_progress(job_id, event.fraction, event.message)
         elif isinstance(event, LogEvent):
             await self.journal.append_log(job_id, event.line, event.stream)
@@ -417,12 +451,27 @@ class JobService:
         if state == QUEUED:
             return True
         if state == RUNNING:
-            return await self.journal.mark_running(job_id) is not None
+            written = await write_durably(
+                self.journal.mark_running, job_id, job_id=job_id, state=state
+            )
+            return written is not None
         if state == RETRYING:
-            return await self.journal.mark_retrying(job_id, error=error) is not None
+            written = await write_durably(
+                functools.partial(self.journal.mark_retrying, job_id, error=error),
+                job_id=job_id,
+                state=state,
+            )
+            return written is not None
         if state in FINISHED_STATES:
-            result = self._results.pop(job_id, None)
-            record = await self.journal.mark_finished(job_id, state, result=result, error=error)
+            result = self._results.get(job_id)
+            record = await write_durably(
+                functools.partial(
+                    self.journal.mark_finished, job_id, state, result=result, error=error
+                ),
+                job_id=job_id,
+                state=str(state),
+            )
+            self._results.pop(job_id, None)
             if record is None:
                 return False
             if state == SUCCEEDED and self.cache is not None:

@@ -105,6 +105,7 @@ class Journal:
         self._batches = 0
         self._ops = 0
         self._events_lost = 0
+        self._failing = False  # the last batch failed (touched by the writer thread only)
         self._closed = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -259,13 +260,19 @@ class Journal:
                 conn.execute("ROLLBACK")
             if not isinstance(exc, sqlite3.Error):
                 raise  # a bug, not a disk problem: let it take the component down
-            log.error("journal batch of %d writes failed: %s", len(batch), exc)
+            if not self._failing:  # once per outage: a full disk fails every batch, retried
+                log.error("journal writes failing: %s (batch of %d writes)", exc, len(batch))
+            self._failing = True
             for op in batch:
                 if op.kind != _CALL:
                     self._events_lost += 1
                 elif op.error is None:
                     op.result = None
                     op.error = Unavailable(f"journal write failed: {exc}")
+        else:
+            if self._failing:
+                log.warning("journal writes succeed again")
+            self._failing = False
         self._batches += 1
         self._ops += len(batch)
 
@@ -513,3 +520,9 @@ class Journal:
 
     async def journal_mode(self) -> str:
         return await self._read(_sql.journal_mode)
+
+    async def synchronous(self) -> str:
+        """The ``synchronous`` setting the writer commits with (``FULL``: every commit is
+        fsynced before the caller is answered). Read on the write connection, through the
+        writer, since the setting is per connection."""
+        return await self._call(_sql.synchronous)

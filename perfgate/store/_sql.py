@@ -110,7 +110,7 @@ def connect(data_dir: Path, *, readonly: bool = False) -> sqlite3.Connection:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             conn.close()
-            raise RuntimeError(f"SQLite refused WAL mode for {path} (got {mode!r})")
+            raise sqlite3.OperationalError(f"SQLite refused WAL mode for {path} (got {mode!r})")
         conn.execute("PRAGMA synchronous = FULL")
         conn.executescript(_SCHEMA)
         _migrate(conn)
@@ -140,6 +140,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 def journal_mode(conn: sqlite3.Connection) -> str:
     return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+
+
+def synchronous(conn: sqlite3.Connection) -> str:
+    level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    return _SYNCHRONOUS.get(level, str(level))
 
 
 # -- rows -------------------------------------------------------------------------------------

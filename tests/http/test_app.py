@@ -48,9 +48,16 @@ async def test_healthz_and_readyz_follow_the_lifecycle() -> None:
     assert response.status_code == 503 and (await response.get_json())["status"] == "starting"
     state.readiness.advance(Phase.READY)
     assert (await client.get("/readyz")).status_code == 200
+    assert "Retry-After" not in (await client.get("/readyz")).headers
+    state.readiness.dependencies_down.add("broker")
+    response = await client.get("/readyz")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert (await response.get_json())["status"] == "dependency down: broker"
+    state.readiness.dependencies_down.clear()
     state.readiness.advance(Phase.DRAINING)
     response = await client.get("/readyz")
     assert response.status_code == 503 and (await response.get_json())["status"] == "draining"
+    assert response.headers["Retry-After"] == "1"
     state.readiness.advance(Phase.READY)  # never goes back
     assert (await client.get("/readyz")).status_code == 503
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,5 +126,30 @@ def test_sigterm_closes_websockets_through_nginx_with_1001(stack: Stack) -> None
                 ws.recv(timeout=DRAIN_S + 10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1001
+    code, err = stop_server(stack.proc)
+    assert code == 0, err[-4000:]
+
+
+def test_while_draining_nginx_passes_on_503_with_retry_after_not_a_502(stack: Stack) -> None:
+    """The listener stays open during the drain, so the proxy's kept-alive upstream
+    connections and its new ones get perfgate's answers: no HTML 502."""
+    base = stack.nginx.http
+    # A job longer than the drain keeps the service draining for DRAIN_S seconds.
+    job = _submit(base, {"task": "sleep", "args": {"seconds": 30, "steps": 30}})
+    assert httpx.get(base + "/readyz", timeout=10).status_code == 200  # warm an upstream conn
+    stack.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while (readyz := httpx.get(base + "/readyz", timeout=10)).status_code == 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for _ in range(3):  # more than one: kept-alive upstream connections are closed, not broken
+        assert readyz.status_code == 503 and readyz.headers["Retry-After"] == "1"
+        submit = httpx.post(base + "/v1/jobs", json={"task": "sleep", "args": {}}, timeout=10)
+        assert submit.status_code == 503, submit.text
+        assert submit.headers["Content-Type"] == "application/problem+json"
+        assert "Retry-After" in submit.headers
+        read = httpx.get(f"{base}/v1/jobs/{job['id']}", timeout=10)
+        assert read.status_code == 200 and read.json()["state"] == "running"
+        readyz = httpx.get(base + "/readyz", timeout=10)
     code, err = stop_server(stack.proc)
     assert code == 0, err[-4000:]

@@ -109,6 +109,8 @@ async def test_redis_restart_both_instances_503_then_recover(
     redis_server.stop()
     for instance in (a, b):
         await eventually(instance, "/readyz", 503)
+        async with httpx.AsyncClient(base_url=instance["http"], timeout=10) as client:
+            assert "Retry-After" in (await client.get("/readyz")).headers
         response = await http_publish(instance, "room", "x")
         assert response.status_code == 503 and "Retry-After" in response.headers
         async with httpx.AsyncClient(base_url=instance["http"], timeout=10) as client:

@@ -1,0 +1,103 @@
+"""The job service's drain returns only once every finished job is finished in the journal,
+and ``settle`` applies events nobody applied yet (those reported as the pool closes)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from perfgate.jobs import JobService
+from perfgate.pool import Pool
+from perfgate.readiness import Phase, Readiness
+from perfgate.store import JobRecord, Journal, new_job_id
+from tests.conftest import make_config
+
+
+class HeldFinishJournal:
+    """A real journal whose final transitions wait until the test releases them."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self.entered = trio.Event()
+        self.release = trio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+    async def mark_finished(self, *args: Any, **kwargs: Any) -> Any:
+        self.entered.set()
+        await self.release.wait()
+        return await self._journal.mark_finished(*args, **kwargs)
+
+
+async def _publish(channel: str, data: Any) -> int:
+    return 0
+
+
+def _service(config: Any, pool: Any, journal: Any) -> JobService:
+    readiness = Readiness()
+    readiness.advance(Phase.READY)
+    return JobService(
+        config=config, pool=pool, journal=journal, publish=_publish, readiness=readiness
+    )
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
+    async with Journal.open(tmp_path / "data", max_log_lines=100, result_ttl_s=60) as opened:
+        yield opened
+
+
+async def test_drain_returns_only_once_the_finished_job_is_committed(
+    tmp_path: Path, journal: Journal
+) -> None:
+    config = make_config(tmp_path)
+    held = HeldFinishJournal(journal)
+    relay: list[JobService] = []
+    async with Pool(
+        config.pool, config.tasks, on_event=lambda j, e: relay[0].on_pool_event(j, e)
+    ) as pool:
+        service = _service(config, pool, held)
+        relay.append(service)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            job, _ = await service.submit({"task": "echo", "args": {"x": 1}})
+            drained = trio.Event()
+
+            async def drain() -> None:
+                await service.drain(20)
+                drained.set()
+
+            nursery.start_soon(drain)
+            with trio.fail_after(20):
+                await held.entered.wait()  # the job ended; its final state is being written
+            await trio.testing.wait_all_tasks_blocked()
+            assert not drained.is_set(), "drain returned before the final state was written"
+            held.release.set()
+            with trio.fail_after(20):
+                await drained.wait()
+            record = await journal.get(job.id)
+            nursery.cancel_scope.cancel()
+    assert record is not None and (record.state, record.result) == ("succeeded", {"x": 1})
+
+
+async def test_settle_applies_events_no_task_applied(tmp_path: Path, journal: Journal) -> None:
+    """After the pool closed (the event pump already cancelled), what it reported last still
+    reaches the journal."""
+    service = _service(make_config(tmp_path), None, journal)
+    record, _ = await journal.create(JobRecord(id=new_job_id(), task="echo", args={"x": 2}))
+    service.on_pool_event(record.id, {"event": "state", "state": "running", "attempt": 1})
+    service.on_pool_event(record.id, {"event": "log", "line": "hello", "stream": "stdout"})
+    service.on_pool_event(record.id, {"event": "result", "result": {"x": 2}})
+    service.on_pool_event(record.id, {"event": "state", "state": "succeeded", "attempt": 1})
+    await service.settle()
+    assert service.stats()["events_pending"] == 0
+    done = await journal.get(record.id)
+    assert done is not None
+    assert (done.state, done.attempts, done.result) == ("succeeded", 1, {"x": 2})
+    assert [line["line"] for line in await journal.logs(record.id)] == ["hello"]
