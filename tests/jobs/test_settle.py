@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 from perfgate.jobs import JobService
+from perfgate.jobs.lifecycle import JobState, LogEvent, ResultEvent, StateEvent
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobRecord, Journal, new_job_id
@@ -91,10 +92,10 @@ async def test_settle_applies_events_no_task_applied(tmp_path: Path, journal: Jo
     reaches the journal."""
     service = _service(make_config(tmp_path), None, journal)
     record, _ = await journal.create(JobRecord(id=new_job_id(), task="echo", args={"x": 2}))
-    service.on_pool_event(record.id, {"event": "state", "state": "running", "attempt": 1})
-    service.on_pool_event(record.id, {"event": "log", "line": "hello", "stream": "stdout"})
-    service.on_pool_event(record.id, {"event": "result", "result": {"x": 2}})
-    service.on_pool_event(record.id, {"event": "state", "state": "succeeded", "attempt": 1})
+    service.on_pool_event(record.id, StateEvent(JobState.RUNNING, attempt=1))
+    service.on_pool_event(record.id, LogEvent(line="hello", stream="stdout"))
+    service.on_pool_event(record.id, ResultEvent(result={"x": 2}))
+    service.on_pool_event(record.id, StateEvent(JobState.SUCCEEDED, attempt=1))
     await service.settle()
     assert service.stats()["events_pending"] == 0
     done = await journal.get(record.id)
