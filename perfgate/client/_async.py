@@ -27,7 +27,7 @@ from perfgate.client._errors import (
 )
 from perfgate.client._events import JobEvent, follow
 from perfgate.client._link import JobLink, SubmitUnsupported, Watch
-from perfgate.client._ws import WebSocket
+from perfgate.client._ws import NotSent, WebSocket
 
 #: One long-poll asks the server to hold the request this long (it caps it at max_wait_s).
 LONG_POLL_S = 30.0
@@ -66,6 +66,8 @@ class AsyncClient:
         self._link: JobLink | None = None
         self._link_lock = anyio.Lock()
         self._ws_retry_at = 0.0
+        # Unknown until /v1/info says; the gateway's default limit until then.
+        self._pace = p.FramePace(100.0)
         self._submit_over_ws = use_ws
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -109,7 +111,11 @@ class AsyncClient:
         """The gateway's address, learnt once from ``GET /v1/info``."""
         if self._ws_endpoint is None:
             info = await self.request("GET", "/v1/info")
-            self._ws_endpoint = p.resolve_ws_url(self._endpoint, (info or {}).get("ws"))
+            info = info if isinstance(info, dict) else {}
+            self._ws_endpoint = p.resolve_ws_url(self._endpoint, info.get("ws"))
+            rate = info.get("ws_rate_limit_per_s")
+            if isinstance(rate, int | float) and not isinstance(rate, bool) and rate >= 0:
+                self._pace = p.FramePace(float(rate))
         return self._ws_endpoint
 
     async def connect_ws(self) -> WebSocket:
@@ -171,13 +177,17 @@ class AsyncClient:
 
     async def _submit(self, body: dict[str, Any]) -> AsyncJob:
         link = await self._job_link()
-        if link is not None:
+        # Over the gateway's frame limit the connection would be closed (1008): the frames
+        # the pace does not allow go over HTTP instead of waiting.
+        if link is not None and self._pace.take(anyio.current_time()):
             try:
                 job, watch = await link.submit(body, timeout_s=self.timeout_s)
                 return AsyncJob(self, job, watch)
             except SubmitUnsupported:
                 self._submit_over_ws = False
                 await link.aclose()
+            except NotSent:
+                pass
             except PerfgateConnectionError:
                 # Lost after the frame went out: committed or not, nobody knows. A retry
                 # is safe only with an idempotency key (it returns the first job).
@@ -240,9 +250,13 @@ class AsyncClient:
                 except PerfgateClientError as exc:
                     out[index] = exc
 
-        jobs: list[AsyncJob | None] = [None] * len(bodies)
-        if await self._job_link() is None:
-            jobs = await self._submit_batches(bodies)
+        # As many as the WebSocket's pace allows go over it (pipelined); the rest in batches.
+        over_ws = 0
+        if await self._job_link() is not None:
+            over_ws = int(min(len(bodies), self._pace.room(anyio.current_time())))
+        jobs: list[AsyncJob | None] = [None] * over_ws
+        if over_ws < len(bodies):
+            jobs += await self._submit_batches(bodies[over_ws:])
         async with anyio.create_task_group() as tg:
             for index, job in enumerate(jobs):
                 tg.start_soon(one, index, job)

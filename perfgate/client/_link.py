@@ -19,7 +19,7 @@ import anyio.abc
 
 from perfgate.client import _protocol as p
 from perfgate.client._errors import PerfgateClientError, PerfgateTimeout
-from perfgate.client._ws import ConnectionLost, WebSocket
+from perfgate.client._ws import ConnectionLost, NotSent, WebSocket
 
 log = logging.getLogger("perfgate.client")
 
@@ -133,7 +133,7 @@ class JobLink:
         problem error of an ``error`` frame, :class:`SubmitUnsupported`, :class:`ConnectionLost`
         (the submit may or may not have been committed) or :class:`PerfgateTimeout`."""
         if self.lost is not None:
-            raise self.lost
+            raise NotSent(str(self.lost))
         self._next_id += 1
         request_id = self._next_id
         slot = _Slot()

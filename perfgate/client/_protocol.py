@@ -331,3 +331,42 @@ class EventCursor:
 
     def resubscribe(self) -> tuple[int, str | None]:
         return self.offset, self.epoch
+
+
+@attrs.define
+class FramePace:
+    """A token bucket for the frames sent on one WebSocket, kept under the gateway's
+    per-connection limit (``ws_rate_limit_per_s`` in ``GET /v1/info``; above it the server
+    closes with 1008). Refills at ``share`` of that rate, holds half a second's worth, starts
+    full; ``rate_per_s`` 0 means no limit. Time is an argument (``now`` in seconds)."""
+
+    rate_per_s: float
+    share: float = 0.8
+    tokens: float = attrs.field(init=False)
+    updated_at: float | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self.rate_per_s * self.share / 2)
+
+    def room(self, now: float) -> float:
+        """How many frames may go now (``inf`` without a limit)."""
+        if self.rate_per_s <= 0:
+            return float("inf")
+        if self.updated_at is not None:
+            elapsed = max(0.0, now - self.updated_at)
+            self.tokens = min(self.capacity, self.tokens + elapsed * self.rate_per_s * self.share)
+        self.updated_at = now
+        return self.tokens
+
+    def take(self, now: float) -> bool:
+        """Spend one frame's token if there is one."""
+        if self.room(now) == float("inf"):
+            return True
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False

@@ -41,6 +41,10 @@ class ConnectionLost(PerfgateConnectionError):
         self.code = code
 
 
+class NotSent(ConnectionLost):
+    """The connection was already lost: the frame was never sent (a retry is safe)."""
+
+
 class WebSocket:
     def __init__(self, stream: anyio.abc.ByteStream, ws: WSConnection) -> None:
         self._stream = stream
@@ -112,7 +116,7 @@ class WebSocket:
         a lost connection shows up on :meth:`receive_text`). Cancelled mid-write, the
         connection is closed: a half-written frame cannot be taken back."""
         if self._closed is not None:
-            raise self._closed
+            raise NotSent(str(self._closed), code=self._closed.code)
         self._out += self._ws.send(TextMessage(data=text))
         await self._flush()
 

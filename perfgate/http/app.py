@@ -28,7 +28,11 @@ from perfgate.readiness import Readiness
 STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}}
 INFO_SCHEMA = {
     "type": "object",
-    "properties": {"version": {"type": "string"}, "ws": {"type": "string"}},
+    "properties": {
+        "version": {"type": "string"},
+        "ws": {"type": "string"},
+        "ws_rate_limit_per_s": {"type": "number"},
+    },
     "required": ["version", "ws"],
 }
 
@@ -80,9 +84,13 @@ def create_app(state: AppState) -> Quart:
         responses={200: INFO_SCHEMA},
         tags=["meta"],
     )
-    async def info() -> dict[str, str]:
+    async def info() -> dict[str, Any]:
         """What a client needs to find the gateway (``perfgate.client`` reads it)."""
-        return {"version": __version__, "ws": dashboard_ws_url(state)}
+        return {
+            "version": __version__,
+            "ws": dashboard_ws_url(state),
+            "ws_rate_limit_per_s": state.config.gateway.rate_limit_per_s,
+        }
 
     @app.get("/openapi.json")
     @document("This document", responses={200: {"type": "object"}}, tags=["meta"])
