@@ -85,7 +85,10 @@ class AsyncClient:
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
         try:
-            return await self._tg.__aexit__(exc_type, exc, tb)
+            # The body's own exception is not handed to the task group: it propagates as
+            # raised, not wrapped in an ExceptionGroup (the group's tasks never raise).
+            await self._tg.__aexit__(None, None, None)
+            return None
         finally:
             self._tg = None
             self._link = None
@@ -207,7 +210,8 @@ class AsyncClient:
         """Submit a job and return its result (one request over HTTP: ``POST ?wait=``)."""
         body = p.submit_body(task, args, **options)
         if await self._job_link() is None:
-            wait_s = LONG_POLL_S if timeout is None else min(timeout, LONG_POLL_S)
+            deadline = None if timeout is None else anyio.current_time() + timeout
+            wait_s = _remaining(deadline, LONG_POLL_S)
             job = p.job_of(
                 await self.request(
                     "POST",
@@ -217,8 +221,8 @@ class AsyncClient:
                     timeout_s=self.timeout_s + wait_s,
                 )
             )
-            timeout = None if timeout is None else max(0.0, timeout - wait_s)
-            return await AsyncJob(self, job, None).result(timeout)
+            left = None if deadline is None else max(0.0, deadline - anyio.current_time())
+            return await AsyncJob(self, job, None).result(left)
         return await (await self._submit(body)).result(timeout)
 
     def job(self, job_id: str) -> AsyncJob:
