@@ -26,10 +26,10 @@ class CuttableProxy:
         self.accepted += 1
         with trio.CancelScope() as scope:
             self._open.append(scope)
-            async with client, await trio.open_tcp_stream(*self.target) as upstream:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_pump, client, upstream, nursery.cancel_scope)
-                    nursery.start_soon(_pump, upstream, client, nursery.cancel_scope)
+            upstream = await trio.open_tcp_stream(*self.target)
+            async with client, upstream, trio.open_nursery() as nursery:
+                nursery.start_soon(_pump, client, upstream, nursery.cancel_scope)
+                nursery.start_soon(_pump, upstream, client, nursery.cancel_scope)
 
     def cut(self) -> None:
         for scope in self._open:
