@@ -76,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from perfgate.config import load_config
     from perfgate.logs import configure_logging
+    from perfgate.notify import Notifier
     from perfgate.supervisor import Supervisor
 
     config_path = args.config or os.environ.get("PERFGATE_CONFIG")
@@ -83,7 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
     config.check_exposure()
     configure_logging(config.server.log_format, config.server.log_level)
     ready_file = Path(args.ready_file) if args.ready_file else None
-    supervisor = Supervisor(config, ready_file=ready_file)
+    supervisor = Supervisor(config, ready_file=ready_file, notify=Notifier.from_environ(os.environ))
     trio.run(supervisor.run)
     return 0
 

@@ -21,6 +21,7 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "number": (int, float),
     "boolean": bool,
     "object": dict,
+    "array": list,
 }
 
 
@@ -38,23 +39,37 @@ class Field:
     max_length: int | None = None
     min_length: int | None = None
     nullable: bool = False
+    #: For an ``array``: the JSON schema of its items (checked by the caller) and its bounds.
+    items: Mapping[str, Any] | None = None
+    min_items: int | None = None
+    max_items: int | None = None
 
     def schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"description": self.description}
         if self.type != "any":
             out["type"] = [self.type, "null"] if self.nullable else self.type
         for key, value in (
-            ("enum", list(self.enum) if self.enum else None),
+            ("enum", self._enum_values()),
             ("minimum", self.minimum),
             ("maximum", self.maximum),
             ("exclusiveMinimum", self.exclusive_minimum),
             ("maxLength", self.max_length),
             ("minLength", self.min_length),
             ("default", self.default),
+            ("items", None if self.items is None else dict(self.items)),
+            ("minItems", self.min_items),
+            ("maxItems", self.max_items),
         ):
             if value is not None:
                 out[key] = value
         return out
+
+    def _enum_values(self) -> list[Any] | None:
+        # JSON Schema checks ``enum`` beside ``type``: a nullable field lists null too, or
+        # the document would refuse the null the parser accepts.
+        if not self.enum:
+            return None
+        return [*self.enum, None] if self.nullable else list(self.enum)
 
     def check(self, value: Any) -> str | None:
         """Return a problem with ``value`` in words, or None when it is acceptable."""
@@ -84,6 +99,10 @@ class Field:
             return f"must be at most {self.max_length} characters"
         if self.min_length is not None and len(value) < self.min_length:
             return f"must be at least {self.min_length} characters"
+        if self.min_items is not None and len(value) < self.min_items:
+            return f"must hold at least {self.min_items} items"
+        if self.max_items is not None and len(value) > self.max_items:
+            return f"must hold at most {self.max_items} items"
         return None
 
 
@@ -206,6 +225,33 @@ SUBMIT_JOB = Body(
     ],
 )
 
+
+def submit_batch(max_jobs: int) -> Body:
+    """The body of a batch submit: at most ``max_jobs`` (``[http] max_batch_jobs``) jobs,
+    each a :data:`SUBMIT_JOB` body (checked one by one: a bad item fails alone)."""
+    return Body(
+        name="SubmitJobBatch",
+        description="Several jobs, committed together and answered one by one.",
+        fields=[
+            Field(
+                "jobs",
+                "array",
+                "the jobs to submit, each a SubmitJob body",
+                required=True,
+                # Any value: each item is validated on its own (a SubmitJob body), and a bad
+                # one is answered 422 in its place without failing the request.
+                items={
+                    "description": "a SubmitJob body (task, args, priority, timeout_s, "
+                    "max_retries, idempotency_key); an invalid one gets its own 422 answer",
+                    "examples": [{"task": "echo", "args": {"x": 1}}],
+                },
+                min_items=1,
+                max_items=max_jobs,
+            )
+        ],
+    )
+
+
 PUBLISH_MESSAGE = Body(
     name="PublishMessage",
     description="A message for every subscriber of the channel.",
@@ -220,3 +266,109 @@ PUBLISH_MESSAGE = Body(
         ),
     ],
 )
+
+
+# -- responses: what the server sends back, as /openapi.json publishes it --------------------
+# Exact on purpose (every field listed and required, nothing else allowed): the tests validate
+# every route's responses against the published document, so a field added to a response and
+# not here fails them.
+
+JOB_STATES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"]
+_TIME = {"type": "string", "format": "date-time"}
+_MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+JOB: dict[str, Any] = {
+    "type": "object",
+    "description": "A job as the journal holds it.",
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string"},
+        "task": {"type": "string"},
+        "args": {"type": "object"},
+        "state": {"type": "string", "enum": JOB_STATES},
+        "priority": {"type": "string", "enum": ["high", "normal", "low"]},
+        "attempts": {"type": "integer", "minimum": 0},
+        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "progress_message": {"type": ["string", "null"]},
+        "result": {"description": "the task's return value once succeeded (any JSON)"},
+        "error": {"description": "why the last attempt failed (null when none)"},
+        "created_at": _TIME,
+        "started_at": _MAYBE_TIME,
+        "finished_at": _MAYBE_TIME,
+        "timeout_s": {"type": ["number", "null"]},
+        "max_retries": {"type": "integer", "minimum": 0},
+        "idempotency_key": {"type": ["string", "null"]},
+        "cached": {"type": "boolean", "description": "the result came from the cache"},
+        "tenant": {
+            "type": "string",
+            "description": "whose job it is: the tenant of the token that submitted it",
+        },
+    },
+}
+JOB["required"] = list(JOB["properties"])
+
+JOB_LIST: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "jobs": {"type": "array", "items": JOB},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+    "required": ["jobs", "next_cursor"],
+}
+
+LOG_LINE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "seq": {"type": "integer", "minimum": 1},
+        "ts": _TIME,
+        "stream": {"type": "string"},
+        "line": {"type": "string"},
+    },
+    "required": ["seq", "ts", "stream", "line"],
+}
+JOB_LOGS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"lines": {"type": "array", "items": LOG_LINE}},
+    "required": ["lines"],
+}
+
+PUBLISHED: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"channel": {"type": "string"}, "offset": {"type": "integer", "minimum": 1}},
+    "required": ["channel", "offset"],
+}
+
+STATUS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"status": {"type": "string"}},
+    "required": ["status"],
+}
+
+PROBLEM: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document (extension members may follow).",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "instance": {"type": "string"},
+        "field": {"type": "string", "description": "the one field at fault, when one is"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                "required": ["field", "message"],
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+}

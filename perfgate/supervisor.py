@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from perfgate import notify
 from perfgate.auth import Authenticator
 from perfgate.broker import Hub, MemoryHub
 from perfgate.cache import ResultCache
@@ -99,6 +100,8 @@ class Supervisor:
     _stop: trio.Event = attrs.field(factory=trio.Event)
     _http_stop: trio.Event = attrs.field(factory=trio.Event)
     _drainers: list[Callable[[float], Awaitable[None]]] = attrs.field(factory=list)
+    #: systemd's sd_notify (perfgate.notify.Notifier): READY=1, then STOPPING=1.
+    notify: Callable[[str], None] = lambda _message: None
 
     def request_stop(self) -> None:
         """Begin a graceful stop (what SIGTERM does). Safe to call more than once."""
@@ -125,9 +128,11 @@ class Supervisor:
                         bound = await self._start_tasks(tasks, parts, state)
                         self.readiness.advance(Phase.READY)
                         self._write_ready_file(bound)
+                        self.notify(notify.READY)
                         log_event(log, logging.INFO, "ready", **bound.to_json())
                         task_status.started(bound)
                         await self._stop.wait()
+                        self.notify(notify.STOPPING)
                         await self._drain(config.pool.drain_timeout_s)
                         tasks.cancel_scope.cancel()
                 root.cancel_scope.cancel()
@@ -230,6 +235,7 @@ class Supervisor:
             queue=queue,
         )
         relay.target = jobs.on_pool_event
+        gateway.jobs = jobs  # WebSocket submits (the gateway sees only JobSubmitter.submit)
         monitor.add_source("pool", pool.stats)
         monitor.add_source("gateway", gateway.stats)
         monitor.add_source("cache", cache.stats)

@@ -93,3 +93,22 @@ def test_a_token_is_its_own_tenant_unless_it_names_one() -> None:
     assert named.tenant == named.tenant_filter == "acme"
     admin = auth.authenticate("named-admin-1")
     assert admin.tenant == "acme" and admin.tenant_filter is None  # submits as acme, sees all
+
+
+async def test_a_scrapers_metrics_token_reads_metrics_and_nothing_else(
+    service_factory: Any,
+) -> None:
+    service = await service_factory(auth={"tokens": {**TOKENS, "scraper-token-1": ("metrics",)}})
+    scraper = {"Authorization": "Bearer scraper-token-1"}
+    reader = {"Authorization": "Bearer reader-token-1"}
+    async with httpx.AsyncClient(base_url=service.http) as http:
+        assert (await http.get("/metrics", headers=scraper)).status_code == 200
+        assert (await http.get("/metrics", headers=reader)).status_code == 403
+        assert (await http.get("/v1/stats", headers=scraper)).status_code == 403
+        submit = await http.post("/v1/jobs", json={"task": "echo"}, headers=scraper)
+        assert submit.status_code == 403
+        publish = await http.post("/v1/channels/news/messages", json={"data": 1}, headers=scraper)
+        assert publish.status_code == 403
+    with pytest.raises(InvalidStatus) as info:  # not even a subscriber
+        await Client.connect(service.ws, token="scraper-token-1")
+    assert info.value.response.status_code == 403

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from perfgate.errors import ValidationError
-from perfgate.schema import SUBMIT_JOB
+from perfgate.schema import PUBLISH_MESSAGE, SUBMIT_JOB, Body
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
@@ -72,4 +73,24 @@ def test_json_schema_matches_the_table() -> None:
     schema = SUBMIT_JOB.json_schema()
     assert schema["required"] == ["task"]
     assert schema["additionalProperties"] is False
-    assert schema["properties"]["priority"]["enum"] == ["high", "normal", "low"]
+    assert schema["properties"]["priority"]["enum"] == ["high", "normal", "low", None]
+
+
+PROBES = [None, True, 0, -1, 3, 1.5, 1e6, "", "high", "normal", "x" * 300, [], {}, {"a": 1}]
+
+
+@pytest.mark.parametrize("body", [SUBMIT_JOB, PUBLISH_MESSAGE], ids=lambda b: b.name)
+def test_the_published_schema_accepts_exactly_what_the_parser_accepts(body: Body) -> None:
+    """For every field and a spread of values: 422 from the parser iff the schema refuses it
+    (``"priority": null`` was accepted by one and refused by the other)."""
+    validator = jsonschema.Draft202012Validator(body.json_schema())
+    base = {f.name: ("echo" if f.type == "string" else 1) for f in body.fields if f.required}
+    for field in body.fields:
+        for value in PROBES:
+            raw = {**base, field.name: value}
+            try:
+                body.parse(raw)
+                parsed = True
+            except ValidationError:
+                parsed = False
+            assert parsed == validator.is_valid(raw), (field.name, value)

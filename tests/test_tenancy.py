@@ -169,6 +169,43 @@ async def test_a_job_channel_is_its_tenants(http: httpx.AsyncClient) -> None:
             await client.close()
 
 
+async def test_jobs_submitted_in_a_batch_or_over_the_websocket_are_the_submitters(
+    http: httpx.AsyncClient,
+) -> None:
+    """Every way in gives the job to the submitting token's tenant: one request per job, a
+    batch, and the WebSocket ``submit`` op (and the idempotency keys of each are per tenant)."""
+    keyed = {"task": "echo", "args": {"x": 1}, "idempotency_key": "shared-key"}
+    batch = await http.post(
+        "/v1/jobs:batch", json={"jobs": [keyed, LONG_JOB]}, headers=auth("acme-submitter")
+    )
+    assert batch.status_code == 200
+    acme_ids = [answer["job"]["id"] for answer in batch.json()["jobs"]]
+    assert all(answer["job"]["tenant"] == "acme" for answer in batch.json()["jobs"])
+    waited = await http.post(
+        "/v1/jobs?wait=20", json={"task": "echo"}, headers=auth("acme-submitter")
+    )
+    assert waited.status_code == 200 and waited.json()["tenant"] == "acme"
+    acme_ids.append(waited.json()["id"])
+    client = await Client.connect(http.service.ws, token="bravo-submitter")  # type: ignore[attr-defined]
+    try:
+        assert (await client.recv())["type"] == "welcome"
+        # The same key in bravo's tenant is bravo's own new job, not acme's.
+        frame = {"op": "submit", "id": 1, **keyed, "args": {"x": 2}}
+        ack = await client.request(frame)
+        assert ack["type"] == "ack" and ack["created"] is True, ack
+        bravo_job = ack["job"]
+        assert bravo_job["tenant"].startswith("tok-") and bravo_job["id"] not in acme_ids
+    finally:
+        await client.close()
+    for job_id in acme_ids:
+        response = await http.get(f"/v1/jobs/{job_id}", headers=auth("bravo-submitter"))
+        assert response.status_code == 404
+    response = await http.get(f"/v1/jobs/{bravo_job['id']}", headers=auth("acme-submitter"))
+    assert response.status_code == 404
+    assert bravo_job["id"] in await listed(http, "bravo-submitter")
+    assert set(acme_ids) == set(await listed(http, "acme-submitter"))
+
+
 async def test_with_no_tokens_there_is_one_tenant(service: Any) -> None:
     async with httpx.AsyncClient(base_url=service.http, timeout=30) as client:
         first = (

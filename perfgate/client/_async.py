@@ -33,7 +33,7 @@ from perfgate.client._ws import NotSent, WebSocket
 LONG_POLL_S = 30.0
 #: After the WebSocket failed, HTTP is used for this long before it is tried again.
 WS_RETRY_S = 5.0
-#: Jobs per ``POST /v1/jobs/batch`` (the server's default ``max_batch_jobs``).
+#: Jobs per ``POST /v1/jobs:batch`` (the server's default ``max_batch_jobs``).
 BATCH_JOBS = 100
 
 
@@ -271,13 +271,13 @@ class AsyncClient:
         return out
 
     async def _submit_batches(self, bodies: list[dict[str, Any]]) -> list[AsyncJob | None]:
-        """Submit over ``POST /v1/jobs/batch``; None for each item to submit one by one (a
+        """Submit over ``POST /v1/jobs:batch``; None for each item to submit one by one (a
         server without the route). A refused item raises its problem error."""
         jobs: list[AsyncJob | None] = []
         for start in range(0, len(bodies), BATCH_JOBS):
             chunk = bodies[start : start + BATCH_JOBS]
             try:
-                answer = await self.request("POST", "/v1/jobs/batch", body={"jobs": chunk})
+                answer = await self.request("POST", "/v1/jobs:batch", body={"jobs": chunk})
             except (NotFound, BadRequest) as exc:
                 if exc.status not in (404, 405):
                     raise

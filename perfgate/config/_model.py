@@ -18,7 +18,7 @@ import attrs
 from perfgate.config._args import TaskArg, placeholders
 from perfgate.errors import ConfigError
 
-SCOPES = frozenset({"submit", "publish", "subscribe", "admin"})
+SCOPES = frozenset({"submit", "publish", "subscribe", "metrics", "admin"})
 PRIORITIES = ("high", "normal", "low")
 # Whole-string patterns are used with fullmatch: "$" would also match before a final newline.
 _TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -47,6 +47,16 @@ def _at_least(minimum: int) -> Any:
     def check(_inst: Any, attr: attrs.Attribute[Any], value: int) -> None:
         if value < minimum:
             raise ConfigError(f"{attr.name}: must be >= {minimum}, got {value!r}")
+
+    return check
+
+
+def _between(minimum: int, maximum: int) -> Any:
+    def check(_inst: Any, attr: attrs.Attribute[Any], value: int) -> None:
+        if not minimum <= value <= maximum:
+            raise ConfigError(
+                f"{attr.name}: must be between {minimum} and {maximum}, got {value!r}"
+            )
 
     return check
 
@@ -123,6 +133,7 @@ class HttpConfig:
     rate_limit_per_s: float = attrs.field(default=0.0, validator=_non_negative)
     rate_burst: int = attrs.field(default=100, validator=_positive)
     max_wait_s: float = attrs.field(default=60.0, validator=_positive)
+    max_batch_jobs: int = attrs.field(default=100, validator=_between(1, 10_000))
     keep_alive_timeout_s: float = attrs.field(default=5.0, validator=_positive)
     read_timeout_s: float = attrs.field(default=30.0, validator=_positive)
     max_header_bytes: int = attrs.field(default=16_384, validator=_at_least(1024))
@@ -390,13 +401,13 @@ class TaskConfig:
 
 
 def builtin_tasks() -> dict[str, TaskConfig]:
-    """The tasks every fresh install has, so that ``make run`` does real work."""
+    """The tasks every fresh install has, so that ``make run`` does real work. They take the
+    documented defaults (``timeout_s`` 300, no retries) like any task configured without them."""
     return {
-        "echo": TaskConfig(name="echo", target="perfgate.tasks:echo", timeout_s=10.0),
+        "echo": TaskConfig(name="echo", target="perfgate.tasks:echo"),
         "sleep": TaskConfig(
             name="sleep",
             target="perfgate.tasks:sleep",
-            timeout_s=3600.0,
             args={
                 "seconds": TaskArg(type="number", minimum=0, maximum=86_400),
                 "steps": TaskArg(type="integer", minimum=1, maximum=100_000),
@@ -405,7 +416,6 @@ def builtin_tasks() -> dict[str, TaskConfig]:
         "sha256": TaskConfig(
             name="sha256",
             target="perfgate.tasks:sha256",
-            timeout_s=600.0,
             cacheable=True,
             args={
                 "data": TaskArg(type="string"),

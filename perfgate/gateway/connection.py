@@ -36,18 +36,17 @@ from perfgate.gateway._wire import (
     write_inline,
 )
 from perfgate.gateway.heartbeat import HeartbeatPolicy
+from perfgate.gateway.jobs import JobOps, JobSubmitter
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, FrameCache, plan_frames
 from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.stats import GatewayStats
-from perfgate.gateway.subscription import Subscription
+from perfgate.gateway.subscription import MAX_SUBSCRIPTIONS, Subscription
 from perfgate.ratelimit import TokenBucket
 
 log = logging.getLogger("perfgate.gateway")
 
 OUTBOX_MESSAGES = 4096
 """Count bound of the outgoing memory channel (the byte budget usually binds first)."""
-MAX_SUBSCRIPTIONS = 1000
-"""Channels one connection may subscribe to: keeps per-connection hub state bounded."""
 WRITE_ITEMS = 256
 """At most this many queued items go out in one socket write."""
 
@@ -62,7 +61,7 @@ _Outgoing = Message | str | bytes
 of a frame that :meth:`Connection.offer` wrote in part (the writer holds the socket)."""
 
 
-class Connection:
+class Connection(JobOps):
     """One accepted WebSocket. Create it, then ``await run()``; it returns when closed."""
 
     # Thousands of these live at once: slots keep an idle connection small.
@@ -77,6 +76,7 @@ class Connection:
         "_frames",
         "_hub",
         "_job_tenant",
+        "_jobs",
         "_last_flush",
         "_nap",
         "_on_delivery",
@@ -118,6 +118,7 @@ class Connection:
         on_delivery: Callable[[float], None] | None = None,
         frames: FrameCache | None = None,
         job_tenant: channels.JobTenant | None = None,
+        jobs: JobSubmitter | None = None,
     ) -> None:
         self.session = session
         self.principal = principal
@@ -125,6 +126,7 @@ class Connection:
         self._ws = ws
         self.ws = ws
         self._hub = hub
+        self._jobs = jobs
         self._stats = stats
         self._close_timeout_s = close_timeout_s
         self._on_rtt = on_rtt
@@ -487,6 +489,8 @@ class Connection:
                 return await self._subscribe(op)
             if isinstance(op, protocol.Unsubscribe):
                 return await self._unsubscribe(op)
+            if isinstance(op, protocol.Submit):
+                return await self._submit(op)
             name = channels.check_client_publish(self.principal, op.channel)
             offset = await self._hub.publish(name, op.data, priority=op.priority)
             return protocol.ack(op.id, channel=name, offset=offset)

@@ -52,6 +52,15 @@ class Ping:
 
 
 @attrs.frozen
+class Submit:
+    """A job to submit: ``body`` is the frame without ``op`` and ``id``, the same fields as
+    an HTTP ``POST /v1/jobs`` body (the job service validates it)."""
+
+    id: RequestId
+    body: dict[str, Any]
+
+
+@attrs.frozen
 class ProtocolError:
     """A frame that could not be understood; ``id`` is set when the frame carried one."""
 
@@ -60,7 +69,7 @@ class ProtocolError:
     message: str
 
 
-Op = Subscribe | Unsubscribe | Publish | Ping
+Op = Subscribe | Unsubscribe | Publish | Ping | Submit
 
 
 def _request_id(value: Any) -> RequestId | ProtocolError:
@@ -108,6 +117,8 @@ def parse(frame: str | bytes) -> Op | ProtocolError:
         if priority not in PRIORITIES:
             return ProtocolError(rid, "invalid", f"priority must be one of {list(PRIORITIES)}")
         return Publish(rid, obj.get("channel"), obj["data"], priority)
+    if op == "submit":
+        return Submit(rid, {k: v for k, v in obj.items() if k not in ("op", "id")})
     if op is None:
         return ProtocolError(rid, "bad_request", "missing 'op'")
     return ProtocolError(rid, "unknown_op", f"unknown op {str(op)[:64]!r}")
@@ -129,8 +140,12 @@ def error(request_id: RequestId, code: str, message: str) -> str:
 
 
 def error_from(request_id: RequestId, exc: PerfgateError) -> str:
-    """The one place a :class:`PerfgateError` becomes a WebSocket error frame."""
-    return error(request_id, exc.code, exc.message)
+    """The one place a :class:`PerfgateError` becomes a WebSocket error frame: its ``code``
+    (the same as the HTTP problem's), message, and details (e.g. ``errors`` naming each
+    invalid field), as the problem document carries them."""
+    return _dumps(
+        {**exc.extra, "type": "error", "id": request_id, "code": exc.code, "message": exc.message}
+    )
 
 
 def message_frame(message: Message) -> str:

@@ -30,6 +30,7 @@ from perfgate.errors import (
 from perfgate.gateway import channels
 from perfgate.gateway._wire import GatewayStream, failure_close_frame
 from perfgate.gateway.connection import CLOSE_GOING_AWAY, Connection
+from perfgate.gateway.jobs import JobSubmitter
 from perfgate.gateway.limits import drain_schedule
 from perfgate.gateway.outbox import FrameCache
 from perfgate.gateway.stats import CloseInfo, GatewayStats
@@ -81,6 +82,10 @@ class Gateway:
         self._idle = trio.Event()
         self._idle.set()
         self.url: str | None = None
+        #: Where ``submit`` frames go; the supervisor sets it once the job service exists
+        #: (it is built after the gateway, whose ``publish`` it needs). ``None``: a submit is
+        #: answered ``unavailable``.
+        self.jobs: JobSubmitter | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -208,6 +213,7 @@ class Gateway:
             on_delivery=self._on_delivery,
             frames=self._frames,
             job_tenant=self._job_tenant,
+            jobs=self.jobs,
         )
         self._connections[conn] = None
         self._idle = trio.Event() if self._idle.is_set() else self._idle
@@ -256,7 +262,8 @@ class Gateway:
             tokens = parse_qs(url.query).get("token")
             token = tokens[0] if tokens else None
         principal = self.authenticator.authenticate(token)
-        principal.require("subscribe")
+        if not principal.allows("submit"):  # a submit-only client follows its jobs here
+            principal.require("subscribe")
         if len(self._connections) >= self.config.max_connections:
             raise Unavailable("too many connections; try later")
         return principal

@@ -6,6 +6,8 @@ from typing import Protocol
 
 from perfgate.broker import Message
 
+MAX_SUBSCRIPTIONS = 1000
+"""Channels one connection may subscribe to: keeps per-connection hub state bounded."""
 MAX_HELD = 1024
 """Live messages held back while a subscription's replay is being queued."""
 

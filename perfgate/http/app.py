@@ -17,6 +17,7 @@ from perfgate.errors import PerfgateError
 from perfgate.gateway import WS_PATH
 from perfgate.http.access import install_access_log
 from perfgate.http.channels import blueprint as channels_blueprint
+from perfgate.http.documents import documents_blueprint
 from perfgate.http.edge import install_edge
 from perfgate.http.jobs import blueprint as jobs_blueprint
 from perfgate.http.openapi import build_openapi, document
@@ -24,8 +25,11 @@ from perfgate.http.problems import from_http_exception, from_perfgate_error, fro
 from perfgate.http.security import authenticate
 from perfgate.monitor import Monitor, monitor_blueprint
 from perfgate.readiness import Readiness
+from perfgate.schema import STATUS
 
-STATUS_SCHEMA = {"type": "object", "properties": {"status": {"type": "string"}}}
+#: The scope each monitor route needs when tokens are configured (``admin`` has every scope).
+MONITOR_SCOPES = {"/metrics": "metrics", "/v1/stats": "admin"}
+STATUS_SCHEMA = STATUS
 INFO_SCHEMA = {
     "type": "object",
     "properties": {
@@ -99,11 +103,17 @@ def create_app(state: AppState) -> Quart:
             app,
             auth_enabled=state.config.auth_enabled,
             body_enums={"task": sorted(state.config.tasks)},
+            rate_limited=state.config.http.rate_limit_per_s > 0,
         )
         response = Response(json.dumps(doc), content_type="application/json")
         response.headers["Cache-Control"] = "public, max-age=60"
         return response
 
+    app.register_blueprint(
+        documents_blueprint(
+            ws_url=lambda: dashboard_ws_url(state), auth_enabled=state.config.auth_enabled
+        )
+    )
     app.register_blueprint(jobs_blueprint)
     app.register_blueprint(channels_blueprint)
     monitor = state.components.get("monitor")
@@ -114,14 +124,16 @@ def create_app(state: AppState) -> Quart:
 
 
 def _guarded_monitor_routes(monitor: Monitor, state: AppState) -> Blueprint:
-    """``/metrics`` and ``/v1/stats`` need the admin scope when tokens are configured; the
-    dashboard page itself holds no data (it reads the gateway with the user's token)."""
+    """``/metrics`` needs the ``metrics`` scope (a scraper's token can do nothing else) and
+    ``/v1/stats`` the admin scope, when tokens are configured; the dashboard page itself holds
+    no data (it reads the gateway with the user's token)."""
     blueprint = monitor_blueprint(monitor, ws_url=lambda: dashboard_ws_url(state))
 
     @blueprint.before_request
-    async def _admin_only() -> None:
-        if request.path in ("/metrics", "/v1/stats"):
-            authenticate().require("admin")
+    async def _scoped() -> None:
+        scope = MONITOR_SCOPES.get(request.path)
+        if scope is not None:
+            authenticate().require(scope)
 
     return blueprint
 

@@ -9,13 +9,9 @@ from perfgate.gateway import Gateway
 from perfgate.http.bodies import read_json
 from perfgate.http.openapi import document
 from perfgate.http.security import authenticate
-from perfgate.schema import PUBLISH_MESSAGE
+from perfgate.schema import PUBLISH_MESSAGE, PUBLISHED
 
-OFFSET_SCHEMA = {
-    "type": "object",
-    "properties": {"offset": {"type": "integer"}, "channel": {"type": "string"}},
-    "required": ["offset"],
-}
+OFFSET_SCHEMA = PUBLISHED
 
 #: A channel name a client may publish to (perfgate.gateway.channels): no "/", which the URL
 #: rule does not match inside a segment, and no "$" (reserved). ``jobs:*`` is 403.

@@ -11,47 +11,18 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from perfgate.errors import Unavailable, ValidationError
+from perfgate.config import HttpConfig
+from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.http.bodies import read_json
 from perfgate.http.openapi import document
+from perfgate.http.problems import error_body
 from perfgate.http.security import principal, requires
 from perfgate.jobs import JobService
-from perfgate.schema import SUBMIT_JOB
+from perfgate.schema import JOB, JOB_LIST, JOB_LOGS, JOB_STATES, SUBMIT_JOB, submit_batch
+from perfgate.store import JobRecord
 
-JOB_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "task": {"type": "string"},
-        "args": {"type": "object"},
-        "state": {
-            "type": "string",
-            "enum": ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"],
-        },
-        "priority": {"type": "string"},
-        "attempts": {"type": "integer"},
-        "progress": {"type": "number"},
-        "result": {},
-        "error": {},
-        "created_at": {"type": ["string", "null"]},
-        "started_at": {"type": ["string", "null"]},
-        "finished_at": {"type": ["string", "null"]},
-        "cached": {"type": "boolean"},
-        "tenant": {"type": "string"},
-    },
-    "required": ["id", "task", "state"],
-}
-LIST_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "jobs": {"type": "array", "items": JOB_SCHEMA},
-        "next_cursor": {"type": ["string", "null"]},
-    },
-}
-LOGS_SCHEMA = {
-    "type": "object",
-    "properties": {"lines": {"type": "array", "items": {"type": "object"}}},
-}
+# The response tables live beside the request tables (perfgate.schema), exact by test.
+JOB_SCHEMA, LIST_SCHEMA, LOGS_SCHEMA = JOB, JOB_LIST, JOB_LOGS
 ID_LIMIT = 64
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _JOB_ID_FROM_BODY = {"job_id": "$response.body#/id"}
@@ -111,30 +82,87 @@ def _job_response(job: dict[str, Any], status: int) -> Response:
 blueprint = Blueprint("jobs", __name__)
 
 
-@blueprint.post("/v1/jobs")
-@document(
-    "Submit a job",
-    body=SUBMIT_JOB,
-    responses={200: JOB_SCHEMA, 202: JOB_SCHEMA, 409: None, 503: None},
-    scope="submit",
-    tags=["jobs"],
-    links=JOB_LINKS,
-)
-@requires("submit")
-async def submit_job() -> Response:
-    record, created = await _service().submit(await read_json(), tenant=principal().tenant)
-    response = _job_response(record.to_json(), 202 if created else 200)
-    response.headers["Location"] = f"/v1/jobs/{record.id}"
-    return response
-
-
 WAIT_QUERY = {
     "name": "wait",
     "in": "query",
     "required": False,
     "schema": {"type": "number", "minimum": 0},
-    "description": "long-poll up to this many seconds for the job to finish",
+    "description": "long-poll up to this many seconds (capped by [http] max_wait_s) for the "
+    "job to finish",
 }
+SUBMIT_WAIT_QUERY = {
+    **WAIT_QUERY,
+    "description": "hold the request up to this many seconds (capped by [http] max_wait_s) "
+    "for the job to finish: 200 with the finished job, else 202 with the job as it stands",
+}
+
+
+@blueprint.post("/v1/jobs")
+@document(
+    "Submit a job (optionally wait for it to finish: one request per job)",
+    body=SUBMIT_JOB,
+    responses={200: JOB_SCHEMA, 202: JOB_SCHEMA, 409: None, 503: None},
+    scope="submit",
+    query=[SUBMIT_WAIT_QUERY],
+    tags=["jobs"],
+    links=JOB_LINKS,
+)
+@requires("submit")
+async def submit_job() -> Response:
+    # Checked before the body is read or anything is journalled: a bad wait submits nothing.
+    wait_s = _number_arg("wait", 0.0)
+    body = await read_json()
+    service = _service()
+    if wait_s > 0:
+        record, _created = await service.submit_and_wait(body, wait_s, tenant=principal().tenant)
+        status = 200 if record.finished else 202
+    else:
+        record, created = await service.submit(body, tenant=principal().tenant)
+        status = 202 if created else 200
+    response = _job_response(record.to_json(), status)
+    response.headers["Location"] = f"/v1/jobs/{record.id}"
+    return response
+
+
+BATCH_ITEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "integer", "enum": [200, 202, 409, 422, 429]},
+        "job": JOB_SCHEMA,
+        "error": {"$ref": "#/components/schemas/Problem"},
+    },
+    "required": ["status"],
+}
+BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"jobs": {"type": "array", "items": BATCH_ITEM_SCHEMA}},
+    "required": ["jobs"],
+}
+
+
+def _batch_item(outcome: tuple[JobRecord, bool] | PerfgateError) -> dict[str, Any]:
+    if isinstance(outcome, PerfgateError):
+        return {"status": outcome.status, "error": error_body(outcome)}
+    record, created = outcome
+    return {"status": 202 if created else 200, "job": record.to_json()}
+
+
+@blueprint.post("/v1/jobs:batch")
+@document(
+    "Submit several jobs, committed together and answered one by one",
+    body=submit_batch(HttpConfig().max_batch_jobs),
+    responses={200: BATCH_SCHEMA, 503: None},
+    scope="submit",
+    tags=["jobs"],
+)
+@requires("submit")
+async def submit_jobs() -> Response:
+    config: HttpConfig = current_app.config["PERFGATE"].config.http
+    request_body = submit_batch(config.max_batch_jobs).parse(await read_json())
+    outcomes = await _service().submit_many(request_body["jobs"], tenant=principal().tenant)
+    response = jsonify({"jobs": [_batch_item(outcome) for outcome in outcomes]})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blueprint.get("/v1/jobs/<job_id>")
@@ -178,7 +206,7 @@ LIST_QUERY = [
         "required": False,
         "schema": {
             "type": "string",
-            "enum": ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"],
+            "enum": JOB_STATES,
         },
     },
     {

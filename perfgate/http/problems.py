@@ -24,6 +24,25 @@ PROBLEM_TYPE = "application/problem+json"
 log = logging.getLogger("perfgate.http")
 
 
+def problem_body(
+    status: int, title: str, detail: str, *, code: str, **extra: Any
+) -> dict[str, Any]:
+    """The RFC 9457 problem document (without ``instance``): one shape for every answer."""
+    return {
+        "type": f"https://perfgate.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+
+
+def error_body(error: PerfgateError) -> dict[str, Any]:
+    """The problem document of one perfgate error (a batch answers one per item)."""
+    return problem_body(error.status, error.title, error.message, code=error.code, **error.extra)
+
+
 def problem_response(
     status: int,
     title: str,
@@ -33,13 +52,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
-    body: dict[str, Any] = {
-        "type": f"https://perfgate.dev/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
+    body = problem_body(status, title, detail, code=code)
     with contextlib.suppress(RuntimeError):  # outside a request context (tests)
         body["instance"] = request.path
     body.update(extra)

@@ -3,12 +3,16 @@
 Each priority has a stream (``perfgate:{q}:high|normal|low``) and every instance is a consumer
 of the group ``workers``. :meth:`RedisJobQueue.run` keeps two loops in its own nursery:
 
-* **claim** — while the local pool has room, run ``CLAIM_LUA``: first reclaim entries idle
-  for longer than the lease (their owner stopped refreshing them: it was killed or cut off),
-  then read new entries, high priority first. Claiming a job takes its lease
-  (``perfgate:{lease}:ID``, TTL ``lease_s``) and records which entry it came from; the job is
-  then submitted to the local pool. A job submitted here wakes the loop at once; jobs
-  submitted elsewhere are picked up within ``poll_s``.
+* **claim** — as soon as the local pool has room, run ``CLAIM_LUA``: first (every
+  ``lease_s / 2``) reclaim entries idle for longer than the lease (their owner stopped
+  refreshing them: it was killed or cut off), then read new entries, high priority first.
+  Claiming a job takes its lease (``perfgate:{lease}:ID``, TTL ``lease_s``) and records which
+  entry it came from; the job is then submitted to the local pool. Room is ``capacity`` minus
+  the jobs this instance's pool has not finished yet, so a finished job frees its place at
+  once (it wakes the loop), not at the next lease refresh. With room and nothing to claim,
+  the loop blocks in ``XREAD BLOCK`` after the streams' newest entries (read by the same
+  claim script, so none is missed) for at most ``block_s``: a job submitted on any instance
+  wakes it at once; the bound keeps reclaims and cancellation prompt.
 * **refresh** — every ``lease_s / 4``, ``REFRESH_LUA`` renews the lease of each job this
   instance runs and resets its entry's idle time (``XCLAIM ... JUSTID``), so nobody reclaims
   a job whose owner is alive. It also learns which of them finished elsewhere (cancelled
@@ -66,6 +70,8 @@ _START_FAILURES: tuple[type[BaseException], ...] = (*_FAILURES, ValueError)
 log = logging.getLogger("perfgate.jobs")
 
 POLL_S: Final = 0.05
+#: Longest blocking read of the streams; shorter when ``lease_s / 4`` is.
+BLOCK_S: Final = 1.0
 WAIT_POLL_S: Final = 0.1
 BACKLOG_POLL_S: Final = 0.5
 ERROR_BACKOFF_S: Final = 0.5
@@ -126,7 +132,12 @@ class RedisJobQueue:
         self._refresh = client.register_script(wire.REFRESH_LUA)
         self._owned: dict[str, _Owned] = {}
         self._lost: dict[str, None] = {}
-        self._nudge = trio.Event()
+        #: Set when a job of this pool finishes (room) or one is submitted here.
+        self._wake = trio.Event()
+        #: Jobs this instance started whose pool run has not finished yet.
+        self._live = 0
+        self._nursery: trio.Nursery | None = None
+        self.block_s = min(BLOCK_S, lease_s / 4)
         self._next_reclaim = 0.0
         self.claimed = 0
         self.reclaimed = 0
@@ -148,7 +159,7 @@ class RedisJobQueue:
     def submit(self, spec: JobSpec) -> None:
         """The journal's create already appended the job to its stream: claim it now."""
         self._accepted_since_sample += 1
-        self._nudge.set()
+        self._wake.set()
 
     def owns_events(self, job_id: str) -> bool:
         return job_id not in self._lost
@@ -169,6 +180,7 @@ class RedisJobQueue:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Claim and refresh until cancelled (see the module docstring)."""
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self._refresh_loop)
             nursery.start_soon(self._backlog_loop)
             task_status.started()
@@ -178,38 +190,59 @@ class RedisJobQueue:
         lease_ms = int(self.lease_s * 1000)
         while True:
             room = self._room()
-            if room > 0 and self.readiness.accepting:
-                now = trio.current_time()
-                reclaim = now >= self._next_reclaim
-                if reclaim:
-                    self._next_reclaim = now + self.lease_s / 2
+            if room <= 0 or not self.readiness.accepting:
+                # A finished job sets _wake; the timeout only covers readiness coming back.
+                with trio.move_on_after(self.poll_s):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+                continue
+            now = trio.current_time()
+            reclaim = now >= self._next_reclaim
+            if reclaim:
+                self._next_reclaim = now + self.lease_s / 2
+            self._wake = trio.Event()
+            try:
+                reply: Any = await self._claim(
+                    args=[
+                        self._prefix,
+                        wire.GROUP,
+                        self.consumer,
+                        room,
+                        lease_ms,
+                        lease_ms if reclaim else 0,
+                        wire.STALE_CONSUMER_MS,
+                    ]
+                )
+            except _FAILURES as exc:
+                self._failed("claim", exc)
+                await trio.sleep(ERROR_BACKOFF_S)
+                continue
+            claimed, tails = reply
+            for job_id, fields in claimed:
                 try:
-                    reply: Any = await self._claim(
-                        args=[
-                            self._prefix,
-                            wire.GROUP,
-                            self.consumer,
-                            room,
-                            lease_ms,
-                            lease_ms if reclaim else 0,
-                            wire.STALE_CONSUMER_MS,
-                        ]
-                    )
-                except _FAILURES as exc:
-                    self._failed("claim", exc)
-                    await trio.sleep(ERROR_BACKOFF_S)
-                    continue
-                for job_id, fields in reply:
-                    try:
-                        await self._start(wire.decode_record(str(job_id), wire.pairs(fields)))
-                    except _START_FAILURES as exc:
-                        # Not started: its entry stays pending, reclaimed once the lease lapses.
-                        self._failed("start", exc)
-                if reply:
-                    continue  # there may be more
-            with trio.move_on_after(self.poll_s):
-                await self._nudge.wait()
-            self._nudge = trio.Event()
+                    await self._start(wire.decode_record(str(job_id), wire.pairs(fields)))
+                except _START_FAILURES as exc:
+                    # Not started: its entry stays pending, reclaimed once the lease lapses.
+                    self._failed("start", exc)
+            if not claimed and not self._wake.is_set():
+                await self._wait_for_entries([str(tail) for tail in tails])
+
+    async def _wait_for_entries(self, tails: list[str]) -> None:
+        """Block until an entry newer than ``tails`` (one id per priority stream) is added,
+        for at most :attr:`block_s`. A blocking command holds its own connection; cancelling
+        it drops that connection (coredis), so cancellation stays prompt."""
+        streams = {
+            self.journal.keys.stream(priority): tail
+            for priority, tail in zip(wire.PRIORITY_ORDER, tails, strict=True)
+        }
+        try:
+            with trio.move_on_after(self.block_s + 1.0):  # should the reply never come
+                # BLOCK 0 would mean forever: at least 1 ms.
+                block_ms = max(1, int(self.block_s * 1000))
+                await self._client.xread(streams, count=1, block=block_ms)
+        except _FAILURES as exc:
+            self._failed("block", exc)
+            await trio.sleep(ERROR_BACKOFF_S)
 
     async def _backlog_loop(self) -> None:
         """Sample the streams' total length (entries are deleted when their job finishes)."""
@@ -228,7 +261,17 @@ class RedisJobQueue:
 
     def _room(self) -> int:
         queue = self.pool.stats()["queue"]
-        return max(0, min(self.capacity - len(self._owned), int(queue["max"] - queue["total"])))
+        return max(0, min(self.capacity - self._live, int(queue["max"] - queue["total"])))
+
+    async def _watch(self, handle: JobHandle) -> None:
+        """Free the job's place (and wake the claim loop) as soon as its pool run ends."""
+        try:
+            await handle.wait()
+        except Unavailable:
+            pass  # the pool shut down
+        finally:
+            self._live -= 1
+            self._wake.set()
 
     async def _start(self, record: JobRecord) -> None:
         if record.id in self._owned:
@@ -247,6 +290,9 @@ class RedisJobQueue:
             log_event(log, logging.INFO, "claimed job not started", job=record.id, error=str(exc))
             return
         self._owned[record.id] = _Owned(handle)
+        self._live += 1
+        assert self._nursery is not None
+        self._nursery.start_soon(self._watch, handle)
         self.claimed += 1
         if record.attempts:
             self.reclaimed += 1

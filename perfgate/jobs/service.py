@@ -21,14 +21,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 import trio
 
 from perfgate.config import DEFAULT_TENANT, Config, TaskConfig
-from perfgate.errors import NotFound, QueueFull, Unavailable, ValidationError
+from perfgate.errors import NotFound, PerfgateError, QueueFull, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import (
     JobError,
     LogEvent,
@@ -71,6 +71,17 @@ class ResultCacheLike(Protocol):
 
     async def get(self, task: str, args: Mapping[str, Any], default: Any = None) -> Any: ...
     async def put(self, task: str, args: Mapping[str, Any], result: Any) -> Any: ...
+
+
+@attrs.frozen
+class _Prepared:
+    """A validated submit: what to journal, what to queue."""
+
+    record: JobRecord
+    spec: JobSpec
+    key: str | None
+    fingerprint: str
+    cacheable: bool
 
 
 @attrs.define
@@ -137,21 +148,93 @@ class JobService:
 
     # -- submitting ----------------------------------------------------------------------
 
-    async def submit(self, body: Any, *, tenant: str = DEFAULT_TENANT) -> tuple[JobRecord, bool]:
+    async def submit(
+        self, body: Any, *, tenant: str = DEFAULT_TENANT, job_id: str | None = None
+    ) -> tuple[JobRecord, bool]:
         """Validate, journal and enqueue a job owned by ``tenant``. Returns ``(job, created)``.
 
         ``created`` is False when an ``idempotency_key`` matched an earlier job of the same
-        tenant with the same body (that job is returned). Raises ValidationError (422),
-        Conflict (409, same key and another body), QueueFull (429) or Unavailable (503,
-        draining).
+        tenant with the same body (that job is returned). ``job_id`` is the id a new job gets
+        (default: a fresh one): the gateway subscribes to ``jobs:{id}`` before the job can
+        start. Raises ValidationError (422), Conflict (409, same key and another body),
+        QueueFull (429) or Unavailable (503, draining).
         """
+        self._check_accepting()
+        job = self._prepare(body, job_id, tenant)
+        if job.cacheable and self.cache is not None:
+            hit = await self.cache.get(job.record.task, job.record.args, _MISS)
+            if hit is not _MISS:
+                return await self._create_cached(job.record, hit, job.key, job.fingerprint)
+        self._reserve_slot()
+        try:
+            stored, created = await self.journal.create(
+                job.record, idempotency_key=job.key, fingerprint=job.fingerprint
+            )
+            if created:
+                self.queue.submit(job.spec)
+        finally:
+            self._reserved -= 1
+        return stored, created
+
+    async def submit_and_wait(
+        self, body: Any, wait_s: float, *, tenant: str = DEFAULT_TENANT
+    ) -> tuple[JobRecord, bool]:
+        """:meth:`submit`, then :meth:`wait` up to ``wait_s`` for the job to finish: one
+        request per job. The job is committed (as for ``submit``) whatever happens next; a
+        cancelled wait leaves it queued or running."""
+        record, created = await self.submit(body, tenant=tenant)
+        if record.finished:
+            return record, created
+        return await self.wait(record.id, wait_s, tenant=tenant), created
+
+    async def submit_many(
+        self, bodies: Sequence[Any], *, tenant: str = DEFAULT_TENANT
+    ) -> list[tuple[JobRecord, bool] | PerfgateError]:
+        """Submit several jobs, committed together (one journal transaction); answered per
+        item in order: ``(job, created)`` or the error that item alone met (ValidationError,
+        Conflict, or QueueFull for the items beyond the queue's room). One bad item never
+        sinks the others. Raises Unavailable (503) for the whole call while draining."""
+        self._check_accepting()
+        answers: list[tuple[JobRecord, bool] | PerfgateError | None] = [None] * len(bodies)
+        pending: list[tuple[int, _Prepared]] = []
+        for index, body in enumerate(bodies):
+            try:
+                job = self._prepare(body, None, tenant)
+                if job.cacheable and self.cache is not None:
+                    hit = await self.cache.get(job.record.task, job.record.args, _MISS)
+                    if hit is not _MISS:
+                        answers[index] = await self._create_cached(
+                            job.record, hit, job.key, job.fingerprint
+                        )
+                        continue
+                self._reserve_slot()
+            except PerfgateError as exc:
+                answers[index] = exc
+                continue
+            pending.append((index, job))
+        try:
+            outcomes = await self.journal.create_many(
+                [(job.record, job.key, job.fingerprint) for _, job in pending]
+            )
+        finally:
+            self._reserved -= len(pending)
+        for (index, job), outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, tuple) and outcome[1]:
+                self.queue.submit(job.spec)
+            answers[index] = outcome
+        return [answer for answer in answers if answer is not None]
+
+    def _check_accepting(self) -> None:
         if not self._readiness.accepting:
             raise Unavailable(f"not accepting jobs ({self._readiness.reason()})")
+
+    def _prepare(self, body: Any, job_id: str | None, tenant: str) -> _Prepared:
+        """Validate a submit body into the job to journal and the spec to queue."""
         request = SUBMIT_JOB.parse(body)
         task = self._task(request["task"])
         args = check_args(task, request["args"] or {})  # 422 naming each bad argument
         spec = JobSpec(
-            id=new_job_id(),
+            id=job_id or new_job_id(),
             task=task.name,
             args=args,
             priority=request["priority"] or task.priority,
@@ -174,20 +257,7 @@ class JobService:
             fingerprint=fingerprint,
             tenant=tenant,
         )
-        if task.cacheable and self.cache is not None:
-            hit = await self.cache.get(task.name, args, _MISS)
-            if hit is not _MISS:
-                return await self._create_cached(record, hit, key, fingerprint)
-        self._reserve_slot()
-        try:
-            stored, created = await self.journal.create(
-                record, idempotency_key=key, fingerprint=fingerprint
-            )
-            if created:
-                self.queue.submit(spec)
-        finally:
-            self._reserved -= 1
-        return stored, created
+        return _Prepared(record, spec, key, fingerprint, task.cacheable)
 
     def _task(self, name: str) -> TaskConfig:
         task = self.config.tasks.get(name)

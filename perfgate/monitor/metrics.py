@@ -11,6 +11,11 @@ several services in one test process do not collide. Two kinds of series:
 Labels are bounded: routes are URL rule templates (``/v1/jobs/<job_id>``), never raw paths;
 every label passes through a :class:`BoundedLabel`, which folds values past its limit into
 ``"other"``.
+
+Prometheus conventions hold throughout (``promtool check metrics`` passes): base units
+(seconds, bytes, ratios from 0 to 1), ``_total`` on counters, histograms for latencies (no
+precomputed quantiles), the standard ``process_*`` series of ``ProcessCollector`` under their
+standard names, and one label name per idea (``outcome`` for how a job ended).
 """
 
 from __future__ import annotations
@@ -122,7 +127,8 @@ class Metrics:
             ["source"],
             registry=registry,
         )
-        ProcessCollector(namespace="perfgate", registry=registry)
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...
+        ProcessCollector(namespace="", registry=registry)
 
     def _source_failed(self, name: str) -> None:
         self.source_errors.labels(source=name).inc()
@@ -163,7 +169,8 @@ class SourcesCollector(Collector):
     - ``pool``: ``workers.{idle,busy,total,max}``, ``queue.{high,normal,low}``,
       ``jobs.{completed,failed,retried}``, ``worker_restarts.{REASON: n}``
     - ``gateway``: ``connections``, ``messages_sent``, ``messages_dropped``,
-      ``messages_batched``, ``closes.{CODE: n}``, ``heartbeat_rtt_ms.{STAT: ms}``
+      ``messages_batched``, ``closes.{CODE: n}`` (heartbeat round trips are the
+      ``perfgate_ws_heartbeat_rtt_seconds`` histogram, observed as they happen)
     - ``cache``: ``l1|l2.{hits,misses,evictions,bytes,entries}``
     - ``http``: ``rate_limited``, ``not_modified``, ``compressed`` (the HTTP edge's counters)
     """
@@ -234,10 +241,9 @@ class SourcesCollector(Collector):
     def _system_metrics(self) -> Iterator[Metric]:
         sample = self._system()
         for name, doc, value in (
-            ("perfgate_process_cpu_percent", "Process CPU, percent of one core.", sample.process_cpu_pct),
-            ("perfgate_host_cpu_percent", "Host CPU, percent of all cores.", sample.host_cpu_pct),
-            ("perfgate_host_memory_percent", "Host memory in use, percent.", sample.host_memory_pct),
-            ("perfgate_process_threads", "Threads of the server process.", float(sample.threads)),
+            ("perfgate_host_cpu_ratio", "Host CPU busy, 0-1 of all cores.", sample.host_cpu_pct / 100),
+            ("perfgate_host_memory_ratio", "Host memory in use, 0-1.", sample.host_memory_pct / 100),
+            ("perfgate_threads", "Threads of the server process.", float(sample.threads)),
         ):  # fmt: skip
             yield GaugeMetricFamily(name, doc, value=value)
 
@@ -268,12 +274,14 @@ class SourcesCollector(Collector):
                 depth.add_metric([priority], value)
         yield depth
         jobs = CounterMetricFamily(
-            "perfgate_pool_jobs", "Jobs finished, by result.", labels=["result"]
+            "perfgate_pool_jobs",
+            "Job attempts finished by the pool, by outcome.",
+            labels=["outcome"],
         )
-        for result in ("completed", "failed"):
-            value = _num(stats, "jobs", result)
+        for key, outcome in (("completed", "succeeded"), ("failed", "failed")):
+            value = _num(stats, "jobs", key)
             if value is not None:
-                jobs.add_metric([result], value)
+                jobs.add_metric([outcome], value)
         yield jobs
         retried = _num(stats, "jobs", "retried")
         if retried is not None:
@@ -304,14 +312,6 @@ class SourcesCollector(Collector):
         for code, value in _items(stats, "closes", limit=30):
             closes.add_metric([code], value)
         yield closes
-        rtt = GaugeMetricFamily(
-            "perfgate_ws_heartbeat_rtt_summary_ms",
-            "Heartbeat round trip as summarised by the gateway, by statistic.",
-            labels=["stat"],
-        )
-        for stat, value in _items(stats, "heartbeat_rtt_ms", limit=10):
-            rtt.add_metric([stat], value)
-        yield rtt
 
     def _cache(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
         if stats is None:

@@ -22,9 +22,12 @@ from importlib import resources
 from quart import Blueprint, Response, g, request
 
 from perfgate.errors import NotFound
+from perfgate.http.openapi import document
 from perfgate.monitor.monitor import Monitor
 
 UNMATCHED = "unmatched"
+HTML = {"type": "string", "contentMediaType": "text/html"}
+STATS = {"type": "object", "description": "per-route percentiles, rates, system, pool, alerts"}
 _ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
@@ -53,17 +56,30 @@ def monitor_blueprint(
     assets = {name: _read_asset(name) for name in _ASSETS}
 
     @bp.get("/metrics")
+    @document(
+        "Prometheus metrics",
+        responses={200: {"type": "string"}},
+        scope="metrics",
+        tags=["monitor"],
+        content_type="text/plain",
+    )
     async def metrics() -> Response:
         body, content_type = monitor.render_metrics()
         return Response(body, content_type=content_type)
 
     @bp.get("/v1/stats")
+    @document(
+        "A JSON snapshot of the monitor", responses={200: STATS}, scope="admin", tags=["monitor"]
+    )
     async def stats() -> Response:
         response = Response(_dumps(monitor.snapshot()), content_type="application/json")
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @bp.get("/")
+    @document(
+        "The live dashboard", responses={200: HTML}, tags=["monitor"], content_type="text/html"
+    )
     async def dashboard() -> Response:
         url = ws_url() if callable(ws_url) else ws_url
         body = page.replace(_PLACEHOLDER, html.escape(url or "/ws", quote=True))
@@ -73,6 +89,13 @@ def monitor_blueprint(
         return response
 
     @bp.get("/dashboard/<name>")
+    @document(
+        "The dashboard's script and style sheet",
+        responses={200: {"type": "string"}, 404: None},
+        tags=["monitor"],
+        content_type=("text/javascript", "text/css"),
+        params={"name": {"type": "string", "enum": sorted(_ASSETS)}},
+    )
     async def asset(name: str) -> Response:
         if name not in assets:  # a fixed list: no path ever reaches the filesystem
             raise NotFound(f"no dashboard asset {name!r}")

@@ -28,13 +28,13 @@ import logging
 import math
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import trio
 
-from perfgate.errors import Unavailable, ValidationError
+from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput, finish_input
 from perfgate.store import _sql, paging, retention
 from perfgate.store.record import STATES, JobRecord, transition_write
@@ -317,6 +317,21 @@ class Journal:
                 fingerprint=fingerprint,
             )
         )
+
+    async def create_many(
+        self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]
+    ) -> builtins.list[tuple[JobRecord, bool] | PerfgateError]:
+        """Store several jobs ``(record, idempotency_key, fingerprint)`` in one transaction
+        (one commit, one fsync); answer per job, in order, as :meth:`create` would: the job
+        and whether it was created, or the :class:`~perfgate.errors.PerfgateError` that job
+        alone met (an idempotency conflict): one job's error never undoes the others.
+        A key used twice within ``jobs`` behaves as two submits in that order."""
+        for record, _key, _fingerprint in jobs:
+            if record.state not in STATES:
+                raise ValidationError(f"unknown job state {record.state!r}")
+        if not jobs:
+            return []
+        return await self._call(functools.partial(_sql.insert_many, jobs=list(jobs)))
 
     async def apply(
         self,

@@ -4,8 +4,10 @@ embedded default) or Redis (:class:`perfgate.store.redis_journal.RedisJournal`).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from perfgate.errors import PerfgateError
 from perfgate.store.record import JobRecord
 
 
@@ -17,6 +19,9 @@ class JobJournal(Protocol):
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
     ) -> tuple[JobRecord, bool]: ...
+    async def create_many(
+        self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]
+    ) -> builtins.list[tuple[JobRecord, bool] | PerfgateError]: ...
     async def get(self, job_id: str) -> JobRecord | None: ...
     async def mark_running(self, job_id: str) -> JobRecord | None: ...
     async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None: ...

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from perfgate.config import DEFAULT_TENANT
-from perfgate.errors import Conflict, NotFound, ValidationError
+from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.jobs.lifecycle import PROGRESS_STATES, JobInput, rule
 from perfgate.store import retention
 from perfgate.store.record import FINISHED_STATES, QUEUED, JobRecord, TransitionWrite, iso_utc
@@ -208,6 +208,23 @@ def insert(
     except sqlite3.IntegrityError:
         raise Conflict(f"job id {record.id!r} already exists") from None
     return record, True
+
+
+def insert_many(
+    conn: sqlite3.Connection, jobs: list[tuple[JobRecord, str | None, str | None]]
+) -> list[tuple[JobRecord, bool] | PerfgateError]:
+    """:func:`insert` each job under its own savepoint: a job that conflicts is answered
+    with its error and leaves the others (and the enclosing transaction) intact."""
+    out: list[tuple[JobRecord, bool] | PerfgateError] = []
+    for record, key, fingerprint in jobs:
+        conn.execute("SAVEPOINT item")
+        try:
+            out.append(insert(conn, record, key, fingerprint))
+        except PerfgateError as exc:
+            conn.execute("ROLLBACK TO item")
+            out.append(exc)
+        conn.execute("RELEASE item")
+    return out
 
 
 def transition(conn: sqlite3.Connection, job_id: str, write: TransitionWrite) -> JobRecord | None:

@@ -25,14 +25,15 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
 
+import attrs
 import coredis
 import trio
 
 from perfgate.broker.redis import REDIS_ERRORS, redis_unavailable
-from perfgate.errors import Conflict, NotFound, Unavailable, ValidationError
+from perfgate.errors import Conflict, NotFound, PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput, finish_input
 from perfgate.store import paging, retention
 from perfgate.store import redis_wire as wire
@@ -70,6 +71,7 @@ class RedisJournal:
         self._ttl_ms = max(1, int(result_ttl_s * 1000))
         self._clock = clock
         self._create = client.register_script(wire.CREATE_LUA)
+        self._create_many = client.register_script(wire.CREATE_MANY_LUA)
         self._transition_script = client.register_script(wire.TRANSITION_LUA)
         self._progress = client.register_script(wire.PROGRESS_LUA)
         self._log = client.register_script(wire.LOG_LUA)
@@ -109,6 +111,8 @@ class RedisJournal:
         """
         if record.state not in STATES:
             raise ValidationError(f"unknown job state {record.state!r}")
+        # Stored with the job, as the SQLite journal does: a replay compares against them.
+        record = attrs.evolve(record, idempotency_key=idempotency_key, fingerprint=fingerprint)
         stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
         slot = (
             "" if idempotency_key is None else wire.idempotency_slot(record.tenant, idempotency_key)
@@ -126,6 +130,45 @@ class RedisJournal:
                     *wire.encode_fields(record),
                 ],
             )
+        return await self._answer(reply, record, idempotency_key, fingerprint)
+
+    async def create_many(
+        self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]
+    ) -> builtins.list[tuple[JobRecord, bool] | PerfgateError]:
+        """Store several jobs ``(record, idempotency_key, fingerprint)`` in one script (atomic
+        in Redis, one round trip); answer per job, in order, as :meth:`create` would: the
+        job and whether it was created, or the :class:`~perfgate.errors.PerfgateError` that
+        job alone met (an idempotency conflict)."""
+        keys: builtins.list[str] = []
+        args: builtins.list[Any] = [self.prefix, self._ttl_ms, wire.GROUP]
+        stored: builtins.list[JobRecord] = []
+        for record, key, fingerprint in jobs:
+            if record.state not in STATES:
+                raise ValidationError(f"unknown job state {record.state!r}")
+            record = attrs.evolve(record, idempotency_key=key, fingerprint=fingerprint)
+            stored.append(record)
+            fields = wire.encode_fields(record)
+            stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
+            keys.append(self.keys.job(record.id))
+            slot = "" if key is None else wire.idempotency_slot(record.tenant, key)
+            args.extend([record.id, slot, stream, len(fields), *fields])
+        if not jobs:
+            return []
+        with redis_unavailable("create jobs"):
+            replies: Any = await self._create_many(keys=keys, args=args)
+        out: builtins.list[tuple[JobRecord, bool] | PerfgateError] = []
+        for record, reply in zip(stored, replies, strict=True):
+            key, fingerprint = record.idempotency_key, record.fingerprint
+            try:
+                out.append(await self._answer(reply, record, key, fingerprint))
+            except (Conflict, Unavailable) as exc:
+                out.append(exc)
+        return out
+
+    async def _answer(
+        self, reply: Any, record: JobRecord, key: str | None, fingerprint: str | None
+    ) -> tuple[JobRecord, bool]:
+        """What a create script's ``{created, id}`` means for the caller."""
         created, job_id = int(reply[0]), str(reply[1])
         if created:
             return record, True
@@ -133,7 +176,7 @@ class RedisJournal:
         if earlier is None:  # expired between the script and this read: a rare race
             raise Unavailable("idempotency key in flux; retry", retry_after_s=1.0)
         if earlier.fingerprint != fingerprint:
-            raise Conflict(f"idempotency key {idempotency_key!r} was used for another request")
+            raise Conflict(f"idempotency key {key!r} was used for another request")
         return earlier, False
 
     async def apply(

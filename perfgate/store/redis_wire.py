@@ -219,35 +219,63 @@ local function finish_keys(h, id, ttl_ms, group)
 end
 """
 
-# KEYS: job hash. ARGV: prefix, id, idempotency slot ('' none), ttl ms (when created final),
-# stream ('' = do not enqueue), group, then field/value pairs.
+# Create one job: its hash h, id, idempotency slot ('' none; the tenant's key), ttl ms
+# (when created final), stream ('' = do not enqueue), group, field/value pairs.
 # Returns {1, id} (created) or {0, earlier id} (the key is taken by a live job).
+_CREATE_ONE = """
+local function create_one(h, id, key, ttl, stream, group, fields)
+  if key ~= '' then
+    local ik = P .. '{idem}:' .. key
+    local earlier = redis.call('GET', ik)
+    if earlier and redis.call('EXISTS', P .. '{job}:' .. earlier) == 1 then
+      return {0, earlier}
+    end
+    redis.call('SET', ik, id)
+  end
+  redis.call('HSET', h, unpack(fields))
+  if key ~= '' then redis.call('HSET', h, 'idem', key) end
+  local state = redis.call('HGET', h, 'state')
+  local ix = redis.call('HGET', h, 'ix')
+  local t = P .. '{tix}:' .. tenant_of(h) .. ':'
+  redis.call('ZADD', P .. '{ix}:all', 0, ix)
+  redis.call('ZADD', P .. '{ix}:' .. state, 0, ix)
+  redis.call('ZADD', t .. 'all', 0, ix)
+  redis.call('ZADD', t .. state, 0, ix)
+  if final(state) then finish_keys(h, id, ttl, group) end
+  if stream ~= '' then redis.call('XADD', stream, '*', 'id', id) end
+  return {1, id}
+end
+"""
+
+# KEYS: job hash. ARGV: prefix, id, idempotency slot ('' none), ttl ms (when created final),
+# stream ('' = do not enqueue), group, then field/value pairs. Returns as ``create_one``.
 CREATE_LUA = (
     _LUA_HELPERS
+    + _CREATE_ONE
     + """
-local id, key, ttl, stream = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
-if key ~= '' then
-  local ik = P .. '{idem}:' .. key
-  local earlier = redis.call('GET', ik)
-  if earlier and redis.call('EXISTS', P .. '{job}:' .. earlier) == 1 then
-    return {0, earlier}
-  end
-  redis.call('SET', ik, id)
-end
 local fields = {}
 for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-if key ~= '' then redis.call('HSET', KEYS[1], 'idem', key) end
-local state = redis.call('HGET', KEYS[1], 'state')
-local ix = redis.call('HGET', KEYS[1], 'ix')
-local t = P .. '{tix}:' .. tenant_of(KEYS[1]) .. ':'
-redis.call('ZADD', P .. '{ix}:all', 0, ix)
-redis.call('ZADD', P .. '{ix}:' .. state, 0, ix)
-redis.call('ZADD', t .. 'all', 0, ix)
-redis.call('ZADD', t .. state, 0, ix)
-if final(state) then finish_keys(KEYS[1], id, ttl, ARGV[6]) end
-if stream ~= '' then redis.call('XADD', stream, '*', 'id', id) end
-return {1, id}
+return create_one(KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], fields)
+"""
+)
+
+# KEYS: the jobs' hashes. ARGV: prefix, ttl ms, group, then per job: id, idempotency key,
+# stream, the number of field/value items, those items. One script: the jobs are created
+# together (in order, so a key used twice acts as two submits). Returns one reply per job.
+CREATE_MANY_LUA = (
+    _LUA_HELPERS
+    + _CREATE_ONE
+    + """
+local ttl, group = tonumber(ARGV[2]), ARGV[3]
+local out, i = {}, 4
+for n = 1, #KEYS do
+  local id, key, stream, count = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local fields = {}
+  for j = i + 4, i + 3 + count do fields[#fields + 1] = ARGV[j] end
+  out[n] = create_one(KEYS[n], id, key, ttl, stream, group, fields)
+  i = i + 4 + count
+end
+return out
 """
 )
 
@@ -387,7 +415,7 @@ end
 # ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim), stale
 # consumer idle ms. Reclaims entries idle past the lease (their owner stopped refreshing) and
 # drops long-idle consumers with nothing pending, then reads new entries, high priority first;
-# at most ``count`` jobs. Returns {id, HGETALL} per claimed job.
+# at most ``count`` jobs. Returns {{id, HGETALL} per claimed job, {tail id per stream}}.
 CLAIM_LUA = (
     _LUA_HELPERS
     + """
@@ -432,7 +460,14 @@ for _, stream in ipairs(streams) do
     end
   end
 end
-return out
+-- The id of each stream's newest entry ('0-0' when empty), read in this same atomic step:
+-- an XREAD BLOCK after these ids wakes on the first entry added after this claim.
+local tails = {}
+for i, stream in ipairs(streams) do
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if last[1] then tails[i] = last[1][1] else tails[i] = '0-0' end
+end
+return {out, tails}
 """
 )
 

@@ -186,3 +186,22 @@ def test_frame_cache_shares_frames_between_identical_runs() -> None:
     assert (cache.hits, cache.misses) == (1, 2)
     lone, *_ = plan_frames(msgs[:1], BatchPlan(0.0, 64), cache)
     assert lone[0] is msgs[0].wire == websocket_frame(protocol.message_frame(msgs[0]))
+
+
+def test_submit_frame_carries_the_body_without_op_and_id() -> None:
+    op = protocol.parse('{"op": "submit", "id": 3, "task": "echo", "args": {"x": 1}}')
+    assert op == protocol.Submit(3, {"task": "echo", "args": {"x": 1}})
+    bad = protocol.parse('{"op": "submit", "id": true, "task": "echo"}')
+    assert isinstance(bad, protocol.ProtocolError) and bad.code == "bad_request"
+
+
+def test_error_frames_carry_the_field_errors_of_the_http_problem() -> None:
+    exc = ValidationError("task: required", errors=[{"field": "task", "message": "required"}])
+    frame = json.loads(protocol.error_from(5, exc))
+    assert frame == {
+        "type": "error",
+        "id": 5,
+        "code": "invalid",
+        "message": "task: required",
+        "errors": [{"field": "task", "message": "required"}],
+    }

@@ -149,7 +149,7 @@ def test_metrics_expose_every_series_with_bounded_labels() -> None:
         ("perfgate_pool_workers", (("state", "busy"),)): 3,
         ("perfgate_pool_workers", (("state", "idle"),)): 1,
         ("perfgate_pool_queue_depth", (("priority", "normal"),)): 5,
-        ("perfgate_pool_jobs_total", (("result", "failed"),)): 2,
+        ("perfgate_pool_jobs_total", (("outcome", "failed"),)): 2,
         ("perfgate_pool_job_retries_total", ()): 3,
         ("perfgate_pool_worker_restarts_total", (("reason", "crash"),)): 2,
         ("perfgate_ws_connections", ()): 12,
@@ -157,16 +157,19 @@ def test_metrics_expose_every_series_with_bounded_labels() -> None:
         ("perfgate_ws_messages_dropped_total", ()): 0,
         ("perfgate_ws_messages_batched_total", ()): 30,
         ("perfgate_ws_closes_total", (("code", "4008"),)): 1,
-        ("perfgate_ws_heartbeat_rtt_summary_ms", (("stat", "p99"),)): 4.0,
         ("perfgate_cache_hits_total", (("tier", "l1"),)): 90,
         ("perfgate_cache_hits_total", (("tier", "l2"),)): 3,
         ("perfgate_cache_bytes", (("tier", "l1"),)): 2048,
-        ("perfgate_host_memory_percent", ()): 40.0,
+        ("perfgate_host_memory_ratio", ()): 0.4,
     }
     for key, value in expected.items():
         assert found[key] == value, key
-    assert found[("perfgate_process_resident_memory_bytes", ())] > 0
-    assert all(name.startswith("perfgate_") for name, _ in found)
+    # The standard process collector, under the standard names.
+    assert found[("process_resident_memory_bytes", ())] > 0
+    assert found[("process_cpu_seconds_total", ())] >= 0
+    assert all(name.startswith(("perfgate_", "process_")) for name, _ in found)
+    assert not any(name.startswith("perfgate_process_") for name, _ in found)
+    assert not [name for name, _ in found if name.endswith(("_percent", "_pct", "_ms"))]
 
 
 def test_many_raw_paths_cannot_explode_the_label_space() -> None:
