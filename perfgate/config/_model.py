@@ -96,6 +96,14 @@ def _address(_inst: Any, attr: attrs.Attribute[Any], value: str) -> None:
         raise ConfigError(f"{attr.name}: {exc.message}") from None
 
 
+def _public_ws_url(_inst: Any, attr: attrs.Attribute[Any], value: str) -> None:
+    if value and not re.fullmatch(r"(wss?://[^/\s]+)?/\S*", value):
+        raise ConfigError(
+            f"{attr.name}: expected '', a path like '/ws' or a URL like 'wss://host/ws', "
+            f"got {value!r}"
+        )
+
+
 def _cidrs(_inst: Any, attr: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     for item in value:
         try:
@@ -153,6 +161,10 @@ class GatewayConfig:
     allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
     rate_limit_per_s: float = attrs.field(default=100.0, validator=_non_negative)
     close_timeout_s: float = attrs.field(default=5.0, validator=_positive)
+    #: Where clients reach the gateway, as ``GET /v1/info`` tells them: a ``ws(s)://`` URL,
+    #: or a path on the HTTP API's host (behind a proxy serving both). Empty: the bound
+    #: address.
+    public_url: str = attrs.field(default="", validator=_public_ws_url)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_min_s > self.heartbeat_max_s:

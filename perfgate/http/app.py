@@ -11,6 +11,7 @@ from quart import Blueprint, Quart, Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
+from perfgate import __version__
 from perfgate.auth import Authenticator
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
@@ -30,6 +31,15 @@ from perfgate.schema import STATUS
 #: The scope each monitor route needs when tokens are configured (``admin`` has every scope).
 MONITOR_SCOPES = {"/metrics": "metrics", "/v1/stats": "admin"}
 STATUS_SCHEMA = STATUS
+INFO_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "version": {"type": "string"},
+        "ws": {"type": "string"},
+        "ws_rate_limit_per_s": {"type": "number"},
+    },
+    "required": ["version", "ws"],
+}
 
 
 @attrs.define
@@ -76,6 +86,20 @@ def create_app(state: AppState) -> Quart:
         retry_after = str(math.ceil(RETRY_AFTER_S))
         return {"status": readiness.reason()}, 503, {"Retry-After": retry_after}
 
+    @app.get("/v1/info")
+    @document(
+        "Server version and where its WebSocket gateway is",
+        responses={200: INFO_SCHEMA},
+        tags=["meta"],
+    )
+    async def info() -> dict[str, Any]:
+        """What a client needs to find the gateway (``perfgate.client`` reads it)."""
+        return {
+            "version": __version__,
+            "ws": dashboard_ws_url(state),
+            "ws_rate_limit_per_s": state.config.gateway.rate_limit_per_s,
+        }
+
     @app.get("/openapi.json")
     @document("This document", responses={200: {"type": "object"}}, tags=["meta"])
     async def openapi() -> Response:
@@ -119,9 +143,12 @@ def _guarded_monitor_routes(monitor: Monitor, state: AppState) -> Blueprint:
 
 
 def dashboard_ws_url(state: AppState) -> str:
-    """Where the dashboard page should connect: the gateway's own address, with the host the
-    browser used when the gateway listens on every interface. Behind a proxy that serves
-    ``/ws`` on the page's origin, the page is opened with ``?ws=/ws`` instead."""
+    """Where clients (the dashboard page, ``perfgate.client``) should connect: ``[gateway]
+    public_url`` when set; else the gateway's own address, with the host the client used when
+    the gateway listens on every interface. Behind a proxy that serves ``/ws`` on the page's
+    origin, set ``public_url = "/ws"`` (the dashboard page also takes ``?ws=/ws``)."""
+    if state.config.gateway.public_url:
+        return state.config.gateway.public_url
     bound: str = state.components.get("ws_url", "")
     if not bound:
         return WS_PATH
