@@ -295,7 +295,11 @@ class Supervisor:
         app = create_app(state)
         with _bind_errors("http", self.config.http.bind):
             http_url = await nursery.start(_serve_http_task, app, self.config, self._http_stop.wait)
-        self._drainers = [parts.gateway.drain, parts.jobs.drain]
+        self._drainers = [
+            parts.gateway.drain,
+            parts.jobs.drain,
+            state.components["event_streams"].drain,
+        ]
         self.bound = Bound(http=http_url, ws=ws_url, pid=os.getpid())
         return self.bound
 
