@@ -28,6 +28,8 @@ UNMATCHED = "unmatched"
 _ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
+    "jobs.js": "text/javascript; charset=utf-8",
+    "jobs.css": "text/css; charset=utf-8",
 }
 _PLACEHOLDER = "{{PERFGATE_WS_URL}}"
 # The page loads only its own files and talks only to the gateway.
