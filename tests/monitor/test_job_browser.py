@@ -207,3 +207,31 @@ async def test_the_token_entered_is_used_and_a_refusal_is_shown_plainly(
         rows = await until(tools, f"{ROWS}.length === 1 && {ROWS}")
         assert rows[0][0] == job_id
         assert await tools.evaluate('sessionStorage.getItem("perfgate-token")') == "reader-token-1"
+
+
+@pytest.mark.timeout(60)
+async def test_the_list_pages_with_the_apis_cursor(service_factory: Any, tmp_path: Path) -> None:
+    service = await service_factory()
+    async with httpx.AsyncClient(base_url=service.http, timeout=30) as http:
+        ids = [await submit(http, "echo", {"n": i}) for i in range(5)]
+    newest_first = list(reversed(ids))
+    async with browser_page(f"{service.http}/?jobs_limit=2", tmp_path / "profile") as tools:
+        assert (
+            await until(tools, f"{ROWS}.length === 2 && {ROWS}.map((r) => r[0])")
+            == (newest_first[:2])
+        )
+        seen = []
+        for page in (newest_first[2:4], newest_first[4:]):
+            await tools.evaluate('document.getElementById("job-next").click(); 1')
+            ids_shown = await until(
+                tools,
+                f"{ROWS}.length === {len(page)} && {ROWS}[0][0] === {json.dumps(page[0])} && {ROWS}.map((r) => r[0])",
+            )
+            seen.append(ids_shown)
+        assert seen == [newest_first[2:4], newest_first[4:]]
+        assert await tools.evaluate('document.getElementById("job-next").disabled') is True
+        await tools.evaluate('document.getElementById("job-prev").click(); 1')
+        back = await until(
+            tools, f"{ROWS}[0][0] === {json.dumps(newest_first[2])} && {ROWS}.map((r) => r[0])"
+        )
+        assert back == newest_first[2:4]

@@ -6,7 +6,9 @@
 
 (function () {
   const TOKEN_KEY = "perfgate-token";
-  const PAGE_SIZE = 50;
+  // Jobs per page: ?jobs_limit=N (1 to 1000), else 50.
+  const PAGE_SIZE = Math.min(1000, Math.max(1,
+    Number(new URLSearchParams(location.search).get("jobs_limit")) || 50));
   const REFRESH_MS = 2000;
   const MAX_FETCHES = 10; // pages read at most to fill one page when filtering by task
   const STATES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"];
