@@ -28,7 +28,7 @@ from quart import Blueprint, Response, current_app, request
 
 from perfgate.broker import Hub, Message, Replay
 from perfgate.config import HttpConfig
-from perfgate.errors import Unavailable
+from perfgate.errors import PerfgateError, Unavailable
 from perfgate.http.openapi import document
 from perfgate.http.security import principal, requires
 from perfgate.http.sse import (
@@ -162,13 +162,18 @@ async def stream_job_events(
     sink = _Sink(send, budget)
     subscribed = False
     try:
-        since, epoch = (0, None) if resume is None else (resume[1], resume[0])
-        replay: Replay = await hub.subscribe(channel, sink, since=since, epoch=epoch)
-        subscribed = True
         yield format_retry(RETRY_MS)
+        since, epoch = (0, None) if resume is None else (resume[1], resume[0])
+        try:
+            replay: Replay = await hub.subscribe(channel, sink, since=since, epoch=epoch)
+            subscribed = True
+            record = await service.get(job_id)  # after subscribing: what follows are events
+        except PerfgateError as exc:
+            # The status line is sent already (a broker outage, the job expired meanwhile):
+            # say why in a comment and end; the client comes back after `retry`.
+            yield format_comment(f"{exc.code}: {exc.message}")
+            return
         if not replay.recovered or (resume is None and not replay.messages):
-            # Read after subscribing: whatever happens next arrives as events.
-            record = await service.get(job_id)
             yield _snapshot(record, replay.epoch, replay.offset)
             if record.finished:
                 return

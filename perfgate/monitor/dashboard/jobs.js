@@ -223,7 +223,7 @@
       renderJob(data);
       addHistory("snapshot: " + data.state);
       $("job-logs").replaceChildren();
-      loadLogs(data.id);
+      if (data.state !== "queued") loadLogs(data.id); // history is gone: read the lines kept
       return;
     }
     if (name === "state") {
