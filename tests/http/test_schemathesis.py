@@ -7,13 +7,14 @@ one, 400) and ``use_after_free`` (``DELETE /v1/jobs/{id}`` cancels; the job stay
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.helpers import start_server, stop_server
@@ -81,6 +82,9 @@ def test_schemathesis_finds_no_server_error_and_no_undeclared_response(
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SCHEMATHESIS_TELEMETRY": "false"},
     )
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
-    document = httpx.get(server["http"] + "/openapi.json", timeout=10).json()
-    operations = sum(len(methods) for methods in document["paths"].values())
-    assert f"Tested: {operations}" in result.stdout  # every declared operation was exercised
+    with urllib.request.urlopen(server["http"] + "/openapi.json") as response:
+        doc = json.load(response)
+    # Every declared operation was exercised, but GET /openapi.json: schemathesis leaves out
+    # the document it was loaded from.
+    operations = sum(len(item) for item in doc["paths"].values()) - 1
+    assert f"Tested: {operations}" in result.stdout
