@@ -341,7 +341,11 @@ class Supervisor:
         app = create_app(state)
         with _bind_errors("http", self.config.http.bind):
             http_url = await nursery.start(self._serve_http, app)
-        self._drainers = [parts.gateway.drain, parts.jobs.drain]
+        self._drainers = [
+            parts.gateway.drain,
+            parts.jobs.drain,
+            state.components["event_streams"].drain,
+        ]
         self.bound = Bound(http=http_url, ws=ws_url, pid=os.getpid())
         return self.bound
 

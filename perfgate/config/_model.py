@@ -139,6 +139,8 @@ class HttpConfig:
     max_header_bytes: int = attrs.field(default=16_384, validator=_at_least(1024))
     max_requests_per_connection: int = attrs.field(default=1000, validator=_positive)
     backlog: int = attrs.field(default=1024, validator=_positive)
+    events_heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
+    events_queue_bytes: int = attrs.field(default=262_144, validator=_positive)
 
 
 @attrs.frozen

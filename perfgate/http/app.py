@@ -20,6 +20,8 @@ from perfgate.http.access import install_access_log
 from perfgate.http.channels import blueprint as channels_blueprint
 from perfgate.http.documents import documents_blueprint
 from perfgate.http.edge import install_edge
+from perfgate.http.events import EventStreams
+from perfgate.http.events import blueprint as events_blueprint
 from perfgate.http.jobs import blueprint as jobs_blueprint
 from perfgate.http.openapi import build_openapi, document
 from perfgate.http.problems import from_http_exception, from_perfgate_error, from_unexpected
@@ -120,9 +122,12 @@ def create_app(state: AppState) -> Quart:
     )
     app.register_blueprint(jobs_blueprint)
     app.register_blueprint(channels_blueprint)
+    streams = state.components["event_streams"] = EventStreams(state.config.http)
+    app.register_blueprint(events_blueprint)
     monitor = state.components.get("monitor")
     if monitor is not None:
         monitor.add_source("http", state.components["edge"].stats)
+        monitor.add_source("event_streams", streams.stats)
         app.register_blueprint(_guarded_monitor_routes(monitor, state))
     return app
 

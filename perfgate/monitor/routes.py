@@ -31,6 +31,8 @@ STATS = {"type": "object", "description": "per-route percentiles, rates, system,
 _ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
+    "jobs.js": "text/javascript; charset=utf-8",
+    "jobs.css": "text/css; charset=utf-8",
 }
 _PLACEHOLDER = "{{PERFGATE_WS_URL}}"
 # The page loads only its own files and talks only to the gateway.

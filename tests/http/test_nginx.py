@@ -96,6 +96,27 @@ def test_a_job_channel_is_watched_over_a_websocket_through_nginx(stack: Stack) -
     assert any(e["event"] == "result" for e in events)
 
 
+def test_job_events_flow_through_nginx_as_they_happen(stack: Stack) -> None:
+    """Server-Sent Events are not held back by the proxy: the first progress event reaches
+    the client while the job is still running (a buffering proxy would deliver it at the end)."""
+    job = _submit(stack.nginx.http, {"task": "sleep", "args": {"seconds": 2.0, "steps": 4}})
+    text = ""
+    state_at_first_progress = None
+    with httpx.stream("GET", f"{stack.nginx.http}/v1/jobs/{job['id']}/events", timeout=20) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        assert r.headers["Server"].startswith("nginx")
+        for chunk in r.iter_text():
+            text += chunk
+            if state_at_first_progress is None and "event: progress" in text:
+                # Asked of perfgate directly, past the proxy.
+                direct = httpx.get(f"{stack.ready['http']}/v1/jobs/{job['id']}", timeout=10)
+                state_at_first_progress = direct.json()["state"]
+    assert state_at_first_progress == "running"
+    assert text.count("event: progress") == 4
+    assert text.rstrip().endswith('"state":"succeeded","attempt":1}')  # then the stream ended
+
+
 def test_the_client_address_nginx_forwards_reaches_the_access_log(stack: Stack) -> None:
     # The client connects from 127.0.0.2 and claims to be 203.0.113.7. nginx forwards
     # "203.0.113.7, 127.0.0.2"; perfgate trusts only nginx (127.0.0.1), so the client is the

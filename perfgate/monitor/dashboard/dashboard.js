@@ -17,7 +17,7 @@
     if (url.protocol === "http:") url.protocol = "ws:";
     if (url.protocol === "https:") url.protocol = "wss:";
     if (url.protocol !== "ws:" && url.protocol !== "wss:") throw new Error("not a ws URL: " + raw);
-    const token = params.get("token");
+    const token = sessionStorage.getItem("perfgate-token") || params.get("token");
     if (token) url.searchParams.set("token", token);
     return url.toString();
   }
@@ -238,7 +238,18 @@
       }
     } else if (frame.type === "error") {
       setStatus("down", "error: " + (frame.message || frame.code));
+      alertsUnknown("not subscribed");
     }
+  }
+
+  // Without a live feed the alert list would read as an all-clear: say it is unknown.
+  function alertsUnknown(why) {
+    const li = document.createElement("li");
+    li.className = "none unknown";
+    li.textContent = "alerts unknown: " + why;
+    const list = document.getElementById("alerts");
+    list.dataset.count = "";
+    list.replaceChildren(li);
   }
 
   function count() {
@@ -265,11 +276,14 @@
     };
     socket.onclose = () => {
       setStatus("down", "disconnected, retrying");
+      alertsUnknown("not connected");
       setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, 10000);
     };
   }
 
   window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.draw()));
+  // A new token (entered in the job browser): reconnect with it.
+  window.addEventListener("perfgate-token", () => { if (socket) socket.close(); });
   connect();
 })();
