@@ -51,13 +51,20 @@ class RunningService:
 
 @pytest.fixture
 async def service_factory(tmp_path: Path) -> AsyncIterator[Any]:
-    """Start services in-process; each is cancelled (not drained) at the end of the test."""
+    """Start services in-process; each is cancelled (not drained) at the end of the test.
+
+    Each service gets a data directory of its own (one server per data_dir: the second would
+    be refused), unless the test names one in ``store``."""
+    started = 0
     async with trio.open_nursery() as nursery:
 
         async def start(
             *, tasks: dict[str, TaskConfig] | None = None, **sections: dict[str, Any]
         ) -> RunningService:
-            config = make_config(tmp_path, tasks=tasks, **sections)
+            nonlocal started
+            started += 1
+            home = tmp_path if started == 1 else tmp_path / f"service-{started}"
+            config = make_config(home, tasks=tasks, **sections)
             supervisor = Supervisor(config, handle_signals=False)
             bound = await nursery.start(supervisor.run)
             return RunningService(supervisor, bound, nursery)

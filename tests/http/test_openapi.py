@@ -117,7 +117,15 @@ async def test_every_response_of_every_route_is_declared(service_factory: Any) -
         c = Conformance(doc)
         get, post, delete = http.get, http.post, http.delete
         # Open routes.
-        for path in ("/healthz", "/readyz", "/openapi.json", "/asyncapi.json", "/docs", "/"):
+        for path in (
+            "/healthz",
+            "/readyz",
+            "/v1/info",
+            "/openapi.json",
+            "/asyncapi.json",
+            "/docs",
+            "/",
+        ):
             c.check(await get(path))
         for path in ("/docs/docs.js", "/docs/docs.css", "/docs/nope.js"):
             c.check(await get(path))
@@ -160,6 +168,8 @@ async def test_every_response_of_every_route_is_declared(service_factory: Any) -
         c.check(await get(f"/v1/jobs/{jid}?wait=soon", headers=READER))
         c.check(await get("/v1/jobs/no-such-job", headers=READER))
         c.check(await get(f"/v1/jobs/{jid}/logs", headers=READER))
+        c.check(await get(f"/v1/jobs/{jid}/events", headers=READER))
+        c.check(await get("/v1/jobs/no-such-job/events", headers=READER))
         c.check(await get(f"/v1/jobs/{jid}/logs?after=-1", headers=READER))
         c.check(await get("/v1/jobs/no-such-job/logs", headers=READER))
         c.check(await get("/v1/jobs?limit=1", headers=READER))
