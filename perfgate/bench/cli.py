@@ -72,6 +72,13 @@ def _bench_parser() -> argparse.ArgumentParser:
         "e.g. to check the harness against a reference stack",
     )
     p.add_argument("--peers", action="store_true", help="also measure the reference stacks")
+    p.add_argument(
+        "--peer",
+        action="append",
+        metavar="NAME",
+        help="measure only this peer or perfgate variant (repeatable; implies --peers), "
+        "e.g. --peer celery --peer perfgate-redis",
+    )
     p.add_argument("--runs", type=int, default=7, help="repeated runs per scenario and system (7)")
     p.add_argument("--duration", type=float, default=2.0, help="seconds per run (2)")
     p.add_argument(
@@ -197,7 +204,16 @@ def bench_main(argv: list[str]) -> int:
         )
         return 2
     from perfgate.bench.peers import PEERS
+    from perfgate.bench.suite import VARIANTS
 
+    unknown_peers = [p for p in args.peer or () if p not in PEERS and p not in VARIANTS]
+    if unknown_peers:
+        print(
+            f"perfgate bench: unknown peer(s) {', '.join(unknown_peers)}; "
+            f"known: {', '.join([*PEERS, *VARIANTS])}",
+            file=sys.stderr,
+        )
+        return 2
     if args.subject != "perfgate" and args.subject not in PEERS:
         print(
             f"perfgate bench: --subject must be perfgate or one of {', '.join(PEERS)}",
@@ -233,7 +249,8 @@ def bench_main(argv: list[str]) -> int:
         timeout_s=args.timeout,
         processes=args.processes,
         closed_loop=args.closed_loop,
-        peers=args.peers,
+        peers=args.peers or bool(args.peer),
+        only_peers=tuple(args.peer) if args.peer else None,
         subject=args.subject,
         target=target,
         log_dir=args.out / f"{stamp}-logs",

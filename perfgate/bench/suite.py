@@ -48,6 +48,8 @@ SCENARIO_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 DEFAULT_SCENARIOS = tuple(SCENARIO_DEFAULTS)
 JOBS_SCENARIOS = frozenset({"jobs", "jobs-throughput"})
+#: perfgate measured another way beside the subject (see the module docstring)
+VARIANTS = ("perfgate-client", "perfgate-redis")
 #: measured on a perfgate started for the scenario alone, so RSS per connection is against
 #: a fresh server, as the peers' is
 FRESH_SERVER_SCENARIOS = frozenset({"ws-idle"})
@@ -75,9 +77,8 @@ class SuiteOptions:
     #: worker processes of the job peers (Celery's prefork pool, arq workers, the process
     #: pool): perfgate's own ``[pool] max_workers``
     pool_workers: int = 4
-    #: the perfgate variants of the jobs scenarios (see the module docstring); None: all
-    #: that apply here
-    variants: tuple[str, ...] | None = None
+    #: with ``peers``: only these peers and variants (None: all that apply to a scenario)
+    only_peers: tuple[str, ...] | None = None
     #: TEST ONLY: CPU milliseconds burnt per HTTP request in the subject perfgate started
     #: here (see perfgate.bench._delayed); 0 in every real measurement.
     test_delay_ms: float = 0.0
@@ -112,9 +113,13 @@ class SuiteOptions:
             applicable.append("perfgate-client")
         if self.target is None:
             applicable.append("perfgate-redis")
-        if self.variants is not None:
-            applicable = [v for v in applicable if v in self.variants]
-        return applicable
+        return [v for v in applicable if self.only_peers is None or v in self.only_peers]
+
+    def peers_for(self, scenario: str) -> list[str]:
+        """The peers measured in ``scenario``: none without ``peers``."""
+        if not self.peers:
+            return []
+        return [p for p in peers_for(scenario) if self.only_peers is None or p in self.only_peers]
 
     def needs_redis(self) -> bool:
         """Whether any system of the suite runs on the bench's redis-server."""
@@ -122,14 +127,12 @@ class SuiteOptions:
             return True
         return any(
             "perfgate-redis" in self.variants_for(s)
-            or (self.peers and any(p in REDIS_PEERS for p in peers_for(s)))
+            or any(p in REDIS_PEERS for p in self.peers_for(s))
             for s in self.scenarios
         )
 
     def systems_for(self, scenario: str) -> int:
-        return (
-            1 + (len(peers_for(scenario)) if self.peers else 0) + len(self.variants_for(scenario))
-        )
+        return 1 + len(self.peers_for(scenario)) + len(self.variants_for(scenario))
 
     def record(self, subject_name: str) -> dict[str, Any]:
         """The settings a result was measured with (the gate refuses to compare different ones)."""
@@ -325,14 +328,13 @@ async def _measure_scenario(
             targets[variant] = await stack.enter_async_context(
                 _variant(options, variant, subject, redis_base)
             )
-        if options.peers:
-            for peer in peers_for(scenario):
-                if peer in targets:
-                    continue  # the subject is this peer (--subject): measure it once
-                peer_options = _peer_options(options, peer, redis_base)
-                targets[peer] = await stack.enter_async_context(
-                    serving(peer, options.log_dir, peer_options=peer_options)
-                )
+        for peer in options.peers_for(scenario):
+            if peer in targets:
+                continue  # the subject is this peer (--subject): measure it once
+            peer_options = _peer_options(options, peer, redis_base)
+            targets[peer] = await stack.enter_async_context(
+                serving(peer, options.log_dir, peer_options=peer_options)
+            )
         fresh_rss: dict[str, int | None] = {name: None for name in targets}
         if scenario in FRESH_SERVER_SCENARIOS:
             fresh_rss = {name: _rss_bytes(target) for name, target in targets.items()}
