@@ -66,7 +66,11 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
         "xp99",
         "xthr",
     ):
-        table.add_column(head, justify="left" if head in ("scenario", "system") else "right")
+        table.add_column(
+            head,
+            justify="left" if head in ("scenario", "system") else "right",
+            no_wrap=head in ("scenario", "system"),
+        )
     for row in table_rows(result):
         ratio = row["ratio"] or {}
 
@@ -76,7 +80,7 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
         lost = "-" if row["lost"] is None else f"{row['lost']}/{row['duplicated']}"
         closed = row["mode"] == "closed-loop"
         table.add_row(
-            row["scenario"] + (" (closed loop)" if closed else ""),
+            row["scenario"] + ("*" if closed else ""),
             row["system"],
             f(row["offered"], 1),
             f(row["achieved"], 1),
@@ -91,7 +95,7 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
     console.print(table)
     console.print(
         "x = perfgate/peer: latency above 1 is slower than the peer; throughput below 1 is less. "
-        "Closed loop: each caller sends when its last answer came; offered = achieved = "
+        "* closed loop: each caller sends when its last answer came; offered = achieved = "
         "completed per second."
     )
     _print_extra_tables(result, console)

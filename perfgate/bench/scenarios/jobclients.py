@@ -30,13 +30,15 @@ Call = Callable[[dict[str, Any], float], Awaitable[Any]]
 
 
 def perfgate_client_available() -> bool:
-    """Whether ``perfgate.client`` is importable here (the ``perfgate-client`` system)."""
-    import importlib.util
+    """Whether ``perfgate.client.AsyncClient`` is importable here (the ``perfgate-client``
+    system): a half-present package would crash every client process of the scenario."""
+    import importlib
 
     try:
-        return importlib.util.find_spec("perfgate.client") is not None
+        module = importlib.import_module("perfgate.client")
     except ImportError:
         return False
+    return hasattr(module, "AsyncClient")
 
 
 def arq_redis_settings(redis_url: str) -> Any:
