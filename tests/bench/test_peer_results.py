@@ -6,6 +6,8 @@ import copy
 import datetime as dt
 import io
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -213,3 +215,47 @@ def test_the_perfgate_client_hook_turns_on_when_the_module_is_importable(
     options = SuiteOptions(peers=True, scenarios=("jobs", "jobs-throughput"))
     assert options.variants_for("jobs") == ["perfgate-client", "perfgate-redis"]
     assert options.systems_for("jobs-throughput") == 1 + 3 + 2
+
+
+async def test_a_shared_job_client_with_its_own_nursery_runs_a_whole_client_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # perfgate.client's AsyncClient (like any trio client) holds a nursery from prepare() to
+    # finish(): closing it inside another cancel scope is an error trio refuses
+    import json
+    import time
+
+    import trio
+
+    from perfgate.bench import loadgen
+    from perfgate.bench.scenarios import jobs
+
+    calls: list[Any] = []
+
+    @asynccontextmanager
+    async def fake_caller(
+        client: str, http_url: str, redis_url: str, callers: int
+    ) -> AsyncIterator[jobclients.Call]:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep_forever)
+
+            async def call(args: dict[str, Any], timeout_s: float) -> Any:
+                calls.append(args)
+                await trio.lowlevel.checkpoint()
+                return args
+
+            yield call
+            nursery.cancel_scope.cancel()
+
+    monkeypatch.setattr(jobs, "open_caller", fake_caller)
+    spec = loadgen.ClientSpec(
+        "jobs", "http://127.0.0.1:9", "", rate_per_s=20.0, duration_s=0.2, client="fake"
+    )
+    start = json.dumps({"start_at": time.monotonic() + 0.05})
+
+    async def read_line() -> str:
+        return start
+
+    result = await loadgen.run_client(spec, read_line)
+    assert result["requests"]["errors"] == 0
+    assert result["requests"]["completed"] == len(calls) == 4
