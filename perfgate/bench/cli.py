@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # `perfgate gate` imports only gate/results/stats; trio, the harness and matplotlib load
 # only for `perfgate bench`.
 DEFAULT_OUT = Path("bench/results")
-SCENARIO_NAMES = ("http", "jobs", "ws-fanout", "ws-churn")
+SCENARIO_NAMES = ("http", "jobs", "jobs-throughput", "ws-fanout", "ws-churn", "ws-idle")
 #: What `perfgate bench` imports beyond perfgate's runtime dependencies: the `bench` extra
 #: in pyproject.toml (module name -> distribution name).
 BENCH_MODULES = {
@@ -35,6 +35,8 @@ BENCH_MODULES = {
     "uvicorn": "uvicorn",
     "websockets": "websockets",
     "h11": "h11",
+    "celery": "celery",
+    "arq": "arq",
 }
 
 
@@ -70,6 +72,13 @@ def _bench_parser() -> argparse.ArgumentParser:
         "e.g. to check the harness against a reference stack",
     )
     p.add_argument("--peers", action="store_true", help="also measure the reference stacks")
+    p.add_argument(
+        "--peer",
+        action="append",
+        metavar="NAME",
+        help="measure only this peer or perfgate variant (repeatable; implies --peers), "
+        "e.g. --peer celery --peer perfgate-redis",
+    )
     p.add_argument("--runs", type=int, default=7, help="repeated runs per scenario and system (7)")
     p.add_argument("--duration", type=float, default=2.0, help="seconds per run (2)")
     p.add_argument(
@@ -79,10 +88,23 @@ def _bench_parser() -> argparse.ArgumentParser:
         "--rate",
         type=float,
         help="offered requests (publishes) per second; "
-        "default per scenario: http 200, jobs 20, ws-fanout 50, ws-churn 20",
+        "default per scenario: http 200, jobs 20, ws-fanout 50, ws-churn 20 "
+        "(jobs-throughput and ws-idle are closed loop)",
     )
     p.add_argument("--connections", type=int, help="concurrent connections (default per scenario)")
     p.add_argument("--subscribers", type=int, help="ws-fanout subscribers (20)")
+    p.add_argument(
+        "--idle-connections",
+        type=int,
+        default=2000,
+        help="ws-idle: connections held open, welcome + one subscription each (2000)",
+    )
+    p.add_argument(
+        "--idle-window",
+        type=float,
+        default=5.0,
+        help="ws-idle: seconds over which the server's idle CPU is measured (5)",
+    )
     p.add_argument("--timeout", type=float, default=2.0, help="per-request timeout in seconds (2)")
     p.add_argument("--processes", type=int, default=2, help="client processes (2)")
     p.add_argument(
@@ -115,6 +137,22 @@ def _target(args: argparse.Namespace) -> Target | None:
     return Target("target", args.target.rstrip("/"), ws)
 
 
+def raise_open_files_limit() -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit (the servers and load
+    generators the bench starts inherit it); returns the soft limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft)
+
+
 def bench_main(argv: list[str]) -> int:
     args = _bench_parser().parse_args(argv)
     missing = missing_bench_packages()
@@ -132,7 +170,7 @@ def bench_main(argv: list[str]) -> int:
     from perfgate.bench.runner import RunFailed
     from perfgate.bench.scenarios import SCENARIOS
     from perfgate.bench.server import ServerFailed
-    from perfgate.bench.suite import SuiteOptions, run_suite
+    from perfgate.bench.suite import SuiteOptions, run_suite, server_settings
 
     scenarios = tuple(args.scenarios) or SCENARIO_NAMES
     unknown = [s for s in scenarios if s not in SCENARIOS]
@@ -143,13 +181,39 @@ def bench_main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.runs < 1 or args.duration <= 0 or args.processes < 1:
+    if (
+        args.runs < 1
+        or args.duration <= 0
+        or args.processes < 1
+        or args.idle_connections < 1
+        or args.idle_window <= 0
+    ):
         print(
-            "perfgate bench: --runs, --duration and --processes must be positive", file=sys.stderr
+            "perfgate bench: --runs, --duration, --processes, --idle-connections and "
+            "--idle-window must be positive",
+            file=sys.stderr,
+        )
+        return 2
+    files_needed = args.idle_connections + 1024 if "ws-idle" in scenarios else 0
+    files_allowed = raise_open_files_limit()
+    if files_needed > files_allowed:
+        print(
+            f"perfgate bench: ws-idle with {args.idle_connections} connections needs about "
+            f"{files_needed} open files; the limit is {files_allowed} (raise `ulimit -n`)",
+            file=sys.stderr,
         )
         return 2
     from perfgate.bench.peers import PEERS
+    from perfgate.bench.suite import VARIANTS
 
+    unknown_peers = [p for p in args.peer or () if p not in PEERS and p not in VARIANTS]
+    if unknown_peers:
+        print(
+            f"perfgate bench: unknown peer(s) {', '.join(unknown_peers)}; "
+            f"known: {', '.join([*PEERS, *VARIANTS])}",
+            file=sys.stderr,
+        )
+        return 2
     if args.subject != "perfgate" and args.subject not in PEERS:
         print(
             f"perfgate bench: --subject must be perfgate or one of {', '.join(PEERS)}",
@@ -185,10 +249,14 @@ def bench_main(argv: list[str]) -> int:
         timeout_s=args.timeout,
         processes=args.processes,
         closed_loop=args.closed_loop,
-        peers=args.peers,
+        peers=args.peers or bool(args.peer),
+        only_peers=tuple(args.peer) if args.peer else None,
         subject=args.subject,
         target=target,
         log_dir=args.out / f"{stamp}-logs",
+        idle_connections=args.idle_connections,
+        idle_window_s=args.idle_window,
+        pool_workers=int(server_settings().get("pool_max_workers", 4)),
         test_delay_ms=args.test_only_delay_ms,
     )
     if baseline is not None:

@@ -33,6 +33,9 @@ from perfgate.bench.schedule import Schedule, split_for_workers
 
 #: An operation: ``op(seq, intended_s, sent_s)``; raises on failure, returns on success.
 Op = Callable[[int, float, float], Awaitable[None]]
+#: An idle scenario (ws-idle) holds its connections this long past the window, so the
+#: parent's last sample of the server is taken before they close.
+IDLE_HOLD_S = 0.5
 
 
 @attrs.frozen
@@ -51,6 +54,9 @@ class ClientSpec:
     subscribers: int = 0
     channel: str = "bench"
     closed_loop: bool = False
+    #: the jobs scenarios' client: "http", "perfgate-client", "celery" or "arq"
+    client: str = "http"
+    redis_url: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -135,6 +141,7 @@ async def _closed_loop_worker(
 async def run_client(spec: ClientSpec, read_line: Callable[[], Awaitable[str]]) -> dict[str, Any]:
     """The whole child protocol after the spec: prepare, say ready, wait for go, drive, finish."""
     from perfgate.bench.scenarios import get_scenario
+    from perfgate.bench.scenarios.ws_idle import WsIdleScenario
 
     scenario = get_scenario(spec.scenario)(spec)
     async with trio.open_nursery() as nursery:
@@ -144,8 +151,13 @@ async def run_client(spec: ClientSpec, read_line: Callable[[], Awaitable[str]]) 
         if not line:
             raise SystemExit("loadgen: parent went away before the start signal")
         start_at = float(json.loads(line)["start_at"])
-        requests = Recorder()
-        await drive(spec, scenario.open_worker, requests, start_at)
+        if isinstance(scenario, WsIdleScenario):
+            # nothing to send: the connections opened in prepare() are the load
+            await sleep_until_monotonic(start_at + spec.duration_s + IDLE_HOLD_S)
+            requests = scenario.setups
+        else:
+            requests = Recorder()
+            await drive(spec, scenario.open_worker, requests, start_at)
         extra = await scenario.finish(start_at)
         nursery.cancel_scope.cancel()
     return {"event": "result", "requests": requests.to_json(), **extra}

@@ -104,6 +104,8 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name, entry in result["scenarios"].items():
         rows.append(_row(name, entry.get("system", "perfgate"), entry, None))
+        for variant, variant_entry in entry.get("variants", {}).items():
+            rows.append(_row(name, variant, variant_entry, None))
         for peer, peer_entry in result.get("peers", {}).get(name, {}).items():
             rows.append(_row(name, peer, peer_entry, peer_entry.get("ratio")))
     return rows
@@ -116,6 +118,7 @@ def _row(
     return {
         "scenario": scenario,
         "system": system,
+        "mode": entry.get("mode", "open-loop"),
         "offered": entry["offered_rate"],
         "achieved": entry["achieved_rate"],
         "valid": entry.get("valid", True),
@@ -143,8 +146,46 @@ def _entries(doc: dict[str, Any], name: str) -> list[tuple[str, dict[str, Any]]]
     entry = doc["scenarios"].get(name)
     if entry is None:
         return []
-    out = [(entry.get("system", "perfgate"), entry)]
+    out = [(entry.get("system", "perfgate"), entry), *entry.get("variants", {}).items()]
     return out + list(doc.get("peers", {}).get(name, {}).items())
+
+
+def ratio_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """perfgate/peer for every perfgate system (subject and variants) against every peer, in
+    the scenarios where there is more than the main table shows (variants, idle costs)."""
+    rows: list[dict[str, Any]] = []
+    for name, by_peer in result.get("peers", {}).items():
+        entry = result["scenarios"].get(name, {})
+        if not entry.get("variants") and "idle" not in entry:
+            continue
+        for peer, peer_entry in by_peer.items():
+            for system, ratio in peer_entry.get("ratios", {}).items():
+                rows.append({"scenario": name, "system": system, "peer": peer, **ratio})
+    return rows
+
+
+def idle_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """``ws-idle``: connections held, KiB of server RSS per connection, server CPU."""
+    rows: list[dict[str, Any]] = []
+    for name in result["scenarios"]:
+        for system, entry in _entries(result, name):
+            idle = entry.get("idle")
+            if not isinstance(idle, dict):
+                continue
+            per_connection = idle.get("bytes_per_connection")
+            rows.append(
+                {
+                    "scenario": name,
+                    "system": system,
+                    "connections": idle.get("connections"),
+                    "kib_per_connection": None
+                    if per_connection is None
+                    else per_connection / 1024.0,
+                    "cpu_percent": idle.get("cpu_percent"),
+                    "window_s": idle.get("window_s"),
+                }
+            )
+    return rows
 
 
 def render_html(
@@ -226,6 +267,7 @@ def render_html(
     parts.append(
         "</table><p>ratio = perfgate / peer (latency: above 1 is slower than the peer).</p>"
     )
+    parts.extend(_extra_tables_html(result))
     for name, entry in result["scenarios"].items():
         mode = entry.get("mode", "open-loop")
         before = _entries(baseline, name) if baseline is not None else []
@@ -236,6 +278,54 @@ def render_html(
         )
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _extra_tables_html(result: dict[str, Any]) -> list[str]:
+    parts: list[str] = []
+    idle = idle_rows(result)
+    if idle:
+        parts.append(
+            "<h2>Idle connections</h2><table><tr><th>scenario</th><th>system</th>"
+            "<th>connections</th><th>KiB/connection</th><th>CPU % of a core</th>"
+            "<th>window s</th></tr>"
+        )
+        for row in idle:
+            cells = [row["scenario"], row["system"], _fmt(row["connections"], 0)]
+            cells += [_fmt(row["kib_per_connection"], 1), _fmt(row["cpu_percent"])]
+            cells += [_fmt(row["window_s"], 1)]
+            parts.append(
+                "<tr>"
+                + "".join(
+                    f"<td class='{'l' if i < 2 else ''}'>{html.escape(c)}</td>"
+                    for i, c in enumerate(cells)
+                )
+                + "</tr>"
+            )
+        parts.append("</table>")
+    ratios = ratio_rows(result)
+    if ratios:
+        parts.append(
+            "<h2>perfgate / peer, every way perfgate was measured</h2><table><tr>"
+            "<th>scenario</th><th>perfgate as</th><th>peer</th><th>p50</th><th>p99</th>"
+            "<th>throughput</th><th>RSS/conn.</th><th>idle CPU</th></tr>"
+        )
+        for row in ratios:
+            cells = [row["scenario"], row["system"], row["peer"]]
+            cells += [_fmt(row.get(k)) for k in ("p50", "p99", "throughput")]
+            cells += [_fmt(row.get(k)) for k in ("bytes_per_connection", "idle_cpu")]
+            parts.append(
+                "<tr>"
+                + "".join(
+                    f"<td class='{'l' if i < 3 else ''}'>{html.escape(c)}</td>"
+                    for i, c in enumerate(cells)
+                )
+                + "</tr>"
+            )
+        parts.append(
+            "</table><p>throughput above 1: perfgate did more; latency, RSS and CPU above 1: "
+            "perfgate is slower or costs more.</p>"
+        )
+    return parts
 
 
 def write_report(

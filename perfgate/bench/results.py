@@ -11,6 +11,13 @@ Top level: ``{"schema", "created_at", "machine", "versions", "settings", "scenar
 ``peers`` is ``{SCENARIO: {PEER: {...same fields..., "ratio": {p50, p90, p99, p999, max,
 "throughput"}}}}`` where ``ratio`` is perfgate/peer (latency: > 1 means perfgate is slower;
 throughput: < 1 means perfgate achieved less).
+
+A scenario may carry ``variants``: ``{VARIANT: entry}``, perfgate measured another way in
+the same interleaved run (``perfgate-client``, ``perfgate-redis``); each peer then also has
+``ratios``: ``{SYSTEM: {...as ratio...}}`` for the subject and every variant. ``ws-idle``
+entries (runs and the entry) carry ``idle``: ``{connections, bytes_per_connection,
+cpu_percent, ...}`` (:func:`perfgate.bench.idle.idle_summary`), and their ratios
+``bytes_per_connection`` and ``idle_cpu`` (perfgate/peer: above 1 costs more).
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ _PACKAGES = (
     "httpx",
     "uvicorn",
     "websockets",
+    "celery",
+    "arq",
+    "redis",
     "hdrhistogram",
     "h11",
     "psutil",
@@ -93,7 +103,27 @@ def summarise_runs(system: str, runs: Sequence[RunOutcome]) -> dict[str, Any]:
     for key in ("lost", "duplicated", "published", "deliveries"):
         if key in summaries[0]:
             entry[key] = sum(s.get(key, 0) for s in summaries)
+    idle = [s["idle"] for s in summaries if isinstance(s.get("idle"), dict)]
+    if idle:
+        entry["idle"] = summarise_idle(idle)
     return entry
+
+
+def summarise_idle(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over runs of the ``idle`` blocks (one disturbed run does not decide)."""
+
+    def median(key: str) -> float | None:
+        values = [float(r[key]) for r in runs if _number(r.get(key))]
+        return statistics.median(values) if values else None
+
+    return {
+        "connections": median("connections"),
+        "fresh_rss_bytes": median("fresh_rss_bytes"),
+        "rss_delta_bytes": median("rss_delta_bytes"),
+        "bytes_per_connection": median("bytes_per_connection"),
+        "window_s": median("window_s"),
+        "cpu_percent": median("cpu_percent"),
+    }
 
 
 def peer_ratio(subject: dict[str, Any], peer: dict[str, Any]) -> dict[str, float | None]:
@@ -104,6 +134,17 @@ def peer_ratio(subject: dict[str, Any], peer: dict[str, Any]) -> dict[str, float
         out[key] = subject["latency_ms"][key] / theirs if theirs > 0 else None
     theirs = peer["achieved_rate"]
     out["throughput"] = subject["achieved_rate"] / theirs if theirs > 0 else None
+    own_idle, their_idle = subject.get("idle"), peer.get("idle")
+    if isinstance(own_idle, dict) and isinstance(their_idle, dict):
+        for key, name in (
+            ("bytes_per_connection", "bytes_per_connection"),
+            ("cpu_percent", "idle_cpu"),
+        ):
+            mine, other = own_idle.get(key), their_idle.get(key)
+            if isinstance(mine, int | float) and isinstance(other, int | float) and other > 0:
+                out[name] = mine / other
+            else:
+                out[name] = None
     return out
 
 
@@ -164,11 +205,16 @@ def build(
     *,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """The whole result document; peers get their ``ratio`` against the matching scenario."""
+    """The whole result document; peers get their ``ratio`` against the matching scenario,
+    and ``ratios`` against it and each of its variants."""
     for scenario, by_peer in peers.items():
         for entry in by_peer.values():
             if scenario in scenarios:
-                entry["ratio"] = peer_ratio(scenarios[scenario], entry)
+                subject = scenarios[scenario]
+                entry["ratio"] = peer_ratio(subject, entry)
+                systems = {subject.get("system", "perfgate"): subject}
+                systems.update(subject.get("variants", {}))
+                entry["ratios"] = {name: peer_ratio(e, entry) for name, e in systems.items()}
     return {
         "schema": SCHEMA,
         "created_at": now.isoformat(),
@@ -244,6 +290,13 @@ def validate(data: Any, where: str = "result") -> None:
             if not isinstance(run, dict) or not _number(run.get("achieved_rate")):
                 raise ResultError(f"{at}.runs[{i}].achieved_rate must be a number")
             _check_latency(run.get("latency_ms"), f"{at}.runs[{i}]", ("p50", "p99"))
+        variants = scenario.get("variants", {})
+        if not isinstance(variants, dict):
+            raise ResultError(f"{at}.variants must be an object")
+        for variant, entry in variants.items():
+            if not isinstance(entry, dict) or not _number(entry.get("achieved_rate")):
+                raise ResultError(f"{at}.variants.{variant}.achieved_rate must be a number")
+            _check_latency(entry.get("latency_ms"), f"{at}.variants.{variant}")
     if "peers" in data and not isinstance(data["peers"], dict):
         raise ResultError(f"{where}: peers must be an object")
 

@@ -73,6 +73,8 @@ def client_specs(settings: RunSettings, target: Target, channel: str) -> list[Cl
             subscribers=settings.subscribers // n + (1 if k < settings.subscribers % n else 0),
             channel=channel,
             closed_loop=settings.closed_loop,
+            client=target.client,
+            redis_url=target.redis_url,
         )
         for k in range(n)
     ]
@@ -95,11 +97,22 @@ class _Lines:
         return line
 
 
-async def run_once(settings: RunSettings, target: Target) -> RunOutcome:
+async def run_once(
+    settings: RunSettings, target: Target, *, fresh_rss_bytes: int | None = None
+) -> RunOutcome:
     """Measure one run. Raises :class:`RunFailed` (with the client's stderr) on a crash or hang.
 
+    With ``fresh_rss_bytes`` (``ws-idle``: the server's RSS before any connection) and the
+    target's pid, the server's RSS and CPU time are sampled over the run's window, and the
+    summary gets an ``idle`` block (:func:`perfgate.bench.idle.idle_summary`).
     Cancellation kills the client processes (trio's process cleanup).
     """
+    probe = None
+    if fresh_rss_bytes is not None and target.pid is not None:
+        from perfgate.bench.idle import ServerProbe
+
+        probe = ServerProbe(target.pid)
+    samples: dict[str, float] = {}
     channel = f"bench-{settings.scenario}-{uuid.uuid4().hex[:10]}"
     specs = client_specs(settings, target, channel)
     argv = [sys.executable, "-m", "perfgate.bench.loadgen"]
@@ -132,6 +145,9 @@ async def run_once(settings: RunSettings, target: Target) -> RunOutcome:
                 with trio.fail_after(
                     settings.duration_s + 3 * settings.timeout_s + READY_TIMEOUT_S
                 ):
+                    if probe is not None:
+                        # the clients hold their connections past the window (IDLE_HOLD_S)
+                        await _sample_window(probe, start_at, settings, samples)
                     for k, reader in enumerate(readers):
                         results[k] = await _expect_event(reader, "result")
             except (RunFailed, trio.TooSlowError, ValueError) as exc:
@@ -147,7 +163,38 @@ async def run_once(settings: RunSettings, target: Target) -> RunOutcome:
                     if process.returncode is None:
                         process.kill()
                         await process.wait()
-    return merge_clients(settings, start_at, results)
+    outcome = merge_clients(settings, start_at, results)
+    if probe is not None and fresh_rss_bytes is not None and samples:
+        from perfgate.bench.idle import idle_summary
+
+        outcome.summary["idle"] = idle_summary(
+            connections=sum(int(r.get("idle_connections", 0)) for r in results),
+            fresh_rss_bytes=fresh_rss_bytes,
+            rss_bytes=int(samples["rss_bytes"]),
+            cpu_s=samples["cpu_end_s"] - samples["cpu_start_s"],
+            window_s=samples["window_s"],
+        )
+    return outcome
+
+
+async def _sample_window(
+    probe: Any, start_at_s: float, settings: RunSettings, samples: dict[str, float]
+) -> None:
+    """Server CPU time at the window's start and end, RSS at both (the larger is kept).
+    Leaves ``samples`` empty if the server is gone (the run then has no ``idle`` block)."""
+    import psutil
+
+    from perfgate.bench.loadgen import sleep_until_monotonic
+
+    try:
+        await sleep_until_monotonic(start_at_s)
+        rss0, cpu0, t0 = probe.rss_bytes(), probe.cpu_s(), time.monotonic()
+        await sleep_until_monotonic(start_at_s + settings.duration_s)
+        cpu1, t1 = probe.cpu_s(), time.monotonic()
+        rss1 = probe.rss_bytes()
+    except psutil.Error:
+        return
+    samples.update(rss_bytes=max(rss0, rss1), cpu_start_s=cpu0, cpu_end_s=cpu1, window_s=t1 - t0)
 
 
 async def _expect_event(reader: _Lines, event: str) -> dict[str, Any]:
@@ -168,7 +215,10 @@ def merge_clients(
         for r in requests
     ]
     if settings.closed_loop:
-        achieved = offered = sent / settings.duration_s
+        # closed loop: what was done is the measure, so a failed or timed-out request
+        # (which frees its caller at once, or only after the timeout) is not throughput
+        completed = sum(r["completed"] for r in requests)
+        achieved = offered = completed / settings.duration_s
     else:
         offered = settings.rate_per_s
         total = sum(r["scheduled"] for r in requests)

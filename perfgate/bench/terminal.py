@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from perfgate.bench.report import table_rows
+from perfgate.bench.report import idle_rows, ratio_rows, table_rows
 from perfgate.bench.suite import SuiteOptions
 
 T = TypeVar("T")
@@ -66,7 +66,11 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
         "xp99",
         "xthr",
     ):
-        table.add_column(head, justify="left" if head in ("scenario", "system") else "right")
+        table.add_column(
+            head,
+            justify="left" if head in ("scenario", "system") else "right",
+            no_wrap=head in ("scenario", "system"),
+        )
     for row in table_rows(result):
         ratio = row["ratio"] or {}
 
@@ -74,8 +78,9 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
             return "-" if v is None else f"{v:.{d}f}" if isinstance(v, float) else str(v)
 
         lost = "-" if row["lost"] is None else f"{row['lost']}/{row['duplicated']}"
+        closed = row["mode"] == "closed-loop"
         table.add_row(
-            row["scenario"],
+            row["scenario"] + ("*" if closed else ""),
             row["system"],
             f(row["offered"], 1),
             f(row["achieved"], 1),
@@ -89,8 +94,56 @@ def print_table(result: dict[str, Any], console: Console | None = None) -> None:
         )
     console.print(table)
     console.print(
-        "x = perfgate/peer: latency above 1 is slower than the peer; throughput below 1 is less."
+        "x = perfgate/peer: latency above 1 is slower than the peer; throughput below 1 is less. "
+        "* closed loop: each caller sends when its last answer came; offered = achieved = "
+        "completed per second."
     )
+    _print_extra_tables(result, console)
+
+
+def _f(v: Any, digits: int = 2) -> str:
+    return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def _print_extra_tables(result: dict[str, Any], console: Console) -> None:
+    idle = idle_rows(result)
+    if idle:
+        table = Table(title="idle connections: server RSS and CPU (outside the server)")
+        for head in (
+            "scenario",
+            "system",
+            "connections",
+            "KiB/conn",
+            "CPU % of a core",
+            "window s",
+        ):
+            table.add_column(head, justify="left" if head in ("scenario", "system") else "right")
+        for row in idle:
+            table.add_row(
+                row["scenario"],
+                row["system"],
+                _f(row["connections"], 0),
+                _f(row["kib_per_connection"], 1),
+                _f(row["cpu_percent"]),
+                _f(row["window_s"], 1),
+            )
+        console.print(table)
+    ratios = ratio_rows(result)
+    if ratios:
+        table = Table(title="perfgate/peer, every way perfgate was measured")
+        for head in ("scenario", "perfgate as", "peer", "xp50", "xp99", "xthr", "xRSS", "xCPU"):
+            table.add_column(head, justify="left" if head[0] != "x" else "right")
+        for row in ratios:
+            table.add_row(
+                row["scenario"],
+                row["system"],
+                row["peer"],
+                *(
+                    _f(row.get(k))
+                    for k in ("p50", "p99", "throughput", "bytes_per_connection", "idle_cpu")
+                ),
+            )
+        console.print(table)
 
 
 def _mode_note(result: dict[str, Any]) -> str:

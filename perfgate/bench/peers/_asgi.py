@@ -74,8 +74,15 @@ def bind_loopback() -> socket.socket:
     return sock
 
 
+def write_ready(path: str, ready: dict[str, Any]) -> None:
+    """Write a ready file atomically (the bench polls for it to appear)."""
+    tmp = Path(path + ".tmp")
+    tmp.write_text(json.dumps(ready))
+    tmp.replace(path)
+
+
 def write_ready_file(path: str, http_sock: socket.socket, ws_sock: socket.socket | None) -> None:
-    """Write the ready file atomically (the bench polls for it to appear)."""
+    """Write the ready file of a peer that serves HTTP (and WebSocket) on these sockets."""
     import os
 
     host, port = http_sock.getsockname()[:2]
@@ -85,6 +92,4 @@ def write_ready_file(path: str, http_sock: socket.socket, ws_sock: socket.socket
         ready["ws"] = f"ws://{whost}:{wport}"
     else:
         ready["ws"] = f"ws://{host}:{port}"
-    tmp = Path(path + ".tmp")
-    tmp.write_text(json.dumps(ready))
-    tmp.replace(path)
+    write_ready(path, ready)

@@ -12,9 +12,11 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from perfgate.bench.peers._asgi import bind_loopback, healthz_app, write_ready_file
+from perfgate.bench.server import PeerOptions
 
 
-async def _run(ready_file: str) -> None:
+async def serve_app(app: Any, ready_file: str) -> None:
+    """Serve ASGI ``app`` on Hypercorn-trio on a free loopback port until SIGTERM/SIGINT."""
     sock = bind_loopback()
     config = Config()
     config.bind = [f"fd://{sock.fileno()}"]
@@ -28,11 +30,10 @@ async def _run(ready_file: str) -> None:
                 return
 
         async with trio.open_nursery() as nursery:
-            app: Any = healthz_app
             await nursery.start(partial(serve, app, config, shutdown_trigger=shutdown_trigger))
             write_ready_file(ready_file, sock, None)
 
 
-def main(ready_file: str) -> int:
-    trio.run(_run, ready_file)
+def main(ready_file: str, options: PeerOptions) -> int:
+    trio.run(serve_app, healthz_app, ready_file)
     return 0

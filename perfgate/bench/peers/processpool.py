@@ -27,8 +27,7 @@ from perfgate.bench.peers._asgi import (
     write_ready_file,
 )
 from perfgate.bench.peers._uvicorn import make_server, serve_until_signal
-
-POOL_WORKERS = 2
+from perfgate.bench.server import PeerOptions
 
 
 def echo(**args: Any) -> Any:
@@ -108,11 +107,11 @@ class JobsApp:
         await send_json(send, 200, job)
 
 
-def main(ready_file: str) -> int:
+def main(ready_file: str, options: PeerOptions) -> int:
     sock = bind_loopback()
-    with ProcessPoolExecutor(max_workers=POOL_WORKERS) as pool:
+    with ProcessPoolExecutor(max_workers=options.workers) as pool:
         # warm the workers so the first requests do not pay the spawn
-        for f in [pool.submit(echo) for _ in range(POOL_WORKERS)]:
+        for f in [pool.submit(echo) for _ in range(options.workers)]:
             f.result()
         server = make_server(JobsApp(pool))
         asyncio.run(

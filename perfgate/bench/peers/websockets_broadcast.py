@@ -6,6 +6,9 @@ answered with ``{"type": "ack", "id": I}``, deliveries as ``{"type": "message", 
 ``POST /v1/channels/{channel}/messages {"data": D}`` -> 202 ``{"offset": N}``, served by
 uvicorn in the same asyncio loop. No history, no batching, no backpressure policy beyond
 what ``broadcast()`` does (it skips connections whose write buffer is full).
+
+:class:`Hub` is the protocol, shared with the ``websockets-trio`` peer
+(:mod:`perfgate.bench.peers.websockets_trio`): only the broadcast differs.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.asyncio.server import broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from perfgate.bench.peers._asgi import (
@@ -29,15 +33,24 @@ from perfgate.bench.peers._asgi import (
     write_ready_file,
 )
 from perfgate.bench.peers._uvicorn import make_server, serve_until_signal
+from perfgate.bench.server import PeerOptions
+
+#: send one text frame to several connections (the library's broadcast())
+SendAll = Callable[[Iterable[Any], str], Awaitable[None]]
+
+
+async def asyncio_broadcast(connections: Iterable[Any], frame: str) -> None:
+    broadcast(connections, frame)  # synchronous: queues the frame on every connection
 
 
 class Hub:
-    def __init__(self) -> None:
-        self.channels: dict[str, set[ServerConnection]] = defaultdict(set)
+    def __init__(self, send_all: SendAll = asyncio_broadcast) -> None:
+        self.send_all = send_all
+        self.channels: dict[str, set[Any]] = defaultdict(set)
         self.offsets: dict[str, int] = defaultdict(int)
         self.sessions = 0
 
-    async def handle(self, ws: ServerConnection) -> None:
+    async def handle(self, ws: Any) -> None:
         self.sessions += 1
         await ws.send(
             json.dumps({"type": "welcome", "session": str(self.sessions), "heartbeat_s": 30})
@@ -82,11 +95,11 @@ class Hub:
             for channel in joined:
                 self.channels[channel].discard(ws)
 
-    def publish(self, channel: str, data: Any) -> int:
+    async def publish(self, channel: str, data: Any) -> int:
         self.offsets[channel] += 1
         offset = self.offsets[channel]
         frame = json.dumps({"type": "message", "channel": channel, "offset": offset, "data": data})
-        broadcast(self.channels.get(channel, ()), frame)
+        await self.send_all(list(self.channels.get(channel, ())), frame)
         return offset
 
     async def http_app(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,7 +118,7 @@ class Hub:
             except (ValueError, KeyError, TypeError):
                 await send_json(send, 400, {"title": "bad request"})
                 return
-            await send_json(send, 202, {"offset": self.publish(channel, data)})
+            await send_json(send, 202, {"offset": await self.publish(channel, data)})
         else:
             await send_json(send, 404, {"title": "not found"})
 
@@ -120,6 +133,6 @@ async def _run(ready_file: str) -> None:
         )
 
 
-def main(ready_file: str) -> int:
+def main(ready_file: str, options: PeerOptions) -> int:
     asyncio.run(_run(ready_file))
     return 0

@@ -13,12 +13,15 @@ from perfgate.bench.scenarios.http import HttpScenario
 from perfgate.bench.scenarios.jobs import JobsScenario
 from perfgate.bench.scenarios.ws_churn import WsChurnScenario
 from perfgate.bench.scenarios.ws_fanout import WsFanoutScenario
+from perfgate.bench.scenarios.ws_idle import WsIdleScenario
 
 SCENARIOS: dict[str, type[ScenarioClient]] = {
     "http": HttpScenario,
     "jobs": JobsScenario,
+    "jobs-throughput": JobsScenario,
     "ws-fanout": WsFanoutScenario,
     "ws-churn": WsChurnScenario,
+    "ws-idle": WsIdleScenario,
 }
 
 
