@@ -1,4 +1,4 @@
-"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, list, logs.
+"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, retry, list, logs.
 
 Each job belongs to the tenant of the token that submitted it; a token without ``admin``
 reaches its own tenant's jobs only, and another tenant's job answers 404 like an unknown one.
@@ -229,6 +229,20 @@ async def get_job(job_id: str) -> Response:
 @requires("submit")
 async def cancel_job(job_id: str) -> Response:
     record = await _service().cancel(job_id, tenant=principal().tenant_filter)
+    return _job_response(record.to_json(), 200)
+
+
+@blueprint.post("/v1/jobs/<job_id>/retry")
+@document(
+    "Run a failed, dead or cancelled job again (idempotent; attempts carry on)",
+    responses={200: JOB_SCHEMA, 404: None, 409: None, 422: None, 429: None, 503: None},
+    scope="submit",
+    tags=["jobs"],
+    links=JOB_LINKS,
+)
+@requires("submit")
+async def retry_job(job_id: str) -> Response:
+    record = await _service().retry(job_id, tenant=principal().tenant_filter)
     return _job_response(record.to_json(), 200)
 
 

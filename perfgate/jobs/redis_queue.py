@@ -13,6 +13,9 @@ of the group ``workers``. :meth:`RedisJobQueue.run` keeps two loops in its own n
   the loop blocks in ``XREAD BLOCK`` after the streams' newest entries (read by the same
   claim script, so none is missed) for at most ``block_s``: a job submitted on any instance
   wakes it at once; the bound keeps reclaims and cancellation prompt.
+* **due** — every ``DUE_POLL_S`` at most (sooner when the soonest delayed job is due
+  sooner), ``DUE_LUA`` moves the delayed jobs that are due to their streams, once across
+  instances; whoever has room claims them as usual.
 * **refresh** — every ``lease_s / 4``, ``REFRESH_LUA`` renews the lease of each job this
   instance runs and resets its entry's idle time (``XCLAIM ... JUSTID``), so nobody reclaims
   a job whose owner is alive. It also learns which of them finished elsewhere (cancelled
@@ -75,6 +78,8 @@ BLOCK_S: Final = 1.0
 WAIT_POLL_S: Final = 0.1
 BACKLOG_POLL_S: Final = 0.5
 ERROR_BACKOFF_S: Final = 0.5
+#: The longest a due delayed job waits before an instance moves it to its stream.
+DUE_POLL_S: Final = 0.25
 #: Refresh ticks a job may stay unfinished in Redis after the pool finished it, before the
 #: refresh loop writes the outcome itself (the job service's write is normally first).
 FINISH_GRACE_TICKS: Final = 2
@@ -102,6 +107,7 @@ class RedisJobQueue:
     """
 
     wait_poll_s: float | None = WAIT_POLL_S
+    moves_due_jobs: bool = True
 
     def __init__(
         self,
@@ -183,6 +189,7 @@ class RedisJobQueue:
             self._nursery = nursery
             nursery.start_soon(self._refresh_loop)
             nursery.start_soon(self._backlog_loop)
+            nursery.start_soon(self._due_loop)
             task_status.started()
             await self._claim_loop()
 
@@ -259,6 +266,22 @@ class RedisJobQueue:
                 self._failed("backlog", exc)
             await trio.sleep(BACKLOG_POLL_S)
 
+    async def _due_loop(self) -> None:
+        """Move due delayed jobs to their streams (see the module docstring)."""
+        while True:
+            wait_s = DUE_POLL_S
+            try:
+                moved, soonest = await self.journal.move_due()
+                if moved:
+                    self._wake.set()
+                    continue  # there may be more due: at once
+                if soonest is not None:
+                    wait_s = min(DUE_POLL_S, max(0.0, soonest - self.journal.clock()))
+            except _FAILURES as exc:
+                self._failed("due", exc)
+                wait_s = ERROR_BACKOFF_S
+            await trio.sleep(wait_s)
+
     def _room(self) -> int:
         queue = self.pool.stats()["queue"]
         return max(0, min(self.capacity - self._live, int(queue["max"] - queue["total"])))
@@ -274,8 +297,10 @@ class RedisJobQueue:
             self._wake.set()
 
     async def _start(self, record: JobRecord) -> None:
-        if record.id in self._owned:
+        owned = self._owned.get(record.id)
+        if owned is not None and owned.handle.outcome is None:
             return  # our own entry, reclaimed after a pause: it is still running here
+        self._owned.pop(record.id, None)  # a run that ended here: the job was run again
         self._lost.pop(record.id, None)
         spec = spec_of(record)
         try:

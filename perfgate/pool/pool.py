@@ -235,6 +235,10 @@ class Pool:
         estimate = len(self._queue) * self._stats.mean_run_s / max(1, self.config.max_workers)
         return float(min(60.0, max(1.0, math.ceil(estimate))))
 
+    def is_live(self, job_id: str) -> bool:
+        """Whether the pool still holds the job (queued, running, or being stopped)."""
+        return job_id in self._jobs
+
     def cancel(self, job_id: str) -> bool:
         """Cancel a live job; True if it was live (it ends ``cancelled``), False otherwise.
 

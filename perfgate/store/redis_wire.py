@@ -19,6 +19,8 @@ run these scripts. Per job ``J`` (``P`` is the prefix, ``perfgate:`` by default)
   so that a tenant's listing is as direct as the global one (every page full). A job hash
   from before tenants existed counts as :data:`~perfgate.config.DEFAULT_TENANT`'s.
 * ``P{q}:PRIORITY`` — the job streams (entry field ``id``), one consumer group ``workers``.
+* ``P{sched}`` — delayed jobs (``scheduled``), scored by their ``run_at``: ``DUE_LUA`` moves
+  each due one to its stream, once, whichever instance runs it first.
 
 Every transition is one script, so "the first final state wins" and "a final state
 acknowledges the stream entry and drops the lease" hold whichever instance writes them. The
@@ -62,6 +64,7 @@ _JSON_FIELDS: Final = (
     "timeout_s",
     "max_retries",
     "cached",
+    "run_at",
 )
 #: A consumer (an instance) with nothing pending and idle this long is removed from the group:
 #: it stopped. A live one that was removed is re-created by its next read.
@@ -114,6 +117,7 @@ def encode_fields(record: JobRecord) -> list[str]:
         "timeout_s": record.timeout_s,
         "max_retries": record.max_retries,
         "cached": record.cached,
+        "run_at": record.run_at,
     }
     flat = ["state", record.state, "attempts", str(record.attempts)]
     flat += ["ix", index_member(record.created_at, record.id), "log_seq", "0"]
@@ -156,6 +160,7 @@ def decode_record(job_id: str, fields: dict[str, str]) -> JobRecord:
             max_retries=int(value.get("max_retries") or 0),
             cached=bool(value.get("cached")),
             tenant=fields.get("tenant") or DEFAULT_TENANT,
+            run_at=value.get("run_at"),
         )
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"job {job_id}: malformed hash ({exc})") from None
@@ -181,6 +186,8 @@ def decode_logs(entries: Sequence[str], *, after: int, limit: int) -> list[dict[
 
 _FINAL = ",".join(sorted(FINAL_STATES))
 _REQUEUE = rule(JobInput.REQUEUE)
+#: A job entering ``queued`` from one of these states is not on a stream yet: put it there.
+_ENQUEUE_FROM = rule(JobInput.DUE).from_states | rule(JobInput.RERUN).from_states
 
 # Shared Lua helpers. P = prefix. ``final(state)`` and ``requeueable(state)`` test the sets
 # of the lifecycle table; ``move(h, from, to)`` keeps the index sets in step with the state.
@@ -191,6 +198,9 @@ local function final(state)
 end
 local function requeueable(state)
   return string.find('{lua_set(_REQUEUE.from_states)}', ',' .. state .. ',', 1, true) ~= nil
+end
+local function enqueued_from(state)
+  return string.find('{lua_set(_ENQUEUE_FROM)}', ',' .. state .. ',', 1, true) ~= nil
 end
 local function tenant_of(h)
   return redis.call('HGET', h, 'tenant') or '{DEFAULT_TENANT}'
@@ -216,6 +226,20 @@ local function finish_keys(h, id, ttl_ms, group)
     redis.call('XDEL', q[1], q[2])
   end
   redis.call('DEL', P .. '{{lease}}:' .. id)
+  redis.call('ZREM', P .. '{{sched}}', id)
+end
+-- A job back in the queue (due, or run again after it ended): it no longer expires, leaves
+-- the sweep's set, forgets its old owner (whose run, if still going, is thereby "lost") and
+-- gets a new stream entry.
+local function enqueue(h, id)
+  redis.call('PERSIST', h)
+  redis.call('PERSIST', h .. ':log')
+  local idem = redis.call('HGET', h, 'idem')
+  if idem then redis.call('PERSIST', P .. '{{idem}}:' .. idem) end
+  redis.call('ZREM', P .. '{{done}}', redis.call('HGET', h, 'ix') .. '|' .. tenant_of(h))
+  redis.call('HDEL', h, 'owner', 'qstream', 'qentry')
+  local priority = cjson.decode(redis.call('HGET', h, 'priority'))
+  redis.call('XADD', P .. '{{q}}:' .. priority, '*', 'id', id)
 end
 """
 
@@ -242,6 +266,9 @@ local function create_one(h, id, key, ttl, stream, group, fields)
   redis.call('ZADD', t .. 'all', 0, ix)
   redis.call('ZADD', t .. state, 0, ix)
   if final(state) then finish_keys(h, id, ttl, group) end
+  if state == 'scheduled' then
+    redis.call('ZADD', P .. '{sched}', tonumber(redis.call('HGET', h, 'run_at')) or 0, id)
+  end
   if stream ~= '' then redis.call('XADD', stream, '*', 'id', id) end
   return {1, id}
 end
@@ -297,7 +324,34 @@ if ARGV[4] == '1' then redis.call('HINCRBY', h, 'attempts', 1) end
 local new = redis.call('HGET', h, 'state')
 if new ~= state then move(h, state, new) end
 if final(new) then finish_keys(h, ARGV[2], tonumber(ARGV[5]), ARGV[6]) end
+if new == 'queued' and enqueued_from(state) then enqueue(h, ARGV[2]) end
 return redis.call('HGETALL', h)
+"""
+)
+
+# ARGV: prefix, now (epoch s), at most this many jobs. Moves each delayed job due by ``now``
+# to its stream (the lifecycle's ``due``; a job cancelled meanwhile is only dropped from the
+# set). One script, so each due job is moved once, whichever instance runs it.
+# Returns {moved, the soonest due time left ('' if none)}.
+DUE_LUA = (
+    _LUA_HELPERS
+    + f"""
+local due = redis.call('ZRANGEBYSCORE', P .. '{{sched}}', '-inf', ARGV[2],
+                       'LIMIT', 0, tonumber(ARGV[3]))
+local moved = 0
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. '{{sched}}', id)
+  local h = P .. '{{job}}:' .. id
+  local state = redis.call('HGET', h, 'state')
+  if state and string.find('{lua_set(rule(JobInput.DUE).from_states)}', ',' .. state .. ',', 1, true) then
+    redis.call('HSET', h, 'state', '{rule(JobInput.DUE).to_state.value}')
+    move(h, state, '{rule(JobInput.DUE).to_state.value}')
+    enqueue(h, id)
+    moved = moved + 1
+  end
+end
+local soonest = redis.call('ZRANGE', P .. '{{sched}}', 0, 0, 'WITHSCORES')
+return {{moved, soonest[2] or ''}}
 """
 )
 
