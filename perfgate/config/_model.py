@@ -426,6 +426,9 @@ class Config:
     monitor: MonitorConfig = MonitorConfig()
     auth: AuthConfig = AuthConfig()
     tasks: Mapping[str, TaskConfig] = attrs.field(factory=builtin_tasks)
+    #: ``[schedules.NAME]`` (:class:`perfgate.config.ScheduleConfig`), checked against the
+    #: tasks at start by :func:`perfgate.jobs.scheduler.check_schedules`.
+    schedules: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def auth_enabled(self) -> bool:
