@@ -226,6 +226,11 @@ class Supervisor:
                 readiness=self.readiness,
                 lease_s=config.server.job_lease_s,
                 capacity=2 * config.pool.max_workers,
+                max_concurrency={
+                    name: task.max_concurrency
+                    for name, task in config.tasks.items()
+                    if task.max_concurrency is not None
+                },
             )
             monitor.add_source("queue", queue.stats)
         jobs = JobService(

@@ -34,16 +34,25 @@ off from Redis for longer than ``lease_s`` loses its jobs to another (and stops 
 reconnect). Delivery is at-least-once: a job whose owner died is run again, and its
 ``attempts`` shows the extra attempt.
 
+Per-task ``max_concurrency`` holds across instances: a claim takes a slot of the task
+(``P{slots}:TASK``, kept alive with the job's lease) or, when the task is at its cap, moves the
+job off its stream into the task's held set, so the jobs of other tasks behind it are still
+read and run. A slot is held from claim until the job finishes (back-offs between attempts
+included); finishing frees it and puts one held job back on its stream, and a slot whose
+instance died lapses with its lease (see :mod:`perfgate.store.redis_wire`).
+
 Cancellation: cancelling ``run`` stops claiming and refreshing; jobs still owned keep their
 entries pending, and another instance reclaims them once their lease expires.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -120,6 +129,7 @@ class RedisJobQueue:
         capacity: int,
         consumer: str | None = None,
         poll_s: float = POLL_S,
+        max_concurrency: Mapping[str, int] | None = None,
     ) -> None:
         if lease_s <= 0 or capacity < 1:
             raise ValueError("lease_s must be > 0 and capacity >= 1")
@@ -130,6 +140,11 @@ class RedisJobQueue:
         self.capacity = capacity
         self.consumer = consumer or consumer_name()
         self.poll_s = poll_s
+        #: Per task, its jobs running at once across every instance (see the module doc).
+        self.max_concurrency = dict(max_concurrency or {})
+        self._caps_json = json.dumps(self.max_concurrency, sort_keys=True)
+        #: Per capped task, its jobs held back by the cap (sampled with the backlog).
+        self.held: dict[str, int] = {}
         self._prefix = journal.prefix
         self._client = client
         self.backlog = 0
@@ -179,6 +194,7 @@ class RedisJobQueue:
             "taken_over": self.taken_over,
             "errors": self.errors,
             "backlog": self.backlog,
+            "held": dict(self.held),
         }
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -218,6 +234,7 @@ class RedisJobQueue:
                         lease_ms,
                         lease_ms if reclaim else 0,
                         wire.STALE_CONSUMER_MS,
+                        self._caps_json,
                     ]
                 )
             except _FAILURES as exc:
@@ -261,7 +278,12 @@ class RedisJobQueue:
                 total = 0
                 for key in keys:
                     total += int(await self._client.xlen(key))
-                self.backlog = total
+                held = {
+                    task: int(await self._client.zcard(f"{self._prefix}{{held}}:{task}"))
+                    for task in self.max_concurrency
+                }
+                self.held = {task: n for task, n in held.items() if n}
+                self.backlog = total + sum(held.values())
             except _FAILURES as exc:
                 self._failed("backlog", exc)
             await trio.sleep(BACKLOG_POLL_S)
