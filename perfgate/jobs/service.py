@@ -326,12 +326,15 @@ class JobService:
         self._reserved -= 1
 
     def _enqueue(self, record: JobRecord, spec: JobSpec) -> None:
-        """Queue a job the journal has just created, or arm its timer if it is delayed."""
+        """Queue a job the journal has just created, or arm its timer if it is delayed (its
+        channel then says so: the pool's ``queued`` follows when it is due)."""
         if record.state != SCHEDULED:
             self.queue.submit(spec)
-        elif not self.queue.moves_due_jobs:
+            return
+        if not self.queue.moves_due_jobs:
             self._timers.arm(record.id, record.run_at or 0.0)
             self._timers_changed.set()
+        self.on_pool_event(record.id, StateEvent(SCHEDULED, record.attempts))
 
     async def _create_cached(
         self, record: JobRecord, result: Any, key: str | None, fingerprint: str
@@ -514,8 +517,8 @@ class JobService:
     async def _apply_state(self, job_id: str, event: StateEvent) -> bool:
         state = event.state
         error = None if event.error is None else event.error.to_json()
-        if state == QUEUED:
-            return True
+        if state in (QUEUED, SCHEDULED):
+            return True  # created (or due) as the journal holds it: nothing to write
         if state == RUNNING:
             return await self.journal.mark_running(job_id) is not None
         if state == RETRYING:
