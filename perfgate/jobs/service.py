@@ -447,7 +447,7 @@ class JobService:
             if rerun is not None:
                 try:
                     self.queue.submit(spec)
-                except QueueFull:  # filled up meanwhile: queued as soon as there is room
+                except (QueueFull, Unavailable):  # full, or draining: queued when there is room
                     self._overflow.append(rerun)
                     self._start_feeding()
         finally:
@@ -558,7 +558,7 @@ class JobService:
             spec = spec_of(record)
             try:
                 self.pool.submit(spec)
-            except QueueFull:
+            except (QueueFull, Unavailable):  # full, or draining: the job stays owed (queued)
                 break
             except ValidationError as exc:
                 # The task was removed from (or changed in) the configuration since.

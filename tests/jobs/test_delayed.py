@@ -216,3 +216,26 @@ async def test_delayed_jobs_waiting_here_are_bounded(
             await service.submit({"task": "echo", "delay_s": 10})
         answers = await service.submit_many([{"task": "echo", "delay_s": 10}])
         assert isinstance(answers[0], QueueFull)
+
+
+async def test_a_job_due_while_the_pool_refuses_stays_owed_and_runs_later(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    from perfgate.errors import Unavailable
+
+    class Draining(FakePool):
+        refusing = True
+
+        def submit(self, spec: JobSpec) -> None:
+            if self.refusing:
+                raise Unavailable("draining")
+            super().submit(spec)
+
+    pool = Draining()
+    async with running_service(tmp_path, pool) as service:
+        job, _ = await service.submit({"task": "echo", "delay_s": 5})
+        await trio.sleep(10)  # due while the pool refuses: the service survives it
+        assert pool.submitted == [] and (await service.get(job.id)).state == "queued"
+        pool.refusing = False
+        await trio.sleep(2)
+        assert [s.id for s in pool.submitted] == [job.id]
