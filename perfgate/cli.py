@@ -75,13 +75,17 @@ def _serve(args: argparse.Namespace) -> int:
     import trio
 
     from perfgate.config import load_config
+    from perfgate.jobs.scheduler import check_schedules
     from perfgate.logs import configure_logging
     from perfgate.notify import Notifier
+    from perfgate.pool.preflight import check_tasks
     from perfgate.supervisor import Supervisor
 
     config_path = args.config or os.environ.get("PERFGATE_CONFIG")
     config = load_config(config_path, overrides=_overrides(args))
     config.check_exposure()
+    check_schedules(config)
+    check_tasks(config.tasks)  # a broken target or program: exit 2 now, not 202 then a failure
     configure_logging(config.server.log_format, config.server.log_level)
     ready_file = Path(args.ready_file) if args.ready_file else None
     supervisor = Supervisor(config, ready_file=ready_file, notify=Notifier.from_environ(os.environ))

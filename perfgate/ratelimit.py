@@ -32,6 +32,13 @@ class TokenBucket:
         if math.isnan(self.updated_at) or now > self.updated_at:
             self.updated_at = now
 
+    def wait_s(self, now: float, cost: float = 1.0) -> float:
+        """Seconds until ``cost`` tokens are there (0.0: now), taking none."""
+        if self.rate_per_s <= 0:
+            return 0.0
+        self._refill(now)
+        return max(0.0, (cost - self.tokens) / self.rate_per_s)
+
     def take(self, now: float, cost: float = 1.0) -> float:
         """Take ``cost`` tokens. Returns 0.0 on success, else seconds until it would succeed.
 

@@ -222,6 +222,23 @@ SUBMIT_JOB = Body(
             max_length=200,
             nullable=True,
         ),
+        Field(
+            "delay_s",
+            "number",
+            "queue the job this many seconds from now (it waits as 'scheduled'); not with run_at",
+            minimum=0,
+            maximum=366 * 86_400,
+            nullable=True,
+        ),
+        Field(
+            "run_at",
+            "string",
+            "queue the job at this RFC 3339 time with an offset (e.g. 2030-01-01T09:00:00Z); "
+            "up to 10 s in the past runs at once, further back is 422; not with delay_s",
+            min_length=1,
+            max_length=64,
+            nullable=True,
+        ),
     ],
 )
 
@@ -242,7 +259,7 @@ def submit_batch(max_jobs: int) -> Body:
                 # one is answered 422 in its place without failing the request.
                 items={
                     "description": "a SubmitJob body (task, args, priority, timeout_s, "
-                    "max_retries, idempotency_key); an invalid one gets its own 422 answer",
+                    "max_retries, idempotency_key, delay_s, run_at); an invalid one gets its own 422 answer",
                     "examples": [{"task": "echo", "args": {"x": 1}}],
                 },
                 min_items=1,
@@ -273,7 +290,16 @@ PUBLISH_MESSAGE = Body(
 # every route's responses against the published document, so a field added to a response and
 # not here fails them.
 
-JOB_STATES = ["queued", "running", "retrying", "succeeded", "failed", "cancelled", "dead"]
+JOB_STATES = [
+    "scheduled",
+    "queued",
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "dead",
+]
 _TIME = {"type": "string", "format": "date-time"}
 _MAYBE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -302,6 +328,10 @@ JOB: dict[str, Any] = {
         "tenant": {
             "type": "string",
             "description": "whose job it is: the tenant of the token that submitted it",
+        },
+        "run_at": {
+            **_MAYBE_TIME,
+            "description": "when a delayed job is (or was) due; null for a job queued at once",
         },
     },
 }

@@ -48,6 +48,7 @@ from perfgate.http.app import AppState, create_app
 from perfgate.http.server import serve_http
 from perfgate.jobs import JobService
 from perfgate.jobs.lifecycle import PoolEvent
+from perfgate.jobs.scheduler import Scheduler, check_schedules
 from perfgate.logs import log_event
 from perfgate.monitor import Monitor
 from perfgate.pool import Pool
@@ -90,6 +91,8 @@ class _Parts:
     """The broker's connection supervisor (``run(*, task_status)``), if it has one."""
     queue: Callable[..., Awaitable[None]] | None = None
     """The shared job queue's claim loop (``run(*, task_status)``), with a Redis broker."""
+    scheduler: Scheduler | None = None
+    """Submits ``[schedules]`` jobs when due, if any are configured."""
 
 
 @attrs.define
@@ -144,6 +147,7 @@ class Supervisor:
         returns or raises, no task, process, socket or file of the service is left.
         """
         config = self.config
+        check_schedules(config)  # a schedule that cannot run is an error now, not at 3 a.m.
         authenticator = Authenticator(config.auth.tokens)
         state = AppState(config=config, readiness=self.readiness, authenticator=authenticator)
         try:
@@ -262,6 +266,11 @@ class Supervisor:
                 readiness=self.readiness,
                 lease_s=config.server.job_lease_s,
                 capacity=2 * config.pool.max_workers,
+                max_concurrency={
+                    name: task.max_concurrency
+                    for name, task in config.tasks.items()
+                    if task.max_concurrency is not None
+                },
             )
             monitor.add_source("queue", queue.stats)
         jobs = JobService(
@@ -275,6 +284,9 @@ class Supervisor:
             queue=queue,
         )
         relay.target = jobs
+        scheduler = Scheduler(config.schedules, jobs) if config.schedules else None
+        if scheduler is not None:
+            monitor.add_source("scheduler", scheduler.stats)
         gateway.jobs = jobs  # WebSocket submits (the gateway sees only JobSubmitter.submit)
         monitor.add_source("pool", pool.stats)
         monitor.add_source("gateway", gateway.stats)
@@ -295,6 +307,7 @@ class Supervisor:
             jobs=jobs,
             broker=broker,
             queue=None if queue is None else queue.run,
+            scheduler=scheduler,
         )
 
     async def _open_broker(
@@ -334,6 +347,8 @@ class Supervisor:
         await nursery.start(parts.jobs.run)
         if parts.queue is not None:
             await nursery.start(parts.queue)
+        if parts.scheduler is not None:
+            await nursery.start(parts.scheduler.run)
         with _bind_errors("gateway", self.config.gateway.bind):
             ws_url = await nursery.start(parts.gateway.run)
         state.components["ws_url"] = ws_url

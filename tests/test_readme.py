@@ -15,6 +15,7 @@ import pytest
 
 from perfgate.config import TaskArg
 from perfgate.config._model import SECTIONS, TaskConfig, builtin_tasks
+from perfgate.config._schedules import ScheduleConfig
 from tests.helpers import start_server, stop_server
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -37,7 +38,8 @@ def test_readme_gives_the_two_commands() -> None:
 @pytest.mark.parametrize(
     ("table", "key"),
     [("task key", f.name) for f in attrs.fields(TaskConfig) if f.name != "name"]
-    + [("argument key", f.name) for f in attrs.fields(TaskArg)],
+    + [("argument key", f.name) for f in attrs.fields(TaskArg)]
+    + [("schedule key", f.name) for f in attrs.fields(ScheduleConfig) if f.name != "name"],
 )
 def test_every_task_and_argument_key_is_in_the_readme(table: str, key: str) -> None:
     start = README.index(f"| {table}")

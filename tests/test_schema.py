@@ -30,6 +30,8 @@ def test_minimal_body_gets_defaults() -> None:
         "timeout_s": None,
         "max_retries": None,
         "idempotency_key": None,
+        "delay_s": None,
+        "run_at": None,
     }
 
 

@@ -22,9 +22,11 @@ from perfgate.config._model import (
     parse_address,
     parse_redis_url,
 )
+from perfgate.config._schedules import CATCH_UP, ScheduleConfig
 
 __all__ = [
     "ARG_TYPES",
+    "CATCH_UP",
     "DEFAULT_FILE",
     "DEFAULT_TENANT",
     "ENV_PREFIX",
@@ -38,6 +40,7 @@ __all__ = [
     "HttpConfig",
     "MonitorConfig",
     "PoolConfig",
+    "ScheduleConfig",
     "ServerConfig",
     "StoreConfig",
     "TaskArg",

@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from perfgate.config._model import SECTIONS, Config, TaskConfig, builtin_tasks
+from perfgate.config._schedules import ScheduleConfig
 from perfgate.errors import ConfigError
 
 ENV_PREFIX = "PERFGATE_"
@@ -63,14 +64,33 @@ def load_config(
             if key != "name"
         }
         tasks[task_name] = _build(TaskConfig, {"name": task_name, **values}, f"[tasks.{task_name}]")
+    schedules = _named_tables(raw.pop("schedules", {}), "schedules", ScheduleConfig)
     _check_unknown_env(env)
     if raw:
         raise ConfigError(f"unknown section [{sorted(raw)[0]}] (known: {', '.join(_known())})")
-    return Config(**sections, tasks=tasks)
+    return Config(**sections, tasks=tasks, schedules=schedules)
+
+
+def _named_tables(tables: Any, section: str, cls: type[Any]) -> dict[str, Any]:
+    """``[section.NAME]`` tables, each built as ``cls(name=NAME, ...)``."""
+    if not isinstance(tables, dict):
+        raise ConfigError(f"[{section}]: expected tables like [{section}.NAME]")
+    out: dict[str, Any] = {}
+    for name, table in tables.items():
+        where = f"[{section}.{name}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table")
+        values = {
+            key: _coerce(cls, key, value, f"{where} {key}")
+            for key, value in table.items()
+            if key != "name"
+        }
+        out[name] = _build(cls, {"name": name, **values}, where)
+    return out
 
 
 def _known() -> list[str]:
-    return [*SECTIONS, "tasks"]
+    return [*SECTIONS, "tasks", "schedules"]
 
 
 def _read_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:

@@ -43,6 +43,14 @@ def _non_negative(_inst: Any, attr: attrs.Attribute[Any], value: float) -> None:
         raise ConfigError(f"{attr.name}: must be >= 0, got {value!r}")
 
 
+def _optional(check: Any) -> Any:
+    def maybe(inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            check(inst, attr, value)
+
+    return maybe
+
+
 def _at_least(minimum: int) -> Any:
     def check(_inst: Any, attr: attrs.Attribute[Any], value: int) -> None:
         if value < minimum:
@@ -364,6 +372,10 @@ class TaskConfig:
     #: Declared arguments (``[tasks.NAME.args.ARG]``); empty: any arguments (Python tasks)
     #: or the command's placeholders, unchecked beyond the command rules.
     args: Mapping[str, TaskArg] = attrs.field(factory=dict)
+    #: At most this many of its jobs run at once (across instances on one Redis); None: no cap.
+    max_concurrency: int | None = attrs.field(default=None, validator=_optional(_positive))
+    #: At most this many of its jobs start per second (a token bucket); None: no cap.
+    rate_per_s: float | None = attrs.field(default=None, validator=_optional(_positive))
 
     def options_allowed(self, arg: str) -> bool:
         """Whether the value of ``arg`` may start with "-" when substituted into ``command``."""
@@ -440,6 +452,9 @@ class Config:
     monitor: MonitorConfig = MonitorConfig()
     auth: AuthConfig = AuthConfig()
     tasks: Mapping[str, TaskConfig] = attrs.field(factory=builtin_tasks)
+    #: ``[schedules.NAME]`` (:class:`perfgate.config.ScheduleConfig`), checked against the
+    #: tasks at start by :func:`perfgate.jobs.scheduler.check_schedules`.
+    schedules: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def auth_enabled(self) -> bool:

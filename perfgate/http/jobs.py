@@ -1,4 +1,4 @@
-"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, list, logs.
+"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, retry, list, logs.
 
 Each job belongs to the tenant of the token that submitted it; a token without ``admin``
 reaches its own tenant's jobs only, and another tenant's job answers 404 like an unknown one.
@@ -90,6 +90,13 @@ WAIT_QUERY = {
     "description": "long-poll up to this many seconds (capped by [http] max_wait_s) for the "
     "job to finish",
 }
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": "the same as the body's idempotency_key (give either, or both equal)",
+}
 SUBMIT_WAIT_QUERY = {
     **WAIT_QUERY,
     "description": "hold the request up to this many seconds (capped by [http] max_wait_s) "
@@ -103,7 +110,7 @@ SUBMIT_WAIT_QUERY = {
     body=SUBMIT_JOB,
     responses={200: JOB_SCHEMA, 202: JOB_SCHEMA, 409: None, 503: None},
     scope="submit",
-    query=[SUBMIT_WAIT_QUERY],
+    query=[SUBMIT_WAIT_QUERY, IDEMPOTENCY_HEADER],
     tags=["jobs"],
     links=JOB_LINKS,
 )
@@ -111,7 +118,7 @@ SUBMIT_WAIT_QUERY = {
 async def submit_job() -> Response:
     # Checked before the body is read or anything is journalled: a bad wait submits nothing.
     wait_s = _number_arg("wait", 0.0)
-    body = await read_json()
+    body = _with_header_key(await read_json())
     service = _service()
     if wait_s > 0:
         record, _created = await service.submit_and_wait(body, wait_s, tenant=principal().tenant)
@@ -122,6 +129,25 @@ async def submit_job() -> Response:
     response = _job_response(record.to_json(), status)
     response.headers["Location"] = f"/v1/jobs/{record.id}"
     return response
+
+
+def _with_header_key(body: Any) -> Any:
+    """The body with the ``Idempotency-Key`` header folded in as its ``idempotency_key``: the
+    same 200/409 rules follow. A header and a body field that differ are a 422 naming both;
+    a body that is no object is left for the body's own check to refuse."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None or not isinstance(body, dict):
+        return body
+    given = body.get("idempotency_key")
+    if given is not None and given != key:
+        raise ValidationError(
+            "the Idempotency-Key header and the body's idempotency_key differ",
+            errors=[
+                {"field": "Idempotency-Key", "message": "differs from idempotency_key"},
+                {"field": "idempotency_key", "message": "differs from the Idempotency-Key header"},
+            ],
+        )
+    return {**body, "idempotency_key": key}
 
 
 BATCH_ITEM_SCHEMA: dict[str, Any] = {
@@ -157,6 +183,13 @@ def _batch_item(outcome: tuple[JobRecord, bool] | PerfgateError) -> dict[str, An
 )
 @requires("submit")
 async def submit_jobs() -> Response:
+    if "Idempotency-Key" in request.headers:
+        # One key for several jobs would name none of them: each item carries its own.
+        raise ValidationError(
+            "the Idempotency-Key header is not taken by the batch route; give each job its "
+            "own idempotency_key",
+            errors=[{"field": "Idempotency-Key", "message": "not allowed on a batch"}],
+        )
     config: HttpConfig = current_app.config["PERFGATE"].config.http
     request_body = submit_batch(config.max_batch_jobs).parse(await read_json())
     outcomes = await _service().submit_many(request_body["jobs"], tenant=principal().tenant)
@@ -196,6 +229,20 @@ async def get_job(job_id: str) -> Response:
 @requires("submit")
 async def cancel_job(job_id: str) -> Response:
     record = await _service().cancel(job_id, tenant=principal().tenant_filter)
+    return _job_response(record.to_json(), 200)
+
+
+@blueprint.post("/v1/jobs/<job_id>/retry")
+@document(
+    "Run a failed, dead or cancelled job again (idempotent; attempts carry on)",
+    responses={200: JOB_SCHEMA, 404: None, 409: None, 422: None, 429: None, 503: None},
+    scope="submit",
+    tags=["jobs"],
+    links=JOB_LINKS,
+)
+@requires("submit")
+async def retry_job(job_id: str) -> Response:
+    record = await _service().retry(job_id, tenant=principal().tenant_filter)
     return _job_response(record.to_json(), 200)
 
 

@@ -16,8 +16,10 @@ Every input has exactly one target state (whatever the state it leaves), which i
 a journal apply a transition as one compare-and-set: "if the state is one of
 ``rule(input).from_states``, set it to ``rule(input).to_state``" (checked at import).
 
-A job is created ``queued`` (or ``succeeded``, for a result served from the cache). The four
-final states have no exits.
+A job is created ``queued``, ``scheduled`` (it waits for its ``run_at``; ``due`` queues it),
+or ``succeeded`` (a result served from the cache). Of the four final states, ``failed``,
+``dead`` and ``cancelled`` have one exit, ``rerun`` (a client's retry puts the job back in the
+queue, its attempts carrying on); ``succeeded`` has none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import attrs
 class JobState(enum.StrEnum):
     """A job's state; the values are the wire strings (API, journals, job channels)."""
 
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     RUNNING = "running"
     RETRYING = "retrying"
@@ -51,6 +54,8 @@ class JobInput(enum.Enum):
     DIE = "die"  # the last of several attempts failed (or a retried job failed permanently)
     CANCEL = "cancel"  # a client cancelled it
     REQUEUE = "requeue"  # its process stopped while it was owed work: run it again
+    DUE = "due"  # a scheduled job's run_at has come: queue it
+    RERUN = "rerun"  # a client retries a job that ended without success
 
 
 class Effect(enum.Enum):
@@ -59,10 +64,14 @@ class Effect(enum.Enum):
     BEGIN_ATTEMPT = "begin_attempt"  # one more attempt; started_at = now
     KEEP_ERROR = "keep_error"  # the failed attempt's error
     FINISH = "finish"  # outcome, finished_at (and full progress on success)
+    REOPEN = "reopen"  # outcome, finished_at and progress cleared; attempts carry on
 
 
 #: (state, input) → (effect, new state). Anything not here is an invalid transition.
 TRANSITIONS: Final[Mapping[tuple[JobState, JobInput], tuple[Effect | None, JobState]]] = {
+    # scheduled (waiting for its run_at)
+    (JobState.SCHEDULED, JobInput.DUE): (None, JobState.QUEUED),
+    (JobState.SCHEDULED, JobInput.CANCEL): (Effect.FINISH, JobState.CANCELLED),
     # queued
     (JobState.QUEUED, JobInput.START): (Effect.BEGIN_ATTEMPT, JobState.RUNNING),
     (JobState.QUEUED, JobInput.SUCCEED): (Effect.FINISH, JobState.SUCCEEDED),
@@ -83,15 +92,25 @@ TRANSITIONS: Final[Mapping[tuple[JobState, JobInput], tuple[Effect | None, JobSt
     (JobState.RETRYING, JobInput.DIE): (Effect.FINISH, JobState.DEAD),
     (JobState.RETRYING, JobInput.CANCEL): (Effect.FINISH, JobState.CANCELLED),
     (JobState.RETRYING, JobInput.REQUEUE): (None, JobState.QUEUED),
+    # ended without success: a client may run it again
+    (JobState.FAILED, JobInput.RERUN): (Effect.REOPEN, JobState.QUEUED),
+    (JobState.DEAD, JobInput.RERUN): (Effect.REOPEN, JobState.QUEUED),
+    (JobState.CANCELLED, JobInput.RERUN): (Effect.REOPEN, JobState.QUEUED),
 }
 
 STATES: Final = frozenset(JobState)
-#: A job in one of these states is never touched again except by the retention sweep.
+#: A job in one of these states is done: only a client's ``rerun`` (or the retention sweep)
+#: touches it again.
 FINAL_STATES: Final = frozenset(
     {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.DEAD}
 )
-#: Jobs in these states are owed work (recovery re-queues them after a restart).
+#: Jobs in these states are owed work (recovery re-queues them after a restart, or re-arms a
+#: scheduled one).
 PENDING_STATES: Final = STATES - FINAL_STATES
+#: The states a job that ended without success can be run again from.
+RERUNNABLE_STATES: Final = frozenset(
+    {s for (s, i) in TRANSITIONS if i is JobInput.RERUN}  # failed, dead, cancelled
+)
 #: The only state in which progress reports are recorded.
 PROGRESS_STATES: Final = frozenset({JobState.RUNNING})
 

@@ -18,6 +18,9 @@ class JobQueue(Protocol):
     #: How often a long-poll re-reads its job, when the job may finish in another process
     #: (whose completion wakes no local waiter); ``None`` when every completion is local.
     wait_poll_s: float | None
+    #: True when the queue itself queues delayed jobs once due (Redis); False when the job
+    #: service keeps their timers (the in-process queue, with the SQLite journal).
+    moves_due_jobs: bool
 
     def check_room(self, reserved: int) -> None:
         """Raise :class:`~perfgate.errors.QueueFull` if ``reserved`` more jobs would not fit."""
@@ -34,6 +37,7 @@ class LocalQueue:
     """The in-process queue: the pool's own priority queue."""
 
     wait_poll_s: float | None = None
+    moves_due_jobs: bool = False
 
     def __init__(self, pool: Pool) -> None:
         self.pool = pool

@@ -13,6 +13,9 @@ of the group ``workers``. :meth:`RedisJobQueue.run` keeps two loops in its own n
   the loop blocks in ``XREAD BLOCK`` after the streams' newest entries (read by the same
   claim script, so none is missed) for at most ``block_s``: a job submitted on any instance
   wakes it at once; the bound keeps reclaims and cancellation prompt.
+* **due** — every ``DUE_POLL_S`` at most (sooner when the soonest delayed job is due
+  sooner), ``DUE_LUA`` moves the delayed jobs that are due to their streams, once across
+  instances; whoever has room claims them as usual.
 * **refresh** — every ``lease_s / 4``, ``REFRESH_LUA`` renews the lease of each job this
   instance runs and resets its entry's idle time (``XCLAIM ... JUSTID``), so nobody reclaims
   a job whose owner is alive. It also learns which of them finished elsewhere (cancelled
@@ -31,16 +34,25 @@ off from Redis for longer than ``lease_s`` loses its jobs to another (and stops 
 reconnect). Delivery is at-least-once: a job whose owner died is run again, and its
 ``attempts`` shows the extra attempt.
 
+Per-task ``max_concurrency`` holds across instances: a claim takes a slot of the task
+(``P{slots}:TASK``, kept alive with the job's lease) or, when the task is at its cap, moves the
+job off its stream into the task's held set, so the jobs of other tasks behind it are still
+read and run. A slot is held from claim until the job finishes (back-offs between attempts
+included); finishing frees it and puts one held job back on its stream, and a slot whose
+instance died lapses with its lease (see :mod:`perfgate.store.redis_wire`).
+
 Cancellation: cancelling ``run`` stops claiming and refreshing; jobs still owned keep their
 entries pending, and another instance reclaims them once their lease expires.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -75,6 +87,8 @@ BLOCK_S: Final = 1.0
 WAIT_POLL_S: Final = 0.1
 BACKLOG_POLL_S: Final = 0.5
 ERROR_BACKOFF_S: Final = 0.5
+#: The longest a due delayed job waits before an instance moves it to its stream.
+DUE_POLL_S: Final = 0.25
 #: Refresh ticks a job may stay unfinished in Redis after the pool finished it, before the
 #: refresh loop writes the outcome itself (the job service's write is normally first).
 FINISH_GRACE_TICKS: Final = 2
@@ -102,6 +116,7 @@ class RedisJobQueue:
     """
 
     wait_poll_s: float | None = WAIT_POLL_S
+    moves_due_jobs: bool = True
 
     def __init__(
         self,
@@ -114,6 +129,7 @@ class RedisJobQueue:
         capacity: int,
         consumer: str | None = None,
         poll_s: float = POLL_S,
+        max_concurrency: Mapping[str, int] | None = None,
     ) -> None:
         if lease_s <= 0 or capacity < 1:
             raise ValueError("lease_s must be > 0 and capacity >= 1")
@@ -124,6 +140,11 @@ class RedisJobQueue:
         self.capacity = capacity
         self.consumer = consumer or consumer_name()
         self.poll_s = poll_s
+        #: Per task, its jobs running at once across every instance (see the module doc).
+        self.max_concurrency = dict(max_concurrency or {})
+        self._caps_json = json.dumps(self.max_concurrency, sort_keys=True)
+        #: Per capped task, its jobs held back by the cap (sampled with the backlog).
+        self.held: dict[str, int] = {}
         self._prefix = journal.prefix
         self._client = client
         self.backlog = 0
@@ -173,6 +194,7 @@ class RedisJobQueue:
             "taken_over": self.taken_over,
             "errors": self.errors,
             "backlog": self.backlog,
+            "held": dict(self.held),
         }
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -183,6 +205,7 @@ class RedisJobQueue:
             self._nursery = nursery
             nursery.start_soon(self._refresh_loop)
             nursery.start_soon(self._backlog_loop)
+            nursery.start_soon(self._due_loop)
             task_status.started()
             await self._claim_loop()
 
@@ -211,6 +234,7 @@ class RedisJobQueue:
                         lease_ms,
                         lease_ms if reclaim else 0,
                         wire.STALE_CONSUMER_MS,
+                        self._caps_json,
                     ]
                 )
             except _FAILURES as exc:
@@ -254,10 +278,31 @@ class RedisJobQueue:
                 total = 0
                 for key in keys:
                     total += int(await self._client.xlen(key))
-                self.backlog = total
+                held = {
+                    task: int(await self._client.zcard(f"{self._prefix}{{held}}:{task}"))
+                    for task in self.max_concurrency
+                }
+                self.held = {task: n for task, n in held.items() if n}
+                self.backlog = total + sum(held.values())
             except _FAILURES as exc:
                 self._failed("backlog", exc)
             await trio.sleep(BACKLOG_POLL_S)
+
+    async def _due_loop(self) -> None:
+        """Move due delayed jobs to their streams (see the module docstring)."""
+        while True:
+            wait_s = DUE_POLL_S
+            try:
+                moved, soonest = await self.journal.move_due()
+                if moved:
+                    self._wake.set()
+                    continue  # there may be more due: at once
+                if soonest is not None:
+                    wait_s = min(DUE_POLL_S, max(0.0, soonest - self.journal.clock()))
+            except _FAILURES as exc:
+                self._failed("due", exc)
+                wait_s = ERROR_BACKOFF_S
+            await trio.sleep(wait_s)
 
     def _room(self) -> int:
         queue = self.pool.stats()["queue"]
@@ -274,8 +319,10 @@ class RedisJobQueue:
             self._wake.set()
 
     async def _start(self, record: JobRecord) -> None:
-        if record.id in self._owned:
+        owned = self._owned.get(record.id)
+        if owned is not None and owned.handle.outcome is None:
             return  # our own entry, reclaimed after a pause: it is still running here
+        self._owned.pop(record.id, None)  # a run that ended here: the job was run again
         self._lost.pop(record.id, None)
         spec = spec_of(record)
         try:

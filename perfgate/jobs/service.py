@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,10 +30,20 @@ import attrs
 import trio
 
 from perfgate.config import DEFAULT_TENANT, Config, TaskConfig
-from perfgate.errors import NotFound, PerfgateError, QueueFull, Unavailable, ValidationError
+from perfgate.errors import (
+    Conflict,
+    NotFound,
+    PerfgateError,
+    QueueFull,
+    Unavailable,
+    ValidationError,
+)
+from perfgate.jobs.delayed import DueTimers, due_time
 from perfgate.jobs.durable import JOURNAL_FAILURES, write_durably
 from perfgate.jobs.lifecycle import (
+    RERUNNABLE_STATES,
     JobError,
+    JobInput,
     LogEvent,
     PoolEvent,
     ProgressEvent,
@@ -51,6 +62,7 @@ from perfgate.store import (
     QUEUED,
     RETRYING,
     RUNNING,
+    SCHEDULED,
     SUCCEEDED,
     JobJournal,
     JobRecord,
@@ -65,7 +77,10 @@ Publish = Callable[[str, Any], Awaitable[Any]]
 #: state, result, error and log events are never dropped.
 MAX_PENDING_PROGRESS = 10_000
 RECOVERY_RETRY_S = 0.5
-_MISS = object()  # a task may legitimately return None: a cache miss is not None
+_MISS = object()
+_LATER_FIELDS = frozenset(
+    {"delay_s", "run_at"}
+)  # a task may legitimately return None: a cache miss is not None
 
 
 class ResultCacheLike(Protocol):
@@ -104,6 +119,7 @@ class JobService:
         cache: ResultCacheLike | None = None,
         on_finished: Callable[[str, str, float | None], None] | None = None,
         queue: JobQueue | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.pool = pool
@@ -122,7 +138,13 @@ class JobService:
         self._results: dict[str, Any] = {}
         self._reserved = 0
         self._overflow: deque[JobRecord] = deque()
+        self._feeding = False
+        self._nursery: trio.Nursery | None = None
         self.recovered = 0
+        self._clock = clock
+        #: Delayed jobs waiting here (SQLite journal); with Redis the queue moves them.
+        self._timers = DueTimers()
+        self._timers_changed = trio.Event()
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -132,6 +154,9 @@ class JobService:
         ``task_status.started(n)`` reports how many jobs were recovered.
         """
         recovered = await self.journal.recover()
+        if not self.queue.moves_due_jobs:
+            for record in await self.journal.scheduled():
+                self._timers.arm(record.id, record.run_at or 0.0)
         self._overflow.extend(recovered)
         await self._fail_unrunnable(self._resubmit_overflow())
         self.recovered = len(recovered)
@@ -139,8 +164,10 @@ class JobService:
             log_event(log, logging.INFO, "recovered jobs", count=len(recovered))
         task_status.started(len(recovered))
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             if self._overflow:
-                nursery.start_soon(self._feed_overflow)
+                self._start_feeding()
+            nursery.start_soon(self._release_due)
             await self._apply_events()
 
     async def drain(self, timeout_s: float) -> None:
@@ -179,19 +206,19 @@ class JobService:
         """
         self._check_accepting()
         job = self._prepare(body, job_id, tenant)
-        if job.cacheable and self.cache is not None:
+        if job.cacheable and self.cache is not None and job.record.state != SCHEDULED:
             hit = await self.cache.get(job.record.task, job.record.args, _MISS)
             if hit is not _MISS:
                 return await self._create_cached(job.record, hit, job.key, job.fingerprint)
-        self._reserve_slot()
+        self._reserve_slot(job.record)
         try:
             stored, created = await self.journal.create(
                 job.record, idempotency_key=job.key, fingerprint=job.fingerprint
             )
             if created:
-                self.queue.submit(job.spec)
+                self._enqueue(stored, job.spec)
         finally:
-            self._reserved -= 1
+            self._release_slot(job.record)
         return stored, created
 
     async def submit_and_wait(
@@ -218,14 +245,14 @@ class JobService:
         for index, body in enumerate(bodies):
             try:
                 job = self._prepare(body, None, tenant)
-                if job.cacheable and self.cache is not None:
+                if job.cacheable and self.cache is not None and job.record.state != SCHEDULED:
                     hit = await self.cache.get(job.record.task, job.record.args, _MISS)
                     if hit is not _MISS:
                         answers[index] = await self._create_cached(
                             job.record, hit, job.key, job.fingerprint
                         )
                         continue
-                self._reserve_slot()
+                self._reserve_slot(job.record)
             except PerfgateError as exc:
                 answers[index] = exc
                 continue
@@ -235,10 +262,11 @@ class JobService:
                 [(job.record, job.key, job.fingerprint) for _, job in pending]
             )
         finally:
-            self._reserved -= len(pending)
+            for _, job in pending:
+                self._release_slot(job.record)
         for (index, job), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, tuple) and outcome[1]:
-                self.queue.submit(job.spec)
+                self._enqueue(outcome[0], job.spec)
             answers[index] = outcome
         return [answer for answer in answers if answer is not None]
 
@@ -249,6 +277,8 @@ class JobService:
     def _prepare(self, body: Any, job_id: str | None, tenant: str) -> _Prepared:
         """Validate a submit body into the job to journal and the spec to queue."""
         request = SUBMIT_JOB.parse(body)
+        now = self._clock()
+        due = due_time(request, now)  # 422 naming delay_s / run_at
         task = self._task(request["task"])
         args = check_args(task, request["args"] or {})  # 422 naming each bad argument
         spec = JobSpec(
@@ -263,7 +293,15 @@ class JobService:
         )
         self.pool.validate(spec)
         key = request["idempotency_key"]
-        fingerprint = body_fingerprint({k: v for k, v in request.items() if k != "idempotency_key"})
+        # Fields added later count only when given, so a key's fingerprint stays the same
+        # across an upgrade.
+        fingerprint = body_fingerprint(
+            {
+                k: v
+                for k, v in request.items()
+                if k != "idempotency_key" and not (k in _LATER_FIELDS and v is None)
+            }
+        )
         record = JobRecord(
             id=spec.id,
             task=spec.task,
@@ -274,6 +312,9 @@ class JobService:
             idempotency_key=key,
             fingerprint=fingerprint,
             tenant=tenant,
+            created_at=now,
+            state=QUEUED if due is None else SCHEDULED,
+            run_at=due,
         )
         return _Prepared(record, spec, key, fingerprint, task.cacheable)
 
@@ -286,11 +327,32 @@ class JobService:
             )
         return task
 
-    def _reserve_slot(self) -> None:
+    def _reserve_slot(self, record: JobRecord) -> None:
         """Hold a queue slot across the journal write, so that a job that was journalled is
-        never then refused by a full queue (other submits run while we wait for the commit)."""
-        self.queue.check_room(self._reserved)
+        never then refused by a full queue (other submits run while we wait for the commit).
+        A delayed job takes no queue slot until it is due; those waiting here (SQLite) are
+        bounded by ``[pool] max_queue`` too."""
+        if record.state == SCHEDULED:
+            limit = self.pool.config.max_queue
+            if not self.queue.moves_due_jobs and len(self._timers) + self._reserved >= limit:
+                raise QueueFull(f"too many delayed jobs ({limit} waiting)", retry_after_s=1.0)
+        else:
+            self.queue.check_room(self._reserved)
         self._reserved += 1
+
+    def _release_slot(self, _record: JobRecord) -> None:
+        self._reserved -= 1
+
+    def _enqueue(self, record: JobRecord, spec: JobSpec) -> None:
+        """Queue a job the journal has just created, or arm its timer if it is delayed (its
+        channel then says so: the pool's ``queued`` follows when it is due)."""
+        if record.state != SCHEDULED:
+            self.queue.submit(spec)
+            return
+        if not self.queue.moves_due_jobs:
+            self._timers.arm(record.id, record.run_at or 0.0)
+            self._timers_changed.set()
+        self.on_pool_event(record.id, StateEvent(SCHEDULED, record.attempts))
 
     async def _create_cached(
         self, record: JobRecord, result: Any, key: str | None, fingerprint: str
@@ -367,11 +429,51 @@ class JobService:
             return record
         cancelled = await self.journal.cancel(job_id)
         self.pool.cancel(job_id)
+        self._timers.disarm(job_id)
         if cancelled is not None:
             await self._after_final(cancelled)
             await self._publish(f"jobs:{job_id}", StateEvent(CANCELLED, record.attempts).to_json())
             return cancelled
         return await self.get(job_id)
+
+    async def retry(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
+        """Put a failed, dead or cancelled job back in the queue (the lifecycle's ``rerun``:
+        its attempts carry on, its outcome is cleared). Idempotent: a job that is queued,
+        scheduled, running or retrying is returned as it is. A succeeded job is
+        :class:`~perfgate.errors.Conflict` (409): submit it again instead. ``tenant`` as for
+        :meth:`get`. Raises QueueFull (429), Unavailable (503, draining) and ValidationError
+        (422) when its task is no longer configured."""
+        self._check_accepting()
+        record = await self.get(job_id, tenant=tenant)
+        if record.state not in RERUNNABLE_STATES:
+            if record.state == SUCCEEDED:
+                raise Conflict(
+                    f"job {job_id!r} succeeded: only a failed, dead or cancelled job can be "
+                    "retried (submit it again for a new run)",
+                    job_id=job_id,
+                )
+            return record
+        if self.pool.is_live(job_id):
+            # Its cancelled run is still being stopped: a new run now would meet the old
+            # run's last events.
+            raise Conflict(f"job {job_id!r} is still stopping; retry in a moment", job_id=job_id)
+        spec = spec_of(record)
+        self.pool.validate(spec)
+        self._reserve_slot(record)
+        try:
+            rerun = await self.journal.apply(job_id, JobInput.RERUN)
+            if rerun is not None:
+                try:
+                    self.queue.submit(spec)
+                except (QueueFull, Unavailable):  # full, or draining: queued when there is room
+                    self._overflow.append(rerun)
+                    self._start_feeding()
+        finally:
+            self._release_slot(record)
+        if rerun is None:  # another retry (or the sweep) came first: answer the job as it is
+            return await self.retry(job_id, tenant=tenant)
+        log_event(log, logging.INFO, "job retried", job=job_id, attempts=rerun.attempts)
+        return rerun
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -380,6 +482,7 @@ class JobService:
             "waiters": sum(w.count for w in self._waiters.values()),
             "recovered": self.recovered,
             "overflow": len(self._overflow),
+            "scheduled": len(self._timers),
         }
 
     # -- pool events ---------------------------------------------------------------------
@@ -448,8 +551,8 @@ class JobService:
     async def _apply_state(self, job_id: str, event: StateEvent) -> bool:
         state = event.state
         error = None if event.error is None else event.error.to_json()
-        if state == QUEUED:
-            return True
+        if state in (QUEUED, SCHEDULED):
+            return True  # created (or due) as the journal holds it: nothing to write
         if state == RUNNING:
             written = await write_durably(
                 self.journal.mark_running, job_id, job_id=job_id, state=state
@@ -504,7 +607,7 @@ class JobService:
             spec = spec_of(record)
             try:
                 self.pool.submit(spec)
-            except QueueFull:
+            except (QueueFull, Unavailable):  # full, or draining: the job stays owed (queued)
                 break
             except ValidationError as exc:
                 # The task was removed from (or changed in) the configuration since.
@@ -520,7 +623,42 @@ class JobService:
             if failed is not None:
                 await self._after_final(failed)
 
+    def _start_feeding(self) -> None:
+        if not self._feeding and self._nursery is not None:
+            self._feeding = True
+            self._nursery.start_soon(self._feed_overflow)
+
     async def _feed_overflow(self) -> None:
-        while self._overflow:
-            await trio.sleep(RECOVERY_RETRY_S)
+        try:
+            while self._overflow:
+                await trio.sleep(RECOVERY_RETRY_S)
+                await self._fail_unrunnable(self._resubmit_overflow())
+        finally:
+            self._feeding = False
+
+    # -- delayed jobs (SQLite journal; with Redis the queue moves them) ------------------
+
+    async def _release_due(self) -> None:
+        """Queue each delayed job when it is due (the lifecycle's ``due``): until cancelled."""
+        while True:
+            next_due = self._timers.next_due()
+            wait_s = math.inf if next_due is None else max(0.0, next_due - self._clock())
+            with trio.move_on_after(wait_s):
+                await self._timers_changed.wait()
+            self._timers_changed = trio.Event()
+            for job_id in self._timers.pop_due(self._clock()):
+                try:
+                    record = await self.journal.apply(job_id, JobInput.DUE)
+                except NotFound:
+                    continue  # swept, or never journalled
+                except Unavailable as exc:  # the journal is failing: try again shortly
+                    log_event(
+                        log, logging.WARNING, "delayed job not queued", job=job_id, error=str(exc)
+                    )
+                    self._timers.arm(job_id, self._clock() + RECOVERY_RETRY_S)
+                    continue
+                if record is not None:  # None: cancelled meanwhile
+                    self._overflow.append(record)
             await self._fail_unrunnable(self._resubmit_overflow())
+            if self._overflow:
+                self._start_feeding()

@@ -292,6 +292,7 @@ class SourcesCollector(Collector):
         for reason, value in _items(stats, "worker_restarts", limit=20):
             restarts.add_metric([reason], value)
         yield restarts
+        yield from _task_limits(stats.get("limited"))
 
     def _gateway(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
         if stats is None:
@@ -331,3 +332,36 @@ class SourcesCollector(Collector):
                 if value is not None:
                     family.add_metric([tier], value)
         yield from families.values()
+
+
+def _task_limits(limited: Any) -> Iterator[Metric]:
+    """Per task with a ``max_concurrency`` or ``rate_per_s`` (configured, so bounded): its
+    queued jobs, those its limit holds back now, and its jobs running."""
+    if not isinstance(limited, Mapping) or not limited:
+        return
+    families = {
+        "waiting": GaugeMetricFamily(
+            "perfgate_task_jobs_queued", "Queued jobs of a limited task.", labels=["task"]
+        ),
+        "held": GaugeMetricFamily(
+            "perfgate_task_jobs_held",
+            "Queued jobs of a task waiting for its max_concurrency or rate_per_s.",
+            labels=["task"],
+        ),
+        "running": GaugeMetricFamily(
+            "perfgate_task_jobs_running",
+            "Running jobs of a task with a max_concurrency.",
+            labels=["task"],
+        ),
+    }
+    for task, figures in sorted(limited.items())[:200]:
+        if not isinstance(figures, Mapping):
+            continue
+        waiting = _num(figures, "waiting")
+        if waiting is not None:
+            families["waiting"].add_metric([str(task)], waiting)
+            families["held"].add_metric([str(task)], waiting if figures.get("held") else 0.0)
+        running = _num(figures, "running")
+        if running is not None:
+            families["running"].add_metric([str(task)], running)
+    yield from families.values()

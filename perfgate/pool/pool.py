@@ -61,6 +61,7 @@ from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_delay_s
 from perfgate.pool.command import run_command
 from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
+from perfgate.pool.limits import TaskLimits
 from perfgate.pool.process import describe_exit
 from perfgate.pool.queue import PriorityQueue
 from perfgate.pool.stats import PoolStats
@@ -98,6 +99,7 @@ class _Job:
         self.args_bytes = 0
         self.finished = False
         self.attempt_started = 0.0  # trio clock
+        self.holds_slot = False  # of its task's limits, from dispatch to the attempt's end
 
 
 class Pool:
@@ -131,6 +133,7 @@ class Pool:
             max_len=config.max_queue, aging_s=config.priority_aging_s
         )
         self._jobs: dict[str, _Job] = {}
+        self._limits = TaskLimits(self.tasks)
         self._running = 0
         self._commands_running = 0
         self._mean_run_s: dict[str, float] = {}  # per task, for the prefetch rule
@@ -145,7 +148,7 @@ class Pool:
             self._stats,
             self._wakeup,
             on_interrupt=self._interrupted,
-            after_frames=self._dispatch_ready,
+            after_frames=self._dispatch_after_frames,
         )
         self._lifetime_cm: Any = None
 
@@ -219,7 +222,8 @@ class Pool:
         handle = JobHandle(spec)
         job = _Job(spec, task, handle)
         job.args_bytes = args_bytes
-        if not self._queue.push(spec.id, job, job.priority, trio.current_time()):
+        now = trio.current_time()
+        if not self._queue.push(spec.id, job, job.priority, now, group=task.name):
             self._stats.jobs["rejected"] += 1
             raise QueueFull(
                 f"the job queue is full ({self.config.max_queue} waiting)",
@@ -234,6 +238,10 @@ class Pool:
     def _retry_after_s(self) -> float:
         estimate = len(self._queue) * self._stats.mean_run_s / max(1, self.config.max_workers)
         return float(min(60.0, max(1.0, math.ceil(estimate))))
+
+    def is_live(self, job_id: str) -> bool:
+        """Whether the pool still holds the job (queued, running, or being stopped)."""
+        return job_id in self._jobs
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a live job; True if it was live (it ends ``cancelled``), False otherwise.
@@ -291,7 +299,26 @@ class Pool:
         snapshot["queue"] = {**depth, "total": len(self._queue), "max": self.config.max_queue}
         snapshot["running"] = self._running
         snapshot["accepting"] = self._accepting
+        snapshot["limited"] = self._limits_snapshot()
         return snapshot
+
+    def _limits_snapshot(self) -> dict[str, Any]:
+        """Per limited task: jobs queued, whether its limit holds them back now, running."""
+        limits = self._limits
+        if not limits.limited:
+            return {}
+        blocked = limits.blocked(trio.current_time())
+        waiting = self._queue.waiting(limits.limited)
+        return {
+            name: {
+                "waiting": waiting.get(name, 0),
+                "held": name in blocked and waiting.get(name, 0) > 0,
+                "running": limits.running.get(name),
+                "max_concurrency": self.tasks[name].max_concurrency,
+                "rate_per_s": self.tasks[name].rate_per_s,
+            }
+            for name in sorted(limits.limited)
+        }
 
     def _emit(self, job_id: str, event: PoolEvent) -> None:
         if self._on_event is None:
@@ -328,26 +355,31 @@ class Pool:
     # -- dispatching ----------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        """Run :meth:`_dispatch_ready` whenever something may have made room or work."""
+        """Run :meth:`_dispatch_ready` whenever something may have made room or work (or a
+        rate-limited task's next token comes)."""
         while True:
-            self._dispatch_ready()
-            await self._wakeup.park()
+            token_in_s = self._dispatch_ready()
+            with trio.move_on_after(math.inf if token_in_s is None else token_in_s):
+                await self._wakeup.park()
 
-    def _dispatch_ready(self) -> None:
+    def _dispatch_ready(self) -> float | None:
         """Start queued jobs, best first, for as long as there is room for the best one.
 
         Room for a Python job: an idle worker, else a new worker (up to ``max_workers``), else
         a busy worker with nothing prefetched yet. Room for a command: fewer than
         ``max_workers`` commands running. The best job waits at the head of the queue until
-        there is room for it: nothing overtakes it, so priorities stay strict. Synchronous;
+        there is room for it: nothing overtakes it, so priorities stay strict. A task at its
+        own limit (:mod:`perfgate.pool.limits`) is skipped, not waited for. Synchronous;
         called by the dispatcher task and by worker readers after they routed frames.
+        Returns the seconds until a rate-limited task with queued jobs gets a token, if any.
         """
         if self._closing or self._nursery is None:
-            return
+            return None
         now = trio.current_time()
         touched: list[Worker] = []
+        blocked = self._limits.blocked(now)
         while True:
-            job = self._queue.peek(now)
+            job = self._queue.peek(now, blocked)
             if job is None:
                 break
             worker: Worker | None = None
@@ -360,8 +392,11 @@ class Pool:
                 if worker is None:
                     self._crew.grow()  # the job waits for the new worker, or any that frees
                     break
-            self._queue.pop(now)
+            self._queue.pop(now, blocked)
             job.where = "running"
+            if self._limits.acquire(job.task.name, now):
+                job.holds_slot = True
+                blocked = self._limits.blocked(now)
             if worker is None:
                 self._nursery.start_soon(self._run_attempt, job)
             elif self._assign(job, worker) and worker not in touched:
@@ -369,6 +404,21 @@ class Pool:
         for worker in touched:  # one write per worker for all the jobs it was given
             if worker.send_queued():
                 self._nursery.start_soon(worker.flush)
+        if not blocked:
+            return None
+        return self._limits.next_token_in(now, frozenset(self._queue.waiting(blocked)))
+
+    def _release_slot(self, job: _Job) -> None:
+        if job.holds_slot:
+            job.holds_slot = False
+            self._limits.release(job.task.name)
+            self._wakeup.unpark_all()
+
+    def _dispatch_after_frames(self) -> None:
+        """A worker reader's dispatch: if a task now waits for a token, the dispatcher task
+        (which may be parked without a deadline) must wake to time it."""
+        if self._dispatch_ready() is not None:
+            self._wakeup.unpark_all()
 
     def _prefetch_rule(self, job: _Job) -> Callable[[Worker], bool] | None:
         """Whether ``job`` may be queued behind a busy worker's jobs: only a short job with a
@@ -493,8 +543,10 @@ class Pool:
         return True
 
     def _requeue(self, job: _Job) -> None:
+        self._release_slot(job)
         job.where = "queue"
-        self._queue.push(job.spec.id, job, job.priority, trio.current_time(), force=True)
+        now = trio.current_time()
+        self._queue.push(job.spec.id, job, job.priority, now, group=job.task.name, force=True)
         self._wakeup.unpark_all()
 
     def _python_ended(self, job: _Job, worker: Worker, attempt: Attempt) -> None:
@@ -563,6 +615,7 @@ class Pool:
             self._emit_log(job, "task", str(message.get("line", "")))
 
     def _after_attempt(self, job: _Job, result: Any, error: JobError | None) -> None:
+        self._release_slot(job)
         job_input = lifecycle.after_attempt(
             error=error,
             attempts=job.attempts,
@@ -599,6 +652,7 @@ class Pool:
         self, job: _Job, job_input: JobInput, *, result: Any = None, error: JobError | None = None
     ) -> None:
         job.finished = True
+        self._release_slot(job)
         state = lifecycle.apply(job.handle.state, job_input).state
         outcome = JobOutcome(
             state=state,

@@ -425,6 +425,11 @@ class Journal:
         """
         return await self._call(_sql.requeue_pending)
 
+    async def scheduled(self) -> list[JobRecord]:
+        """The jobs waiting for their ``run_at``, soonest first: the service re-arms them at
+        start-up (they stay ``scheduled``: none runs before it is due)."""
+        return await self._read(_sql.scheduled_jobs)
+
     async def sweep(self, now: float) -> int:
         """Delete jobs (and their logs) finished more than ``result_ttl_s`` before ``now``;
         return how many. Works in chunks so other writes interleave."""

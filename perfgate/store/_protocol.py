@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from perfgate.errors import PerfgateError
+from perfgate.jobs.lifecycle import JobInput
 from perfgate.store.record import JobRecord
 
 
@@ -41,6 +42,16 @@ class JobJournal(Protocol):
     async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None: ...
     async def flush(self) -> None: ...
     async def recover(self) -> builtins.list[JobRecord]: ...
+    async def scheduled(self) -> builtins.list[JobRecord]: ...
+    async def apply(
+        self,
+        job_id: str,
+        job_input: JobInput,
+        *,
+        result: Any = None,
+        error: Any = None,
+        cached: bool = False,
+    ) -> JobRecord | None: ...
     async def list(
         self,
         state: str | None = None,

@@ -23,9 +23,16 @@ from perfgate.config import DEFAULT_TENANT
 from perfgate.errors import Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.jobs.lifecycle import PROGRESS_STATES, JobInput, rule
 from perfgate.store import retention
-from perfgate.store.record import FINISHED_STATES, QUEUED, JobRecord, TransitionWrite, iso_utc
+from perfgate.store.record import (
+    FINISHED_STATES,
+    QUEUED,
+    SCHEDULED,
+    JobRecord,
+    TransitionWrite,
+    iso_utc,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FILENAME = "journal.sqlite3"
 
 _SCHEMA = f"""
@@ -49,7 +56,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     max_retries      INTEGER NOT NULL,
     cached           INTEGER NOT NULL,
     log_seq          INTEGER NOT NULL DEFAULT 0,
-    tenant           TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'
+    tenant           TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}',
+    run_at           REAL
 );
 CREATE TABLE IF NOT EXISTS job_logs (
     job_id TEXT NOT NULL,
@@ -91,6 +99,7 @@ _COLUMNS = (
     "max_retries",
     "cached",
     "tenant",
+    "run_at",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM jobs"
 _JSON_COLUMNS = frozenset({"args", "result", "error"})
@@ -122,16 +131,22 @@ def connect(data_dir: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a version-1 journal (no tenants) up to date, in one transaction: its jobs go to
-    :data:`~perfgate.config.DEFAULT_TENANT` (so with no tokens nothing changes), and its
-    idempotency keys become unique per tenant."""
+    """Bring an older journal up to date, in one transaction. Version 1 (no tenants): its jobs
+    go to :data:`~perfgate.config.DEFAULT_TENANT` (so with no tokens nothing changes), and its
+    idempotency keys become unique per tenant. Version 2 (no delayed jobs): ``run_at`` is
+    added, empty (none of its jobs was delayed)."""
     columns = {row["name"] for row in conn.execute("PRAGMA table_info(jobs)")}
-    if "tenant" in columns:
+    if {"tenant", "run_at"} <= columns:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(f"ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'")
-        conn.execute("DROP INDEX IF EXISTS jobs_by_idempotency_key")
+        if "tenant" not in columns:
+            conn.execute(
+                f"ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'"
+            )
+            conn.execute("DROP INDEX IF EXISTS jobs_by_idempotency_key")
+        if "run_at" not in columns:
+            conn.execute("ALTER TABLE jobs ADD COLUMN run_at REAL")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -317,6 +332,12 @@ def requeue_pending(conn: sqlite3.Connection) -> list[JobRecord]:
     conn.execute(f"UPDATE jobs SET state = ? WHERE state IN ({marks})", (requeue.to_state, *states))
     rows = conn.execute(f"{_SELECT} WHERE state = ? ORDER BY created_at, id", (QUEUED,)).fetchall()
     return [_from_row(row) for row in rows]
+
+
+def scheduled_jobs(conn: sqlite3.Connection) -> list[JobRecord]:
+    """Every job waiting for its ``run_at``, soonest first (recovery re-arms them)."""
+    rows = conn.execute(f"{_SELECT} WHERE state = ? ORDER BY run_at, id", (SCHEDULED,))
+    return [_from_row(row) for row in rows.fetchall()]
 
 
 def sweep_chunk(conn: sqlite3.Connection, finished_before: float, chunk: int) -> int:

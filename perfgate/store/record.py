@@ -28,6 +28,7 @@ from perfgate.jobs.lifecycle import (
 
 # The states, re-exported under the names the store has always used (the lifecycle's table
 # in :mod:`perfgate.jobs.lifecycle` is their one definition).
+SCHEDULED: Final = JobState.SCHEDULED
 QUEUED: Final = JobState.QUEUED
 RUNNING: Final = JobState.RUNNING
 RETRYING: Final = JobState.RETRYING
@@ -49,6 +50,7 @@ __all__ = [
     "QUEUED",
     "RETRYING",
     "RUNNING",
+    "SCHEDULED",
     "STARTABLE_STATES",
     "STATES",
     "SUCCEEDED",
@@ -111,6 +113,10 @@ def transition_write(
         fields["started_at"] = now
     elif step.effect is Effect.KEEP_ERROR:
         fields["error"] = error
+    elif step.effect is Effect.REOPEN:
+        fields.update(
+            result=None, error=None, finished_at=None, progress=0.0, progress_message=None
+        )
     return TransitionWrite(
         step.from_states, fields, increment_attempts=step.effect is Effect.BEGIN_ATTEMPT
     )
@@ -142,7 +148,7 @@ class JobRecord:
     ``ctx.progress`` call. ``attempts`` counts started attempts, so a job re-run after a
     restart shows one more attempt than it would have otherwise. ``started_at`` is the start
     of the latest attempt. ``fingerprint`` is internal (idempotency) and not in :meth:`to_json`.
-    ``tenant`` owns the job (see :mod:`perfgate.auth`): only it and ``admin`` tokens see it, and
+    ``run_at`` is when a delayed job is (or was) due. ``tenant`` owns the job (see :mod:`perfgate.auth`): only it and ``admin`` tokens see it, and
     an ``idempotency_key`` is unique per tenant.
     """
 
@@ -165,6 +171,8 @@ class JobRecord:
     max_retries: int = 0
     cached: bool = False
     tenant: str = DEFAULT_TENANT
+    #: When a ``scheduled`` job is due (epoch seconds); ``None`` for a job queued at once.
+    run_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -191,4 +199,5 @@ class JobRecord:
             "idempotency_key": self.idempotency_key,
             "cached": self.cached,
             "tenant": self.tenant,
+            "run_at": iso_utc(self.run_at),
         }

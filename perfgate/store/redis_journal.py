@@ -77,6 +77,7 @@ class RedisJournal:
         self._log = client.register_script(wire.LOG_LUA)
         self._list = client.register_script(wire.LIST_LUA)
         self._sweep = client.register_script(wire.SWEEP_LUA)
+        self._due = client.register_script(wire.DUE_LUA)
         self.events_lost = 0
 
     @classmethod
@@ -272,6 +273,23 @@ class RedisJournal:
     async def recover(self) -> builtins.list[JobRecord]:
         """Nothing to re-queue at start-up: the queue reclaims a stopped instance's jobs."""
         return []
+
+    async def scheduled(self) -> builtins.list[JobRecord]:
+        """Nothing to re-arm at start-up: delayed jobs wait in Redis (see :meth:`move_due`)."""
+        return []
+
+    async def move_due(self, limit: int = 100) -> tuple[int, float | None]:
+        """Queue up to ``limit`` delayed jobs that are due by this journal's clock (one script:
+        each is moved once across instances). Returns how many, and the soonest due time
+        still waiting (``None`` if none)."""
+        with redis_unavailable("queue due jobs"):
+            reply: Any = await self._due(args=[self.prefix, repr(self._clock()), limit])
+        moved, soonest = int(reply[0]), str(reply[1])
+        return moved, float(soonest) if soonest else None
+
+    def clock(self) -> float:
+        """The wall clock this journal stamps and compares due times with."""
+        return self._clock()
 
     async def sweep(self, now: float) -> int:
         """Prune the listing indexes of jobs that expired before ``now``; return how many."""

@@ -19,6 +19,13 @@ run these scripts. Per job ``J`` (``P`` is the prefix, ``perfgate:`` by default)
   so that a tenant's listing is as direct as the global one (every page full). A job hash
   from before tenants existed counts as :data:`~perfgate.config.DEFAULT_TENANT`'s.
 * ``P{q}:PRIORITY`` — the job streams (entry field ``id``), one consumer group ``workers``.
+* ``P{slots}:TASK`` — the jobs of a task with a ``max_concurrency`` that hold a slot, scored
+  by when the slot lapses unless refreshed (with the job's lease); ``P{held}:TASK`` — that
+  task's jobs waiting for a slot, off the streams (so the jobs behind them are read), best
+  priority first. Finishing a job frees its slot and puts one held job back on its stream;
+  a claim purges lapsed slots (an instance died) and releases as many.
+* ``P{sched}`` — delayed jobs (``scheduled``), scored by their ``run_at``: ``DUE_LUA`` moves
+  each due one to its stream, once, whichever instance runs it first.
 
 Every transition is one script, so "the first final state wins" and "a final state
 acknowledges the stream entry and drops the lease" hold whichever instance writes them. The
@@ -36,7 +43,13 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from perfgate.config import DEFAULT_TENANT
-from perfgate.jobs.lifecycle import FINAL_STATES, PROGRESS_STATES, JobInput, lua_set, rule
+from perfgate.jobs.lifecycle import (
+    FINAL_STATES,
+    PROGRESS_STATES,
+    JobInput,
+    lua_set,
+    rule,
+)
 from perfgate.store.record import JobRecord
 
 DEFAULT_PREFIX: Final = "perfgate:"
@@ -62,6 +75,7 @@ _JSON_FIELDS: Final = (
     "timeout_s",
     "max_retries",
     "cached",
+    "run_at",
 )
 #: A consumer (an instance) with nothing pending and idle this long is removed from the group:
 #: it stopped. A live one that was removed is re-created by its next read.
@@ -114,6 +128,7 @@ def encode_fields(record: JobRecord) -> list[str]:
         "timeout_s": record.timeout_s,
         "max_retries": record.max_retries,
         "cached": record.cached,
+        "run_at": record.run_at,
     }
     flat = ["state", record.state, "attempts", str(record.attempts)]
     flat += ["ix", index_member(record.created_at, record.id), "log_seq", "0"]
@@ -156,6 +171,7 @@ def decode_record(job_id: str, fields: dict[str, str]) -> JobRecord:
             max_retries=int(value.get("max_retries") or 0),
             cached=bool(value.get("cached")),
             tenant=fields.get("tenant") or DEFAULT_TENANT,
+            run_at=value.get("run_at"),
         )
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ValueError(f"job {job_id}: malformed hash ({exc})") from None
@@ -181,6 +197,8 @@ def decode_logs(entries: Sequence[str], *, after: int, limit: int) -> list[dict[
 
 _FINAL = ",".join(sorted(FINAL_STATES))
 _REQUEUE = rule(JobInput.REQUEUE)
+#: A job entering ``queued`` from one of these states is not on a stream yet: put it there.
+_ENQUEUE_FROM = rule(JobInput.DUE).from_states | rule(JobInput.RERUN).from_states
 
 # Shared Lua helpers. P = prefix. ``final(state)`` and ``requeueable(state)`` test the sets
 # of the lifecycle table; ``move(h, from, to)`` keeps the index sets in step with the state.
@@ -192,8 +210,26 @@ end
 local function requeueable(state)
   return string.find('{lua_set(_REQUEUE.from_states)}', ',' .. state .. ',', 1, true) ~= nil
 end
+local function enqueued_from(state)
+  return string.find('{lua_set(_ENQUEUE_FROM)}', ',' .. state .. ',', 1, true) ~= nil
+end
 local function tenant_of(h)
   return redis.call('HGET', h, 'tenant') or '{DEFAULT_TENANT}'
+end
+-- Put up to n jobs held back by their task's max_concurrency back on their streams, best
+-- first (a claim checks the cap again).
+local function release_held(task, n)
+  if n <= 0 then return end
+  local popped = redis.call('ZPOPMIN', P .. '{{held}}:' .. task, n)
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local h = P .. '{{job}}:' .. id
+    local priority = redis.call('HGET', h, 'priority')
+    local state = redis.call('HGET', h, 'state')
+    if priority and state and not final(state) then
+      redis.call('XADD', P .. '{{q}}:' .. cjson.decode(priority), '*', 'id', id)
+    end
+  end
 end
 local function move(h, from, to)
   local ix = redis.call('HGET', h, 'ix')
@@ -216,6 +252,26 @@ local function finish_keys(h, id, ttl_ms, group)
     redis.call('XDEL', q[1], q[2])
   end
   redis.call('DEL', P .. '{{lease}}:' .. id)
+  redis.call('ZREM', P .. '{{sched}}', id)
+  local task_json = redis.call('HGET', h, 'task')
+  if task_json then
+    local task = cjson.decode(task_json)
+    redis.call('ZREM', P .. '{{held}}:' .. task, id)
+    if redis.call('ZREM', P .. '{{slots}}:' .. task, id) == 1 then release_held(task, 1) end
+  end
+end
+-- A job back in the queue (due, or run again after it ended): it no longer expires, leaves
+-- the sweep's set, forgets its old owner (whose run, if still going, is thereby "lost") and
+-- gets a new stream entry.
+local function enqueue(h, id)
+  redis.call('PERSIST', h)
+  redis.call('PERSIST', h .. ':log')
+  local idem = redis.call('HGET', h, 'idem')
+  if idem then redis.call('PERSIST', P .. '{{idem}}:' .. idem) end
+  redis.call('ZREM', P .. '{{done}}', redis.call('HGET', h, 'ix') .. '|' .. tenant_of(h))
+  redis.call('HDEL', h, 'owner', 'qstream', 'qentry')
+  local priority = cjson.decode(redis.call('HGET', h, 'priority'))
+  redis.call('XADD', P .. '{{q}}:' .. priority, '*', 'id', id)
 end
 """
 
@@ -242,6 +298,9 @@ local function create_one(h, id, key, ttl, stream, group, fields)
   redis.call('ZADD', t .. 'all', 0, ix)
   redis.call('ZADD', t .. state, 0, ix)
   if final(state) then finish_keys(h, id, ttl, group) end
+  if state == 'scheduled' then
+    redis.call('ZADD', P .. '{sched}', tonumber(redis.call('HGET', h, 'run_at')) or 0, id)
+  end
   if stream ~= '' then redis.call('XADD', stream, '*', 'id', id) end
   return {1, id}
 end
@@ -297,7 +356,34 @@ if ARGV[4] == '1' then redis.call('HINCRBY', h, 'attempts', 1) end
 local new = redis.call('HGET', h, 'state')
 if new ~= state then move(h, state, new) end
 if final(new) then finish_keys(h, ARGV[2], tonumber(ARGV[5]), ARGV[6]) end
+if new == 'queued' and enqueued_from(state) then enqueue(h, ARGV[2]) end
 return redis.call('HGETALL', h)
+"""
+)
+
+# ARGV: prefix, now (epoch s), at most this many jobs. Moves each delayed job due by ``now``
+# to its stream (the lifecycle's ``due``; a job cancelled meanwhile is only dropped from the
+# set). One script, so each due job is moved once, whichever instance runs it.
+# Returns {moved, the soonest due time left ('' if none)}.
+DUE_LUA = (
+    _LUA_HELPERS
+    + f"""
+local due = redis.call('ZRANGEBYSCORE', P .. '{{sched}}', '-inf', ARGV[2],
+                       'LIMIT', 0, tonumber(ARGV[3]))
+local moved = 0
+for _, id in ipairs(due) do
+  redis.call('ZREM', P .. '{{sched}}', id)
+  local h = P .. '{{job}}:' .. id
+  local state = redis.call('HGET', h, 'state')
+  if state and string.find('{lua_set(rule(JobInput.DUE).from_states)}', ',' .. state .. ',', 1, true) then
+    redis.call('HSET', h, 'state', '{rule(JobInput.DUE).to_state.value}')
+    move(h, state, '{rule(JobInput.DUE).to_state.value}')
+    enqueue(h, id)
+    moved = moved + 1
+  end
+end
+local soonest = redis.call('ZRANGE', P .. '{{sched}}', 0, 0, 'WITHSCORES')
+return {{moved, soonest[2] or ''}}
 """
 )
 
@@ -401,6 +487,28 @@ local function claim_one(stream, entry, id, out)
   local lease = P .. '{{lease}}:' .. id
   local holder = redis.call('GET', lease)
   if holder and holder ~= consumer then return end
+  local task_json = redis.call('HGET', h, 'task')
+  local task = task_json and cjson.decode(task_json)
+  local cap = task and caps[task]
+  if cap then
+    local slots = P .. '{{slots}}:' .. task
+    if not redis.call('ZSCORE', slots, id) and redis.call('ZCARD', slots) >= cap then
+      -- Over its task's max_concurrency: off the stream (so jobs behind it are read), into
+      -- the task's held set, best priority first, until a slot frees.
+      redis.call('XACK', stream, group, entry)
+      redis.call('XDEL', stream, entry)
+      local rank = RANKS[cjson.decode(redis.call('HGET', h, 'priority'))] or 1
+      local seq = redis.call('INCR', P .. '{{heldseq}}')
+      redis.call('ZADD', P .. '{{held}}:' .. task, rank * 1e13 + seq, id)
+      redis.call('HDEL', h, 'qstream', 'qentry', 'owner')
+      if requeueable(state) then  -- its instance died mid-run: it waits as queued
+        move(h, state, '{_REQUEUE.to_state.value}')
+        redis.call('HSET', h, 'state', '{_REQUEUE.to_state.value}')
+      end
+      return
+    end
+    redis.call('ZADD', slots, now_ms + lease_ms, id)
+  end
   redis.call('SET', lease, consumer, 'PX', lease_ms)
   -- A job this consumer already runs (reclaimed after a pause) keeps its state.
   if requeueable(state) and redis.call('HGET', h, 'owner') ~= consumer then
@@ -413,7 +521,7 @@ end
 """
 
 # ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim), stale
-# consumer idle ms. Reclaims entries idle past the lease (their owner stopped refreshing) and
+# consumer idle ms, the tasks' max_concurrency caps (JSON object, task -> cap). Reclaims entries idle past the lease (their owner stopped refreshing) and
 # drops long-idle consumers with nothing pending, then reads new entries, high priority first;
 # at most ``count`` jobs. Returns {{id, HGETALL} per claimed job, {tail id per stream}}.
 CLAIM_LUA = (
@@ -421,6 +529,17 @@ CLAIM_LUA = (
     + """
 local group, consumer, count = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local lease_ms, idle_ms, stale_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local caps = cjson.decode(ARGV[8] or '{}')
+local RANKS = {high = 0, normal = 1, low = 2}
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+-- Slots whose holder stopped refreshing them (its instance died) are free again; each free
+-- slot lets one held job back onto its stream.
+for task, cap in pairs(caps) do
+  local slots = P .. '{slots}:' .. task
+  redis.call('ZREMRANGEBYSCORE', slots, '-inf', now_ms)
+  release_held(task, math.min(cap - redis.call('ZCARD', slots), redis.call('ZCARD', P .. '{held}:' .. task)))
+end
 """
     + _CLAIM_ONE
     + """
@@ -479,6 +598,8 @@ REFRESH_LUA = (
     _LUA_HELPERS
     + """
 local group, consumer, lease_ms = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local out = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
@@ -494,6 +615,11 @@ for i = 5, #ARGV do
     local holder = redis.call('GET', lease)
     if holder == consumer or (not holder and row[2] == consumer) then
       redis.call('SET', lease, consumer, 'PX', lease_ms)
+      local task_json = redis.call('HGET', h, 'task')
+      if task_json then
+        local slots = P .. '{slots}:' .. cjson.decode(task_json)
+        redis.call('ZADD', slots, 'XX', now_ms + lease_ms, id)
+      end
       if row[3] and row[4] then
         redis.call('XCLAIM', row[3], group, consumer, 0, row[4], 'JUSTID')
       end

@@ -158,3 +158,15 @@ async def test_submit_over_the_websocket_with_a_redis_broker(
     assert events[0]["state"] == "queued" and events[-1]["state"] == "succeeded"
     assert {"event": "result", "result": {"r": 1}} in events
     await client.close()
+
+
+async def test_a_delayed_submit_streams_scheduled_then_its_run(service: Any) -> None:
+    client = await connect(service)
+    ack = await client.request({"op": "submit", "id": 1, "task": "echo", "delay_s": 0.3})
+    assert ack["type"] == "ack" and ack["job"]["state"] == "scheduled"
+    events = await events_until_final(client, ack["job"]["id"])
+    states = [e["state"] for e in events if e["event"] == "state"]
+    assert states == ["scheduled", "queued", "running", "succeeded"]
+    bad = await client.request({"op": "submit", "id": 2, "task": "echo", "run_at": "soon"})
+    assert bad["type"] == "error" and "run_at" in bad["message"]
+    await client.close()

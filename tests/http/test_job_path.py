@@ -141,7 +141,7 @@ async def test_batch_items_beyond_the_queue_room_get_429(service_factory: Any) -
 async def test_submit_routes_are_in_the_openapi_document(http: httpx.AsyncClient) -> None:
     doc = (await http.get("/openapi.json")).json()
     submit = doc["paths"]["/v1/jobs"]["post"]
-    assert [p["name"] for p in submit["parameters"]] == ["wait"]
+    assert [p["name"] for p in submit["parameters"]] == ["wait", "Idempotency-Key"]
     batch = doc["paths"]["/v1/jobs:batch"]["post"]
     body = batch["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["jobs"]["maxItems"] == 100

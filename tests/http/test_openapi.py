@@ -178,6 +178,22 @@ async def test_every_response_of_every_route_is_declared(service_factory: Any) -
         c.check(await delete(f"/v1/jobs/{jid}", headers=SUBMITTER))
         c.check(await delete(f"/v1/jobs/{jid}", headers=READER))
         c.check(await delete("/v1/jobs/no-such-job", headers=SUBMITTER))
+        # Retry: a finished job again (200), idempotent (200), by scope and tenancy (403/404),
+        # and a succeeded one (409).
+        late = {"task": "echo", "delay_s": 600}
+        scheduled = c.check(await post("/v1/jobs", json=late, headers=SUBMITTER)).json()
+        assert scheduled["state"] == "scheduled" and scheduled["run_at"] is not None
+        c.check(await delete(f"/v1/jobs/{scheduled['id']}", headers=SUBMITTER))
+        again = c.check(await post(f"/v1/jobs/{scheduled['id']}/retry", headers=SUBMITTER))
+        assert again.status_code == 200 and again.json()["state"] in ("queued", "scheduled")
+        c.check(await post(f"/v1/jobs/{scheduled['id']}/retry", headers=SUBMITTER))
+        c.check(await post(f"/v1/jobs/{scheduled['id']}/retry", headers=READER))
+        c.check(await post("/v1/jobs/no-such-job/retry", headers=SUBMITTER))
+        done = c.check(await post("/v1/jobs?wait=10", json={"task": "echo"}, headers=SUBMITTER))
+        refused = c.check(await post(f"/v1/jobs/{done.json()['id']}/retry", headers=ADMIN))
+        assert refused.status_code == 409
+        for bad in ({"task": "echo", "delay_s": 1, "run_at": "2030-01-01T00:00:00Z"},):
+            c.check(await post("/v1/jobs", json=bad, headers=SUBMITTER))
         # Channels.
         c.check(await post("/v1/channels/news/messages", json={"data": 1}, headers=ADMIN))
         c.check(await post("/v1/channels/news/messages", json={"data": 1}))

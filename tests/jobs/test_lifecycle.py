@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from perfgate import schema
 from perfgate.jobs import lifecycle
 from perfgate.jobs.lifecycle import (
     FINAL_STATES,
@@ -32,6 +33,7 @@ PAIRS = [(state, job_input) for state in JobState for job_input in JobInput]
 
 def test_wire_strings_are_the_api_enum() -> None:
     assert [s.value for s in JobState] == [
+        "scheduled",
         "queued",
         "running",
         "retrying",
@@ -41,7 +43,10 @@ def test_wire_strings_are_the_api_enum() -> None:
         "dead",
     ]
     assert {s.value for s in FINAL_STATES} == {"succeeded", "failed", "cancelled", "dead"}
-    assert {JobState.QUEUED, JobState.RUNNING, JobState.RETRYING} == PENDING_STATES
+    assert {JobState.SCHEDULED, JobState.QUEUED, JobState.RUNNING, JobState.RETRYING} == (
+        PENDING_STATES
+    )
+    assert [s.value for s in JobState] == schema.JOB_STATES
 
 
 @pytest.mark.parametrize(("state", "job_input"), PAIRS)
@@ -61,8 +66,27 @@ def test_apply_refuses_a_string_that_is_no_state() -> None:
         lifecycle.apply("sleeping", JobInput.START)
 
 
-def test_final_states_have_no_exits() -> None:
-    assert not [key for key in TRANSITIONS if key[0] in FINAL_STATES]
+def test_final_states_exit_only_by_a_clients_rerun_and_succeeded_never() -> None:
+    exits = {key: value for key, value in TRANSITIONS.items() if key[0] in FINAL_STATES}
+    assert set(exits) == {
+        (JobState.FAILED, JobInput.RERUN),
+        (JobState.DEAD, JobInput.RERUN),
+        (JobState.CANCELLED, JobInput.RERUN),
+    }
+    assert set(exits.values()) == {(Effect.REOPEN, JobState.QUEUED)}
+    assert FINAL_STATES - {JobState.SUCCEEDED} == lifecycle.RERUNNABLE_STATES
+
+
+def test_a_scheduled_job_is_queued_when_due_or_cancelled_and_nothing_else() -> None:
+    exits = {key[1]: value for key, value in TRANSITIONS.items() if key[0] is JobState.SCHEDULED}
+    assert exits == {
+        JobInput.DUE: (None, JobState.QUEUED),
+        JobInput.CANCEL: (Effect.FINISH, JobState.CANCELLED),
+    }
+    assert lifecycle.rule(JobInput.DUE).from_states == {JobState.SCHEDULED}
+    # Recovery never runs a scheduled job early: it is not requeued, and cannot start.
+    assert JobState.SCHEDULED not in lifecycle.rule(JobInput.REQUEUE).from_states
+    assert JobState.SCHEDULED not in lifecycle.rule(JobInput.START).from_states
 
 
 def _reachable(start: JobState) -> set[JobState]:
@@ -76,8 +100,8 @@ def _reachable(start: JobState) -> set[JobState]:
     return seen
 
 
-def test_every_state_reached_from_queued_can_still_finish() -> None:
-    reachable = _reachable(JobState.QUEUED)
+def test_every_state_reached_from_creation_can_still_finish() -> None:
+    reachable = _reachable(JobState.QUEUED) | _reachable(JobState.SCHEDULED)
     assert reachable == set(JobState)
     for state in reachable - FINAL_STATES:
         assert _reachable(state) & FINAL_STATES
@@ -95,9 +119,10 @@ def test_each_input_has_one_target_and_its_rule_lists_every_source() -> None:
 def test_the_rules_the_journals_used_before_are_kept() -> None:
     assert lifecycle.rule(JobInput.START).from_states == {JobState.QUEUED, JobState.RETRYING}
     assert lifecycle.rule(JobInput.RETRY).from_states == {JobState.RUNNING}
-    for job_input in (JobInput.SUCCEED, JobInput.FAIL, JobInput.DIE, JobInput.CANCEL):
-        assert lifecycle.rule(job_input).from_states == PENDING_STATES
+    for job_input in (JobInput.SUCCEED, JobInput.FAIL, JobInput.DIE):
+        assert lifecycle.rule(job_input).from_states == PENDING_STATES - {JobState.SCHEDULED}
         assert lifecycle.rule(job_input).effect is Effect.FINISH
+    assert lifecycle.rule(JobInput.CANCEL).from_states == PENDING_STATES
     requeue = lifecycle.rule(JobInput.REQUEUE)
     assert (requeue.from_states, requeue.to_state) == (
         {JobState.RUNNING, JobState.RETRYING},
@@ -126,11 +151,14 @@ def test_any_walk_stays_in_the_table_and_final_is_final(inputs: list[JobInput]) 
         except InvalidTransition:
             assert (state, job_input) not in TRANSITIONS
     # Wherever the walk stopped, the job can still finish (cancel ends any pending job) and a
-    # final state takes no input at all.
+    # final state takes no input but a client's rerun (and succeeded not even that).
     if state not in FINAL_STATES:
         assert lifecycle.apply(state, JobInput.CANCEL).state is JobState.CANCELLED
     else:
         for job_input in JobInput:
+            if job_input is JobInput.RERUN and state is not JobState.SUCCEEDED:
+                assert lifecycle.apply(state, job_input).state is JobState.QUEUED
+                continue
             with pytest.raises(InvalidTransition):
                 lifecycle.apply(state, job_input)
 

@@ -34,9 +34,12 @@ def _job(job_id: str, state: JobState) -> JobRecord:
         state=state,
         attempts=1,
         created_at=T0,
-        started_at=T0 if state is not JobState.QUEUED else None,
+        started_at=T0 if state not in (JobState.QUEUED, JobState.SCHEDULED) else None,
         finished_at=T0 + 1 if finished else None,
         result=7 if state is JobState.SUCCEEDED else None,
+        error={"message": "before"} if finished and state is not JobState.SUCCEEDED else None,
+        progress=0.25 if finished else 0.0,
+        run_at=T0 + 5 if state is JobState.SCHEDULED else None,
     )
 
 
@@ -57,8 +60,12 @@ def _check(before: JobRecord, job_input: JobInput, after: JobRecord | None, now:
     if effect is Effect.FINISH:
         assert (after.finished_at, after.error) == (now, {"message": "boom"})
         assert after.result == ("r" if target is JobState.SUCCEEDED else None)
+    if effect is Effect.REOPEN:
+        assert (after.finished_at, after.result, after.error) == (None, None, None)
+        assert after.progress == 0.0 and after.started_at == before.started_at
     if effect is None:
         assert (after.finished_at, after.result) == (before.finished_at, before.result)
+    assert after.run_at == before.run_at
 
 
 def _outcome(job_input: JobInput) -> dict[str, Any]:
