@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfgate.auth import Principal
@@ -30,6 +30,9 @@ def test_parse_ops() -> None:
     assert protocol.parse('{"op":"publish","channel":"c","data":null,"priority":"high"}') == (
         protocol.Publish(None, "c", None, "high")
     )
+    assert protocol.parse('{"op":"publish","channel":"c","data":[1]}') == (
+        protocol.Publish(None, "c", [1], "normal")
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,9 +56,67 @@ def test_parse_errors_carry_the_id(frame: str | bytes, code: str, rid: object) -
     assert (result.code, result.id) == (code, rid)
 
 
-@given(st.text(max_size=200))
-def test_parse_never_raises(text: str) -> None:
-    protocol.parse(text)
+_scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4)
+_frame_objects = st.fixed_dictionaries(
+    # "op": None stands for a frame without one (parse reads both the same way).
+    {"op": st.sampled_from(["ping", "subscribe", "unsubscribe", "publish", "nope"]) | _scalars},
+    optional={
+        "id": _scalars | st.text(min_size=129, max_size=130),
+        "channel": _scalars,
+        "data": _scalars,
+        "since": _scalars,
+        "epoch": _scalars,
+        "priority": st.sampled_from(["high", "normal", "low", "urgent"]) | _scalars,
+    },
+)
+_OPS = {
+    "ping": protocol.Ping,
+    "subscribe": protocol.Subscribe,
+    "unsubscribe": protocol.Unsubscribe,
+    "publish": protocol.Publish,
+}
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=200) | st.builds(json.dumps, _frame_objects))
+def test_parse_never_raises_and_answers_each_frame_for_what_it_is(text: str) -> None:
+    result = protocol.parse(text)
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        assert result == protocol.ProtocolError(None, "bad_request", result.message)
+        return
+    rid = obj.get("id")
+    good_id = rid is None or (type(rid) in (int, str) and len(str(rid)) <= 128)
+    if not good_id:
+        assert result == protocol.ProtocolError(None, "bad_request", result.message)
+        assert result.message.startswith("id")
+        return
+    op = obj.get("op")
+    if isinstance(result, protocol.ProtocolError):
+        # A frame with a readable id is always answered with that id.
+        assert result.id == rid
+        assert result.code in ("bad_request", "invalid", "unknown_op") and result.message
+        if op is None:
+            assert result.code == "bad_request"
+        elif op not in _OPS:
+            assert result.code == "unknown_op"
+        else:
+            assert op in ("subscribe", "publish") and result.code == "invalid"
+        return
+    assert type(op) is str and type(result) is _OPS[op]
+    assert result.id == rid
+    if not isinstance(result, protocol.Ping):
+        assert result.channel == obj.get("channel")
+    if isinstance(result, protocol.Subscribe):
+        assert (result.since, result.epoch) == (obj.get("since"), obj.get("epoch"))
+        assert result.since is None or (type(result.since) is int and result.since >= 0)
+        assert result.epoch is None or type(result.epoch) is str
+    if isinstance(result, protocol.Publish):
+        assert result.data == obj["data"]
+        assert result.priority == obj.get("priority", "normal")
 
 
 def test_message_frame_is_encoded_once_and_batches_reuse_it() -> None:
