@@ -218,3 +218,25 @@ def test_a_scenario_whose_clients_crash_is_skipped_with_the_reason(tmp_path: Pat
     doc = json.loads(path.read_text())
     assert doc["scenarios"] == {}
     assert "client" in doc["skipped"]["ws-fanout"]
+
+
+def test_the_default_suite_against_perfgate_itself(tmp_path: Path) -> None:
+    # What `make bench` runs (every scenario, subject perfgate), as a very short smoke.
+    out = tmp_path / "r"
+    code = bench_main(
+        [
+            *argv("--subject perfgate --runs 1 --duration 0.5 --warmup 0 --rate 10"),
+            *argv("--subscribers 3 --processes 1 --out"),
+            str(out),
+        ]
+    )
+    doc = only_result(out)
+    scenarios = doc["scenarios"]
+    assert set(scenarios) == {"http", "jobs", "ws-fanout", "ws-churn"}
+    assert doc.get("skipped", {}) == {}
+    for name, entry in scenarios.items():
+        assert entry["system"] == "perfgate", name
+        assert entry["errors"] == 0, (name, entry["runs"][0]["error_samples"])
+        assert entry["runs"][0]["requests"] == 5, name
+    assert scenarios["ws-fanout"]["deliveries"] == 5 * 3
+    assert code == (0 if all(entry["valid"] for entry in scenarios.values()) else 2)
