@@ -98,10 +98,12 @@ async def test_a_prefetched_job_is_timed_from_its_own_start(events: Events) -> N
     # job when that one starts, not be inherited nor count from when it was sent.
     async with one_worker(events) as pool:
         await learn_short(pool, "sleep")
-        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.4}, timeout_s=5))
+        # Timed from when it was sent, b would need 2.1 s of its 1.5; from its own start it has
+        # 1.4 s to spare.
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}, timeout_s=10))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(
-            JobSpec(id="b", task="sleep", args={"seconds": 0.1, "steps": 1}, timeout_s=0.35)
+            JobSpec(id="b", task="sleep", args={"seconds": 0.1, "steps": 1}, timeout_s=1.5)
         )
         await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # sent ahead
         assert (await first.wait()).state == "succeeded"
