@@ -157,7 +157,7 @@ def test_backoff_delay_is_full_jitter(attempt: int, seed: int) -> None:
 
 
 def test_backoff_rejects_attempt_zero() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="attempt must be >= 1, got 0"):
         backoff_ceiling_s(0, base_s=1, cap_s=1)
 
 
