@@ -245,3 +245,34 @@ def test_frame_cache_shares_frames_between_identical_runs() -> None:
     assert (cache.hits, cache.misses) == (1, 2)
     lone, *_ = plan_frames(msgs[:1], BatchPlan(0.0, 64), cache)
     assert lone[0] is msgs[0].wire == websocket_frame(protocol.message_frame(msgs[0]))
+
+
+def test_byte_budget_edges() -> None:
+    budget = ByteBudget(100, grace_s=2.0)
+    assert budget.peak_bytes == 0 and budget.over_since is None
+    assert budget.try_reserve(60, now=0.0)
+    assert budget.try_reserve(40, now=0.0)  # exactly the budget fits
+    assert not budget.try_reserve(1, now=1.0)
+    assert not budget.try_reserve(1, now=2.0)
+    assert budget.dropped == 2 and budget.over_since == 1.0  # from the first refusal on
+    budget.release(50)
+    assert budget.over_since == 1.0  # at half: not yet below it
+    budget.release(1)
+    assert budget.over_since is None
+
+
+def test_drops_decided_elsewhere_are_counted_and_start_the_clock_once() -> None:
+    budget = ByteBudget(100, grace_s=2.0)
+    budget.drop(now=5.0)
+    budget.drop(now=6.0)
+    assert budget.dropped == 2 and budget.over_since == 5.0
+    assert budget.is_slow(7.0) and not budget.is_slow(6.9)
+
+
+def test_frame_cache_encodes_each_message_and_run_once() -> None:
+    msgs = [Message("c", i, {"n": i}, "normal", 0.0) for i in range(1, 4)]
+    cache = FrameCache()
+    assert cache.message(msgs[0]) is cache.message(msgs[0])
+    frames = [cache.batch(msgs) for _ in range(3)]
+    assert frames[0] is frames[1] is frames[2]
+    assert (cache.hits, cache.misses) == (2, 1)
