@@ -141,9 +141,9 @@ def test_unknown_priority_is_refused() -> None:
 
 def test_queue_bounds_are_checked() -> None:
     assert PriorityQueue(max_len=1, aging_s=0.001).max_len == 1  # the smallest allowed
-    with pytest.raises(ValueError, match="^max_len must be >= 1$"):
+    with pytest.raises(ValueError, match=r"^max_len must be >= 1$"):
         PriorityQueue(max_len=0, aging_s=1)
-    with pytest.raises(ValueError, match="^aging_s must be > 0$"):
+    with pytest.raises(ValueError, match=r"^aging_s must be > 0$"):
         PriorityQueue(max_len=1, aging_s=0)
 
 
