@@ -25,7 +25,7 @@ async def learn_short(pool: Pool, *tasks: str) -> None:
 async def test_prefetched_job_runs_on_the_same_worker(events: Events) -> None:
     async with one_worker(events) as pool:
         await learn_short(pool, "sleep", "pid")
-        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.3}))
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="pid"))
         await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # handed to the worker
@@ -42,7 +42,7 @@ async def test_no_prefetch_behind_a_long_job() -> None:
         await pool.submit(JobSpec(id="learn", task="sleep", args={"seconds": 0.1})).wait()
         await learn_short(pool, "pid")
         long_jobs = [
-            pool.submit(JobSpec(id=f"long{i}", task="sleep", args={"seconds": 0.3}))
+            pool.submit(JobSpec(id=f"long{i}", task="sleep", args={"seconds": 2.0}))
             for i in range(2)
         ]
         short = pool.submit(JobSpec(id="short", task="pid"))
@@ -55,7 +55,7 @@ async def test_cancel_a_prefetched_job_skips_it(events: Events, tmp_path: Path) 
     marker = tmp_path / "ran"
     async with one_worker(events) as pool:
         await learn_short(pool, "sleep", "touch")
-        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.3}))
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="touch", args={"path": str(marker)}))
         await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # handed to the worker
