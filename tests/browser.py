@@ -77,24 +77,41 @@ class DevTools:
                 return reply["result"]["result"].get("value")
 
 
+# The charts' gridlines and labels are grey and every data series has a saturated colour (see
+# COLORS in dashboard.js), so the coloured pixels on a canvas are its data lines, and only those:
+# a series drawn over a gridline or over another series still counts.
 READ_DOM = """JSON.stringify({
   status: document.getElementById("status").textContent,
   messages: Number(document.getElementById("status").dataset.messages),
   url: document.getElementById("status").dataset.url,
-  points: Object.fromEntries(%s.map((id) => [id, Number(document.getElementById(id).dataset.points)])),
-  last: Object.fromEntries(%s.map((id) => [id, document.getElementById(id).dataset.last])),
-  painted: Object.fromEntries(%s.map((id) => {
+  points: Object.fromEntries(CHART_IDS.map((id) => [id, Number(document.getElementById(id).dataset.points)])),
+  last: Object.fromEntries(CHART_IDS.map((id) => [id, document.getElementById(id).dataset.last])),
+  lines: Object.fromEntries(CHART_IDS.map((id) => {
     const c = document.getElementById(id);
     const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
-    return [id, n];
+    let coloured = 0, grey = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] < 128) continue;
+      const spread = Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]);
+      if (spread >= 64) coloured++; else grey++;
+    }
+    return [id, {width: c.width, coloured: coloured, grey: grey}];
   })),
   alerts: document.getElementById("alerts").textContent,
   alertCount: Number(document.getElementById("alerts").dataset.count),
   recommendations: document.getElementById("recommendations").textContent,
   routes: document.querySelectorAll("#routes tbody tr").length,
-})""" % ((json.dumps(CHARTS),) * 3)
+})""".replace("CHART_IDS", json.dumps(CHARTS))
+
+
+def undrawn_charts(dom: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """The charts whose data lines did not paint at least half the canvas width in colour (a
+    chart's points span its whole width), with their pixel counts."""
+    return {
+        chart: reading
+        for chart, reading in dom["lines"].items()
+        if reading["coloured"] < reading["width"] / 2
+    }
 
 
 async def read_dashboard(

@@ -62,3 +62,25 @@ def test_per_connection_use_with_a_start_time() -> None:
     assert bucket.take(0.0) > 0
     assert bucket.take(0.5) == 0.0
     assert bucket.take(0.5) > 0
+
+
+def test_a_clock_going_backwards_takes_no_tokens_away() -> None:
+    bucket = TokenBucket(rate_per_s=1.0, burst=5)
+    assert bucket.take(now=10.0) == 0.0
+    assert bucket.take(now=5.0) == 0.0  # earlier than the last take: no refill, and no debt
+    assert bucket.tokens == 3.0
+
+
+def test_refill_counts_from_the_last_take_not_from_zero() -> None:
+    bucket = TokenBucket(rate_per_s=2.0, burst=4)
+    assert bucket.take(now=100.0, cost=4) == 0.0
+    assert bucket.take(now=100.25) == 0.25  # half a token back, the other half in 0.25 s
+    assert bucket.take(now=100.5) == 0.0
+    assert bucket.tokens == 0.0
+
+
+def test_keyed_buckets_pass_the_time_and_the_cost_through() -> None:
+    buckets = KeyedBuckets(rate_per_s=1.0, burst=5)
+    assert buckets.take("a", now=50.0, cost=5) == 0.0
+    assert buckets.take("a", now=50.0) == 1.0
+    assert buckets.take("a", now=51.0) == 0.0  # a second later, a token is back

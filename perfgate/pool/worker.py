@@ -197,13 +197,14 @@ class Worker:
                 if head is not None:
                     head.interrupted = True
                     head._end()
-            if crash is not None:
-                await stop_group(self.process, grace_s=0)
-            else:
+            if crash is None:
                 with trio.CancelScope(shield=True), trio.move_on_after(_REAP_DEADLINE_S):
                     await self.process.wait()
-            if self.process.returncode is None:  # closed its stdout but kept running
-                await stop_group(self.process, grace_s=0)
+            # However it ended (crashed, broke the protocol, closed its stdout but kept running,
+            # or was stopped): close its pipes now rather than whenever this object is
+            # collected (a cycle can keep it for as long as the next full GC), and sweep its
+            # group, where anything its task started would otherwise outlive it.
+            await stop_group(self.process, grace_s=0)
             if crash is None:
                 info = describe_exit(self.process.returncode or 0)
                 crash = WorkerCrashed(f"worker {info['message']}", info)

@@ -61,13 +61,34 @@ def test_http_against_hypercorn_with_uvicorn_as_peer(tmp_path: Path) -> None:
     assert doc["machine"]["cores"] >= 1
     assert doc["versions"]["hdrhistogram"]
     assert "<img" in (out / (sorted(out.glob("*.json"))[0].stem + ".html")).read_text()
-    baseline = tmp_path / "baseline.json"
-    if entry["valid"]:
-        # the baseline written beside it gates (A against itself)
-        assert gate_main([str(baseline), str(baseline)]) == 0
-    else:
-        # a machine hiccup made a run INVALID: such a result is never written as a baseline
-        assert not baseline.exists()
+    # Gating the result against itself: a pass when every run kept its schedule, inconclusive
+    # when a machine hiccup made one INVALID (which one it was is recorded, so both are exact).
+    [result_path] = out.glob("*.json")
+    assert gate_main([str(result_path), str(result_path)]) == (0 if entry["valid"] else 2)
+    # Only a valid result is written as a baseline.
+    assert (tmp_path / "baseline.json").exists() is entry["valid"]
+
+
+def test_a_closed_loop_run_is_always_valid_and_gates_against_itself(tmp_path: Path) -> None:
+    # Closed loop cannot fall behind a schedule, so the whole path (result, baseline, gate)
+    # runs every time, whatever the machine is doing.
+    out, baseline = tmp_path / "results", tmp_path / "baseline.json"
+    code = bench_main(
+        [
+            *argv(
+                "http --subject hypercorn-trio --runs 3 --duration 0.4 --warmup 0 --connections 1 --processes 1 --closed-loop --out"
+            ),
+            str(out),
+            "--write-baseline",
+            str(baseline),
+        ]
+    )
+    entry = only_result(out)["scenarios"]["http"]
+    assert code == 0
+    assert entry["valid"] is True and entry["mode"] == "closed-loop"
+    assert [run["valid"] for run in entry["runs"]] == [True, True, True]
+    assert entry["errors"] == 0
+    assert gate_main([str(baseline), str(baseline)]) == 0
 
 
 def test_jobs_against_the_processpool_peer(tmp_path: Path) -> None:
@@ -78,7 +99,7 @@ def test_jobs_against_the_processpool_peer(tmp_path: Path) -> None:
         ]
     )
     entry = only_result(tmp_path)["scenarios"]["jobs"]
-    assert code in (0, 2)
+    assert code == (0 if entry["valid"] else 2)  # inconclusive only for a recorded INVALID run
     assert entry["runs"][0]["requests"] == 16
     assert entry["errors"] == 0, entry["runs"][0]["error_samples"]
 
@@ -94,12 +115,12 @@ def test_ws_fanout_and_churn_against_the_websockets_peer(tmp_path: Path) -> None
     )
     doc = only_result(tmp_path)
     fanout = doc["scenarios"]["ws-fanout"]
-    assert code in (0, 2)
+    churn = doc["scenarios"]["ws-churn"]
+    assert code == (0 if fanout["valid"] and churn["valid"] else 2)
     assert fanout["published"] == 16
     assert fanout["deliveries"] == 16 * 5
     assert fanout["lost"] == 0
     assert fanout["duplicated"] == 0
-    churn = doc["scenarios"]["ws-churn"]
     assert churn["requests"] == 16
     assert churn["errors"] == 0, churn["runs"][0]["error_samples"]
     assert json.dumps(doc)  # serialisable as written
@@ -197,3 +218,35 @@ def test_a_scenario_whose_clients_crash_is_skipped_with_the_reason(tmp_path: Pat
     doc = json.loads(path.read_text())
     assert doc["scenarios"] == {}
     assert "client" in doc["skipped"]["ws-fanout"]
+
+
+def test_the_default_suite_against_perfgate_itself(tmp_path: Path) -> None:
+    # What `make bench` runs (every scenario, subject perfgate), as a very short smoke.
+    out = tmp_path / "r"
+    code = bench_main(
+        [
+            *argv("--subject perfgate --runs 1 --duration 0.5 --warmup 0 --rate 10"),
+            *argv("--subscribers 3 --idle-connections 20 --idle-window 0.5 --processes 1 --out"),
+            str(out),
+        ]
+    )
+    doc = only_result(out)
+    scenarios = doc["scenarios"]
+    open_loop = {"http", "jobs", "ws-fanout", "ws-churn"}
+    assert set(scenarios) == open_loop | {"jobs-throughput", "ws-idle"}
+    assert doc.get("skipped", {}) == {}
+    for name, entry in scenarios.items():
+        assert entry["system"] == "perfgate", name
+    for name in sorted(open_loop):
+        entry = scenarios[name]
+        assert entry["system"] == "perfgate", name
+        assert entry["errors"] == 0, (name, entry["runs"][0]["error_samples"])
+        assert entry["runs"][0]["requests"] == 5, name
+    assert scenarios["ws-fanout"]["deliveries"] == 5 * 3
+    throughput = scenarios["jobs-throughput"]
+    assert throughput["mode"] == "closed-loop" and throughput["errors"] == 0
+    assert throughput["requests"] > 0
+    idle = scenarios["ws-idle"]
+    assert idle["errors"] == 0 and idle["requests"] == 20  # every connection was opened
+    assert idle["idle"]["connections"] == 20 and idle["idle"]["bytes_per_connection"] > 0
+    assert code == (0 if all(entry["valid"] for entry in scenarios.values()) else 2)

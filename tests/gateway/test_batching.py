@@ -57,11 +57,17 @@ async def test_window_zero_sends_every_message_alone(start_gateway: Start) -> No
 
 
 async def test_control_frames_keep_their_order_around_a_batch(start_gateway: Start) -> None:
-    gateway, url = await start_gateway(batch_window_ms=200, batch_max=100)
+    gateway, url = await start_gateway(batch_window_ms=1000, batch_max=100)
     client = await subscribed(url)
     await gateway.publish("c", 1)
+    leading = await client.recv()  # the leading edge goes out alone, at once
+    assert (leading["type"], leading["data"]) == ("message", 1)
+    await gateway.publish("c", 2)
+    await gateway.publish("c", 3)
     await client.send({"op": "ping", "id": "p"})
+    # The ack was queued after the open batch: it follows it, it does not overtake it.
     first, second = await client.recv(), await client.recv()
-    assert first["type"] == "batch" or first["type"] == "message"
+    assert first["type"] == "batch"
+    assert [m["data"] for m in first["messages"]] == [2, 3]
     assert second == {"type": "ack", "id": "p"}
     await client.close()

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfgate.auth import Principal
@@ -30,6 +30,9 @@ def test_parse_ops() -> None:
     assert protocol.parse('{"op":"publish","channel":"c","data":null,"priority":"high"}') == (
         protocol.Publish(None, "c", None, "high")
     )
+    assert protocol.parse('{"op":"publish","channel":"c","data":[1]}') == (
+        protocol.Publish(None, "c", [1], "normal")
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,9 +56,67 @@ def test_parse_errors_carry_the_id(frame: str | bytes, code: str, rid: object) -
     assert (result.code, result.id) == (code, rid)
 
 
-@given(st.text(max_size=200))
-def test_parse_never_raises(text: str) -> None:
-    protocol.parse(text)
+_scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4)
+_frame_objects = st.fixed_dictionaries(
+    # "op": None stands for a frame without one (parse reads both the same way).
+    {"op": st.sampled_from(["ping", "subscribe", "unsubscribe", "publish", "nope"]) | _scalars},
+    optional={
+        "id": _scalars | st.text(min_size=129, max_size=130),
+        "channel": _scalars,
+        "data": _scalars,
+        "since": _scalars,
+        "epoch": _scalars,
+        "priority": st.sampled_from(["high", "normal", "low", "urgent"]) | _scalars,
+    },
+)
+_OPS = {
+    "ping": protocol.Ping,
+    "subscribe": protocol.Subscribe,
+    "unsubscribe": protocol.Unsubscribe,
+    "publish": protocol.Publish,
+}
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=200) | st.builds(json.dumps, _frame_objects))
+def test_parse_never_raises_and_answers_each_frame_for_what_it_is(text: str) -> None:
+    result = protocol.parse(text)
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        assert result == protocol.ProtocolError(None, "bad_request", result.message)
+        return
+    rid = obj.get("id")
+    good_id = rid is None or (type(rid) in (int, str) and len(str(rid)) <= 128)
+    if not good_id:
+        assert result == protocol.ProtocolError(None, "bad_request", result.message)
+        assert result.message.startswith("id")
+        return
+    op = obj.get("op")
+    if isinstance(result, protocol.ProtocolError):
+        # A frame with a readable id is always answered with that id.
+        assert result.id == rid
+        assert result.code in ("bad_request", "invalid", "unknown_op") and result.message
+        if op is None:
+            assert result.code == "bad_request"
+        elif op not in _OPS:
+            assert result.code == "unknown_op"
+        else:
+            assert op in ("subscribe", "publish") and result.code == "invalid"
+        return
+    assert type(op) is str and type(result) is _OPS[op]
+    assert result.id == rid
+    if not isinstance(result, protocol.Ping):
+        assert result.channel == obj.get("channel")
+    if isinstance(result, protocol.Subscribe):
+        assert (result.since, result.epoch) == (obj.get("since"), obj.get("epoch"))
+        assert result.since is None or (type(result.since) is int and result.since >= 0)
+        assert result.epoch is None or type(result.epoch) is str
+    if isinstance(result, protocol.Publish):
+        assert result.data == obj["data"]
+        assert result.priority == obj.get("priority", "normal")
 
 
 def test_a_message_is_held_once_encoded_and_batches_reuse_it() -> None:
@@ -205,3 +266,34 @@ def test_error_frames_carry_the_field_errors_of_the_http_problem() -> None:
         "message": "task: required",
         "errors": [{"field": "task", "message": "required"}],
     }
+
+
+def test_byte_budget_edges() -> None:
+    budget = ByteBudget(100, grace_s=2.0)
+    assert budget.peak_bytes == 0 and budget.over_since is None
+    assert budget.try_reserve(60, now=0.0)
+    assert budget.try_reserve(40, now=0.0)  # exactly the budget fits
+    assert not budget.try_reserve(1, now=1.0)
+    assert not budget.try_reserve(1, now=2.0)
+    assert budget.dropped == 2 and budget.over_since == 1.0  # from the first refusal on
+    budget.release(50)
+    assert budget.over_since == 1.0  # at half: not yet below it
+    budget.release(1)
+    assert budget.over_since is None
+
+
+def test_drops_decided_elsewhere_are_counted_and_start_the_clock_once() -> None:
+    budget = ByteBudget(100, grace_s=2.0)
+    budget.drop(now=5.0)
+    budget.drop(now=6.0)
+    assert budget.dropped == 2 and budget.over_since == 5.0
+    assert budget.is_slow(7.0) and not budget.is_slow(6.9)
+
+
+def test_frame_cache_encodes_each_message_and_run_once() -> None:
+    msgs = [Message("c", i, {"n": i}, "normal", 0.0) for i in range(1, 4)]
+    cache = FrameCache()
+    assert cache.message(msgs[0]) is cache.message(msgs[0])
+    frames = [cache.batch(msgs) for _ in range(3)]
+    assert frames[0] is frames[1] is frames[2]
+    assert (cache.hits, cache.misses) == (2, 1)

@@ -177,8 +177,15 @@ async def test_command_task_streams_logs_and_fails_on_exit_status(service_factor
             await http.post("/v1/jobs", json={"task": "greet", "args": {"who": "x", "code": 3}})
         ).json()
         failed = (await http.get(f"/v1/jobs/{bad['id']}?wait=20")).json()
-        assert failed["state"] in ("failed", "dead")
-        assert "3" in str(failed["error"])
+        # No retries configured: one attempt, failed (not dead), naming the exit status.
+        assert failed["state"] == "failed"
+        assert failed["attempts"] == 1
+        assert failed["error"] == {
+            "type": "CommandFailed",
+            "kind": "exit",
+            "exit_code": 3,
+            "message": "exited with code 3",
+        }
         missing = await http.post("/v1/jobs", json={"task": "greet", "args": {"who": "x"}})
         assert missing.status_code == 422
         nested = await http.post(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfgate.config import MonitorConfig
-from perfgate.monitor.recommend import queue_depth, recommend
+from perfgate.monitor.recommend import number, queue_depth, recommend
 from perfgate.monitor.window import WindowStats
 
 CONFIG = MonitorConfig()
@@ -78,20 +79,59 @@ json_values = st.recursive(
 )
 
 
-@given(json_values, json_values, json_values, json_values)
-def test_any_shape_of_stats_is_tolerated(pool: Any, gateway: Any, cache: Any, system: Any) -> None:
+_numbers = st.integers(0, 200) | st.integers(-10, 10**4) | st.floats(allow_nan=True) | json_values
+
+
+def _shaped(**keys: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A stats dict with some of the real keys (arbitrary values), or anything at all."""
+    return st.fixed_dictionaries({}, optional=keys) | json_values
+
+
+_pools = _shaped(
+    queue=_shaped(high=_numbers, normal=_numbers, low=_numbers),
+    workers=_shaped(busy=_numbers, total=_numbers, idle=_numbers, max=_numbers),
+)
+_gateways = _shaped(messages_dropped=_numbers, messages_sent=_numbers)
+_tier = _shaped(hits=_numbers, misses=_numbers, evictions=_numbers)
+_caches = _shaped(l1=_tier, l2=_tier)
+_systems = _shaped(process_cpu_pct=_numbers, host_cpu_pct=_numbers, host_memory_pct=_numbers)
+
+
+@settings(max_examples=500)
+@given(_pools, _gateways, _caches, _systems, st.floats(0, 5000))
+def test_any_shape_of_stats_is_tolerated_and_each_advice_names_its_figure(
+    pool: Any, gateway: Any, cache: Any, system: Any, p99_ms: float
+) -> None:
     as_dict = lambda v: v if isinstance(v, dict) else None  # noqa: E731
-    recommend(
+    system = system if isinstance(system, dict) else {}
+    found = recommend(
         CONFIG,
-        system=system if isinstance(system, dict) else {},
-        http_total=WindowStats(),
+        system=system,
+        http_total=WindowStats(count=100, duration_s=60, p99_ms=p99_ms),
         pool=as_dict(pool),
         gateway=as_dict(gateway),
         cache=as_dict(cache),
     )
-    queue_depth(as_dict(pool))
-
-
-def test_non_finite_figures_are_ignored() -> None:
-    pool = {"queue": {"high": float("nan"), "normal": float("inf"), "low": 3}}
-    assert queue_depth(pool) == 3
+    depth = queue_depth(as_dict(pool))
+    if isinstance(pool, dict) and isinstance(pool.get("queue"), dict):
+        queue = pool["queue"]
+        assert depth == int(sum(number(queue, p) or 0 for p in ("high", "normal", "low")))
+    else:
+        assert depth is None
+    assert len({r.code for r in found}) == len(found)  # each piece of advice once
+    figures = {
+        "pool.queue_depth": depth,
+        "pool.workers.idle": number(as_dict(pool), "workers", "idle"),
+        "system.process_cpu_pct": number(system, "process_cpu_pct"),
+        "system.host_memory_pct": number(system, "host_memory_pct"),
+        "gateway.messages_dropped": number(as_dict(gateway), "messages_dropped"),
+    }
+    for tier in ("l1", "l2"):
+        hits = number(as_dict(cache), tier, "hits")
+        misses = number(as_dict(cache), tier, "misses")
+        if hits is not None and misses is not None and hits + misses > 0:
+            figures[f"cache.{tier}.hit_rate_pct"] = 100.0 * hits / (hits + misses)
+    for advice in found:
+        # The figure it names, with the value it was read with: a reader can check it.
+        assert advice.value == figures[advice.figure], advice
+        assert json.loads(json.dumps(advice.to_json(), allow_nan=False))["code"] == advice.code

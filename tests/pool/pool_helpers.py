@@ -42,6 +42,7 @@ def make_tasks() -> dict[str, TaskConfig]:
         "self_kill",
         "hang",
         "spawn_and_hang",
+        "spawn_and_exit",
         "flaky",
         "grow",
         "touch",

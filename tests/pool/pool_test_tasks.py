@@ -93,3 +93,12 @@ def grow(ctx: Any, mb: int) -> int:
 def touch(ctx: Any, path: str) -> int:
     Path(path).write_text("ran")
     return os.getpid()
+
+
+def spawn_and_exit(ctx: Any, pid_file: str) -> None:
+    """Start a grandchild that does not hold our stdin, record its pid, and die at once."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL
+    )
+    Path(pid_file).write_text(str(child.pid))
+    os._exit(1)

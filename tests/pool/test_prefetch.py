@@ -25,7 +25,7 @@ async def learn_short(pool: Pool, *tasks: str) -> None:
 async def test_prefetched_job_runs_on_the_same_worker(events: Events) -> None:
     async with one_worker(events) as pool:
         await learn_short(pool, "sleep", "pid")
-        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.3}))
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="pid"))
         await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # handed to the worker
@@ -42,7 +42,7 @@ async def test_no_prefetch_behind_a_long_job() -> None:
         await pool.submit(JobSpec(id="learn", task="sleep", args={"seconds": 0.1})).wait()
         await learn_short(pool, "pid")
         long_jobs = [
-            pool.submit(JobSpec(id=f"long{i}", task="sleep", args={"seconds": 0.3}))
+            pool.submit(JobSpec(id=f"long{i}", task="sleep", args={"seconds": 2.0}))
             for i in range(2)
         ]
         short = pool.submit(JobSpec(id="short", task="pid"))
@@ -55,7 +55,7 @@ async def test_cancel_a_prefetched_job_skips_it(events: Events, tmp_path: Path) 
     marker = tmp_path / "ran"
     async with one_worker(events) as pool:
         await learn_short(pool, "sleep", "touch")
-        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.3}))
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="touch", args={"path": str(marker)}))
         await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # handed to the worker
@@ -98,10 +98,12 @@ async def test_a_prefetched_job_is_timed_from_its_own_start(events: Events) -> N
     # job when that one starts, not be inherited nor count from when it was sent.
     async with one_worker(events) as pool:
         await learn_short(pool, "sleep")
-        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 0.4}, timeout_s=5))
+        # Timed from when it was sent, b would need 2.1 s of its 1.5; from its own start it has
+        # 1.4 s to spare.
+        first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}, timeout_s=10))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(
-            JobSpec(id="b", task="sleep", args={"seconds": 0.1, "steps": 1}, timeout_s=0.35)
+            JobSpec(id="b", task="sleep", args={"seconds": 0.1, "steps": 1}, timeout_s=1.5)
         )
         await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # sent ahead
         assert (await first.wait()).state == "succeeded"
@@ -112,8 +114,9 @@ async def test_a_prefetched_job_is_timed_from_its_own_start(events: Events) -> N
 async def test_an_idle_worker_outlives_its_last_jobs_deadline(events: Events) -> None:
     async with one_worker(events) as pool:
         await learn_short(pool, "pid")
-        first = await pool.submit(JobSpec(id="a", task="pid", timeout_s=0.2)).wait()
-        await trio.sleep(0.4)  # past the deadline the job had
+        # A deadline a loaded machine still meets for an instant job, then idle past it.
+        first = await pool.submit(JobSpec(id="a", task="pid", timeout_s=1.0)).wait()
+        await trio.sleep(1.5)  # past the deadline the job had
         second = await pool.submit(JobSpec(id="b", task="pid")).wait()
         assert first.result == second.result  # the same worker, not killed
         assert pool.stats()["worker_restarts"]["timeout"] == 0

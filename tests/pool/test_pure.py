@@ -135,8 +135,46 @@ def test_pop_returns_every_item_exactly_once(items: list[tuple[str, float]]) -> 
 
 def test_unknown_priority_is_refused() -> None:
     queue: PriorityQueue[str] = PriorityQueue(max_len=5, aging_s=1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown priority 'urgent'"):
         queue.push("a", "a", "urgent", now=0)
+
+
+def test_queue_bounds_are_checked() -> None:
+    assert PriorityQueue(max_len=1, aging_s=0.001).max_len == 1  # the smallest allowed
+    with pytest.raises(ValueError, match=r"^max_len must be >= 1$"):
+        PriorityQueue(max_len=0, aging_s=1)
+    with pytest.raises(ValueError, match=r"^aging_s must be > 0$"):
+        PriorityQueue(max_len=1, aging_s=0)
+
+
+def test_effective_rank_ages_by_waiting_time_over_aging_s() -> None:
+    queue: PriorityQueue[str] = PriorityQueue(max_len=5, aging_s=4)
+    assert queue.effective_rank("low", enqueued_at=10, now=12) == 1.5
+    assert queue.effective_rank("high", enqueued_at=10, now=9) == 0.0  # no negative wait
+
+
+def test_a_tie_goes_to_the_higher_priority() -> None:
+    queue: PriorityQueue[str] = PriorityQueue(max_len=5, aging_s=1)
+    queue.push("n", "n", "normal", now=0.0)
+    queue.push("h", "h", "high", now=1.0)
+    # At t=1 both heads rank 0: the normal one aged by exactly one priority level.
+    assert queue.peek(now=1.0) == "h"
+    assert queue.pop(now=1.0) == "h"
+
+
+def test_peek_shows_what_pop_takes_and_leaves_it() -> None:
+    queue: PriorityQueue[str] = PriorityQueue(max_len=5, aging_s=100)
+    assert queue.peek(now=0) is None
+    for key, prio in [("l", "low"), ("n", "normal"), ("n2", "normal")]:
+        queue.push(key, key, prio, now=0)
+    assert queue.peek(now=0) == "n"
+    assert len(queue) == 3
+    assert queue.remove("l") == "l"
+    assert len(queue) == 2
+    assert queue.pop(now=0) == "n"
+    assert len(queue) == 1
+    assert queue.peek(now=0) == queue.pop(now=0) == "n2"
+    assert len(queue) == 0
 
 
 # -- back-off -------------------------------------------------------------------------------
@@ -157,7 +195,7 @@ def test_backoff_delay_is_full_jitter(attempt: int, seed: int) -> None:
 
 
 def test_backoff_rejects_attempt_zero() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="attempt must be >= 1, got 0"):
         backoff_ceiling_s(0, base_s=1, cap_s=1)
 
 

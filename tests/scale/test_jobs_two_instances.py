@@ -28,9 +28,23 @@ timeout_s = 10
 
 @pytest.fixture
 def pair(tmp_path: Path, redis_url: str) -> Iterator[tuple[Instance, Instance]]:
+    yield from start_pair(tmp_path, redis_url, {})
+
+
+@pytest.fixture
+def one_worker_pair(tmp_path: Path, redis_url: str) -> Iterator[tuple[Instance, Instance]]:
+    """Two instances of one worker each: a third job waits in the shared queue."""
+    yield from start_pair(
+        tmp_path, redis_url, {"PERFGATE_POOL_MIN_WORKERS": "1", "PERFGATE_POOL_MAX_WORKERS": "1"}
+    )
+
+
+def start_pair(
+    tmp_path: Path, redis_url: str, extra_env: dict[str, str]
+) -> Iterator[tuple[Instance, Instance]]:
     procs: list[subprocess.Popen[bytes]] = []
     ready: list[Instance] = []
-    env = {"PERFGATE_SERVER_JOB_LEASE_S": str(LEASE_S)}
+    env = {"PERFGATE_SERVER_JOB_LEASE_S": str(LEASE_S), **extra_env}
     try:
         for name in ("a", "b"):
             home = tmp_path / name
@@ -181,6 +195,32 @@ async def test_redis_restart_mid_run_both_recover_and_the_job_completes(
     after = await submit(b, {"task": "echo", "args": {"after": True}})
     finished = (await call(a, "GET", f"/v1/jobs/{after['id']}?wait=20")).json()
     assert finished["state"] == "succeeded" and finished["result"] == {"after": True}
+
+
+async def test_redis_restart_with_queued_jobs_runs_each_once_afterwards(
+    one_worker_pair: tuple[Instance, Instance], redis_server: RedisServer
+) -> None:
+    a, b = one_worker_pair
+    busy = [
+        await submit(instance, {"task": "sleep", "args": {"seconds": 3.0, "steps": 1}})
+        for instance in (a, b)
+    ]
+    for job in busy:
+        await until_state(a, job["id"], "running")
+    queued = [await submit((a, b)[i % 2], {"task": "echo", "args": {"i": i}}) for i in range(4)]
+    for job in queued:
+        assert (await call(b, "GET", f"/v1/jobs/{job['id']}")).json()["state"] == "queued"
+    redis_server.stop(save=True)
+    for instance in (a, b):
+        await until_status(instance, "/readyz", 503)
+    redis_server.start()
+    for instance in (a, b):
+        await until_status(instance, "/readyz", 200)
+    done = [(await call(a, "GET", f"/v1/jobs/{job['id']}?wait=25")).json() for job in busy + queued]
+    assert [job["state"] for job in done] == ["succeeded"] * 6, done
+    assert [job["result"] for job in done[2:]] == [{"i": i} for i in range(4)]
+    # The queued jobs survived the restart in the queue and ran once each, not twice.
+    assert [job["attempts"] for job in done[2:]] == [1, 1, 1, 1]
 
 
 def test_the_shared_queue_is_bounded_by_max_queue(tmp_path: Path, redis_url: str) -> None:
