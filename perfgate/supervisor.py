@@ -215,7 +215,7 @@ class Supervisor:
                 ),
             )
         else:
-            from perfgate.store.redis_journal import RedisJournal
+            from perfgate.redis.journal import RedisJournal
 
             journal = redis_journal = await stack.enter_async_context(
                 RedisJournal.open(
@@ -257,7 +257,7 @@ class Supervisor:
         if redis is not None:
             # With Redis, jobs are queued on its streams and claimed by whichever instance
             # has room; this instance's pool runs what it claims.
-            from perfgate.jobs.redis_queue import RedisJobQueue
+            from perfgate.redis.queue import RedisJobQueue
 
             queue = RedisJobQueue(
                 redis,
@@ -322,7 +322,7 @@ class Supervisor:
             memory_hub = MemoryHub.from_config(gw)
             return memory_hub, memory_hub.run, None
         # Imported here: coredis (and anyio) load only when Redis is configured.
-        from perfgate.broker.redis import RedisHub, open_redis
+        from perfgate.redis.hub import RedisHub, open_redis
 
         client = await stack.enter_async_context(open_redis(url))
         redis_hub = RedisHub(

@@ -1,6 +1,6 @@
 """The Redis hub: channels shared by every instance on one Redis (DESIGN.md section 6).
 
-Offsets, epochs and history live in Redis (see :mod:`perfgate.broker.redis_wire`); a publish
+Offsets, epochs and history live in Redis (see :mod:`perfgate.redis.scripts.channels`); a publish
 is one Lua script that allocates the offset, appends to the capped history stream and
 ``PUBLISH``es, so any instance may publish and offsets still increase by one per channel.
 
@@ -33,12 +33,12 @@ import coredis
 import coredis.exceptions
 import trio
 
-from perfgate.broker import redis_wire as wire
 from perfgate.broker._history import DEFAULT_HISTORY_BYTES, PRIORITIES, Message, Replay
 from perfgate.broker._hub import Sink
 from perfgate.config import parse_redis_url
 from perfgate.errors import TooManyChannels, Unavailable
 from perfgate.readiness import Readiness
+from perfgate.redis.scripts import channels as wire
 
 log = logging.getLogger("perfgate.broker")
 

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import trio
 
-from perfgate.broker.redis import open_redis
-from perfgate.jobs.redis_queue import RedisJobQueue
 from perfgate.pool import JobSpec
 from perfgate.pool.job import JobHandle, JobOutcome
 from perfgate.readiness import Phase, Readiness
+from perfgate.redis.hub import open_redis
+from perfgate.redis.journal import RedisJournal
+from perfgate.redis.queue import RedisJobQueue
+from perfgate.redis.scripts import jobs as wire
 from perfgate.store import JobRecord
-from perfgate.store import redis_wire as wire
-from perfgate.store.redis_journal import RedisJournal
 
 LEASE_MS = 600
 

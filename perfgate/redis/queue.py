@@ -39,7 +39,7 @@ Per-task ``max_concurrency`` holds across instances: a claim takes a slot of the
 job off its stream into the task's held set, so the jobs of other tasks behind it are still
 read and run. A slot is held from claim until the job finishes (back-offs between attempts
 included); finishing frees it and puts one held job back on its stream, and a slot whose
-instance died lapses with its lease (see :mod:`perfgate.store.redis_wire`).
+instance died lapses with its lease (see :mod:`perfgate.redis.scripts.jobs`).
 
 Cancellation: cancelling ``run`` stops claiming and refreshing; jobs still owned keep their
 entries pending, and another instance reclaims them once their lease expires.
@@ -60,16 +60,16 @@ import coredis
 import coredis.exceptions
 import trio
 
-from perfgate.broker.redis import REDIS_ERRORS
 from perfgate.errors import QueueFull, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import FINAL_STATES, JobError, JobState
 from perfgate.jobs.queue import spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobHandle, JobSpec, Pool
 from perfgate.readiness import Readiness
+from perfgate.redis.hub import REDIS_ERRORS
+from perfgate.redis.journal import RedisJournal
+from perfgate.redis.scripts import jobs as wire
 from perfgate.store import JobRecord
-from perfgate.store import redis_wire as wire
-from perfgate.store.redis_journal import RedisJournal
 
 #: What the loops survive (and retry): Redis away, or a command refused (e.g. while it loads).
 _FAILURES: tuple[type[BaseException], ...] = (

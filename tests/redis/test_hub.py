@@ -10,10 +10,10 @@ import pytest
 import trio
 
 from perfgate.broker import Message
-from perfgate.broker.redis import RedisHub, open_redis
-from perfgate.broker.redis_wire import Backoff, Keys
 from perfgate.errors import TooManyChannels, Unavailable
 from perfgate.readiness import Readiness
+from perfgate.redis.hub import RedisHub, open_redis
+from perfgate.redis.scripts.channels import Backoff, Keys
 from tests.redis_server import RedisServer, _command
 
 

@@ -1,9 +1,15 @@
 import pytest
 
 from perfgate.broker import Message
-from perfgate.broker.redis_wire import Backoff, Keys, decode_entries, decode_payload, replay_after
 from perfgate.config import load_config, parse_redis_url
 from perfgate.errors import ConfigError
+from perfgate.redis.scripts.channels import (
+    Backoff,
+    Keys,
+    decode_entries,
+    decode_payload,
+    replay_after,
+)
 
 
 def _messages(*offsets: int, at: float = 100.0) -> list[Message]:

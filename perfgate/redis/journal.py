@@ -1,13 +1,13 @@
 """The job journal in Redis, shared by every instance on one Redis (DESIGN.md section 6).
 
 The same async interface as :class:`perfgate.store.Journal` (what the job service and the HTTP
-API use), over the keys and scripts of :mod:`perfgate.store.redis_wire`. Each write is one
+API use), over the keys and scripts of :mod:`perfgate.redis.scripts.jobs`. Each write is one
 script, atomic in Redis, and durable as far as the Redis deployment's persistence goes.
 
 Differences from the SQLite journal, by design:
 
 * ``create`` of a queued job also appends it to its priority stream, in the same script: a job
-  that was accepted is always on the queue (:mod:`perfgate.jobs.redis_queue` runs it).
+  that was accepted is always on the queue (:mod:`perfgate.redis.queue` runs it).
 * ``recover`` returns nothing: jobs of a stopped instance are reclaimed from the streams by
   whichever instance is alive (see the queue), not re-queued at start-up.
 * Retention is Redis TTLs: a finished job expires ``result_ttl_s`` after it finished; the
@@ -32,11 +32,11 @@ import attrs
 import coredis
 import trio
 
-from perfgate.broker.redis import REDIS_ERRORS, redis_unavailable
 from perfgate.errors import Conflict, NotFound, PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput, finish_input
+from perfgate.redis.hub import REDIS_ERRORS, redis_unavailable
+from perfgate.redis.scripts import jobs as wire
 from perfgate.store import paging, retention
-from perfgate.store import redis_wire as wire
 from perfgate.store.record import QUEUED, STATES, JobRecord, transition_write
 
 _FAILURES: tuple[type[BaseException], ...] = (Unavailable, *REDIS_ERRORS)
@@ -49,7 +49,7 @@ SWEEP_CHUNK: Final = 500
 
 class RedisJournal:
     """The job journal in Redis. ``client`` is an entered coredis client
-    (:func:`perfgate.broker.redis.open_redis`); start :meth:`run_sweeper` in a nursery to prune
+    (:func:`perfgate.redis.hub.open_redis`); start :meth:`run_sweeper` in a nursery to prune
     the indexes of expired jobs (or use :meth:`open`)."""
 
     def __init__(

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import trio
 
-from perfgate.broker.redis import open_redis
+from perfgate.redis.hub import open_redis
+from perfgate.redis.journal import RedisJournal
+from perfgate.redis.scripts import jobs as wire
 from perfgate.store import JobRecord
-from perfgate.store import redis_wire as wire
-from perfgate.store.redis_journal import RedisJournal
 
 LEASE_MS = 600
 CAPS = json.dumps({"capped": 1})

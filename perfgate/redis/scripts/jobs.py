@@ -1,6 +1,6 @@
 """How jobs live in Redis (DESIGN.md section 6): key names, Lua scripts, the record codec.
 
-Pure: no I/O, no trio. :mod:`perfgate.store.redis_journal` and :mod:`perfgate.jobs.redis_queue`
+Pure: no I/O, no trio. :mod:`perfgate.redis.journal` and :mod:`perfgate.redis.queue`
 run these scripts. Per job ``J`` (``P`` is the prefix, ``perfgate:`` by default):
 
 * ``P{job}:J`` — a hash. Fields ``state``, ``attempts``, ``ix``, ``log_seq``, ``owner``,
