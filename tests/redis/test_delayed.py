@@ -13,7 +13,7 @@ import trio
 
 from perfgate.config import TaskConfig
 from perfgate.jobs.lifecycle import JobInput, JobState
-from perfgate.redis.hub import open_redis
+from perfgate.redis.client import open_redis
 from perfgate.redis.journal import RedisJournal
 from perfgate.store import JobRecord
 from tests.store.conftest import T0, FakeClock

@@ -12,8 +12,9 @@ import trio
 from perfgate.broker import Message
 from perfgate.errors import TooManyChannels, Unavailable
 from perfgate.readiness import Readiness
-from perfgate.redis.hub import RedisHub, open_redis
-from perfgate.redis.scripts.channels import Backoff, Keys
+from perfgate.redis.client import Backoff, open_redis
+from perfgate.redis.hub import RedisHub
+from perfgate.redis.keys import Keys
 from tests.redis_server import RedisServer, _command
 
 

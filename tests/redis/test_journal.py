@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from perfgate.errors import Conflict, NotFound
-from perfgate.redis.hub import open_redis
+from perfgate.redis.client import open_redis
 from perfgate.redis.journal import RedisJournal
 from perfgate.store import JobRecord
 

@@ -10,7 +10,7 @@ import attrs
 import pytest
 
 from perfgate.errors import Conflict
-from perfgate.redis.hub import open_redis
+from perfgate.redis.client import open_redis
 from perfgate.redis.journal import RedisJournal
 from perfgate.store import SUCCEEDED, JobRecord, Journal, new_job_id
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from perfgate.jobs import lifecycle
 from perfgate.jobs.lifecycle import TRANSITIONS, Effect, JobInput, JobState
-from perfgate.redis.hub import open_redis
+from perfgate.redis.client import open_redis
 from perfgate.redis.journal import RedisJournal
 from perfgate.store import JobRecord, Journal, _sql
 from perfgate.store.record import transition_write
