@@ -28,18 +28,17 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import attrs
 import trio
 
 from perfgate import notify
 from perfgate.auth import Authenticator
-from perfgate.broker import Hub, MemoryHub
+from perfgate.backend import Backend, enter_store, open_backend
 from perfgate.cache import ResultCache
 from perfgate.config import Config
 from perfgate.errors import ConfigError, PerfgateError
@@ -53,14 +52,9 @@ from perfgate.logs import log_event
 from perfgate.monitor import Monitor
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
-from perfgate.store import JobJournal, Journal
 from perfgate.store.lock import hold_data_dir
 
-if TYPE_CHECKING:
-    import coredis
-
 log = logging.getLogger("perfgate.supervisor")
-T = TypeVar("T")
 #: One WebSocket write in this many feeds the delivery-delay histogram.
 DELIVERY_SAMPLE_EVERY = 32
 #: After the drain: how long requests still in flight get once the HTTP listener closed (every
@@ -87,10 +81,8 @@ class _Parts:
     monitor: Monitor
     gateway: Gateway
     jobs: JobService
-    broker: Callable[..., Awaitable[None]] | None = None
-    """The broker's connection supervisor (``run(*, task_status)``), if it has one."""
-    queue: Callable[..., Awaitable[None]] | None = None
-    """The shared job queue's claim loop (``run(*, task_status)``), with a Redis broker."""
+    backend: Backend
+    """The hub, the journal and the queue, and their tasks (:mod:`perfgate.backend`)."""
     scheduler: Scheduler | None = None
     """Submits ``[schedules]`` jobs when due, if any are configured."""
 
@@ -176,8 +168,9 @@ class Supervisor:
         log_event(log, logging.INFO, "stopped")
 
     async def _open_resources(self, stack: AsyncExitStack, state: AppState) -> _Parts:
-        """The journal, the result cache and the pool (async context managers, closed in
-        reverse order by ``stack``), and the components built on them."""
+        """The backend (hub and journal, :mod:`perfgate.backend`), the result cache and the
+        pool (async context managers, closed in reverse order by ``stack``), and the
+        components built on them."""
         config = self.config
         data_dir = Path(config.store.data_dir)
         try:
@@ -191,7 +184,8 @@ class Supervisor:
         self._ready_file_ours = True
         self._remove_ready_file()
         monitor = Monitor(config.monitor)
-        hub, broker, redis = await self._open_broker(stack)
+        backend = await stack.enter_async_context(open_backend(config, self.readiness))
+        hub, journal = backend.hub, backend.journal
 
         deliveries = 0
 
@@ -202,28 +196,6 @@ class Supervisor:
             deliveries += 1
             if deliveries % DELIVERY_SAMPLE_EVERY == 0:
                 monitor.observe_ws_delivery(max(0.0, hub.clock() - published_at))
-
-        journal: JobJournal
-        if redis is None:
-            journal = await _enter_store(
-                stack,
-                data_dir,
-                Journal.open(
-                    data_dir,
-                    max_log_lines=config.store.max_log_lines,
-                    result_ttl_s=config.store.result_ttl_s,
-                ),
-            )
-        else:
-            from perfgate.store.redis_journal import RedisJournal
-
-            journal = redis_journal = await stack.enter_async_context(
-                RedisJournal.open(
-                    redis,
-                    max_log_lines=config.store.max_log_lines,
-                    result_ttl_s=config.store.result_ttl_s,
-                )
-            )
 
         async def job_tenant(job_id: str) -> str | None:
             record = await journal.get(job_id)
@@ -237,7 +209,7 @@ class Supervisor:
             on_delivery=delivered,
             job_tenant=job_tenant,
         )
-        cache = await _enter_store(stack, data_dir, ResultCache(config.cache, data_dir))
+        cache = await enter_store(stack, data_dir, ResultCache(config.cache, data_dir))
         relay = _EventRelay()
         # Runs after the pool closes and before the cache and the journal do.
         stack.push_async_callback(relay.settle)
@@ -253,26 +225,9 @@ class Supervisor:
         def job_finished(task: str, outcome: str, run_s: float | None) -> None:
             monitor.observe_job(task, outcome, run_s or 0.0)
 
-        queue = None
-        if redis is not None:
-            # With Redis, jobs are queued on its streams and claimed by whichever instance
-            # has room; this instance's pool runs what it claims.
-            from perfgate.jobs.redis_queue import RedisJobQueue
-
-            queue = RedisJobQueue(
-                redis,
-                pool=pool,
-                journal=redis_journal,
-                readiness=self.readiness,
-                lease_s=config.server.job_lease_s,
-                capacity=2 * config.pool.max_workers,
-                max_concurrency={
-                    name: task.max_concurrency
-                    for name, task in config.tasks.items()
-                    if task.max_concurrency is not None
-                },
-            )
-            monitor.add_source("queue", queue.stats)
+        queue = backend.attach_pool(pool)
+        for name, stats in backend.sources.items():
+            monitor.add_source(name, stats)
         jobs = JobService(
             config=config,
             pool=pool,
@@ -302,51 +257,17 @@ class Supervisor:
             jobs=jobs,
         )
         return _Parts(
-            monitor=monitor,
-            gateway=gateway,
-            jobs=jobs,
-            broker=broker,
-            queue=None if queue is None else queue.run,
-            scheduler=scheduler,
+            monitor=monitor, gateway=gateway, jobs=jobs, backend=backend, scheduler=scheduler
         )
-
-    async def _open_broker(
-        self, stack: AsyncExitStack
-    ) -> tuple[Hub, Callable[..., Awaitable[None]] | None, coredis.Redis[str] | None]:
-        """The hub for ``[server] broker``, its supervisor task if it has one, and the Redis
-        client (``None`` in memory mode: jobs then live in the SQLite journal)."""
-        config = self.config
-        url = config.server.broker
-        gw = config.gateway
-        if not url.startswith("redis://"):
-            memory_hub = MemoryHub.from_config(gw)
-            return memory_hub, memory_hub.run, None
-        # Imported here: coredis (and anyio) load only when Redis is configured.
-        from perfgate.broker.redis import RedisHub, open_redis
-
-        client = await stack.enter_async_context(open_redis(url))
-        redis_hub = RedisHub(
-            client,
-            history_size=gw.history_size,
-            history_ttl_s=gw.history_ttl_s,
-            history_bytes=gw.history_bytes,
-            max_channels=gw.max_channels,
-            readiness=self.readiness,
-        )
-        return redis_hub, redis_hub.run, client
 
     async def _start_tasks(self, nursery: trio.Nursery, parts: _Parts, state: AppState) -> Bound:
         """Start every long-running task; each reports readiness through ``nursery.start``."""
-        if parts.broker is not None:
-            # Redis: waits for the first connection, so nothing is published before the hub
-            # is up. Memory: the sweep of expired channel histories.
-            if self.config.server.broker.startswith("redis://"):
-                log_event(log, logging.INFO, "connecting to broker", url=self.config.server.broker)
-            await nursery.start(parts.broker)
+        # Redis: waits for the first connection, so nothing is published before the hub is
+        # up. Memory: the sweep of expired channel histories.
+        await parts.backend.start_hub(nursery)
         # Recovery first: jobs owed from an earlier run are queued before we say "ready".
         await nursery.start(parts.jobs.run)
-        if parts.queue is not None:
-            await nursery.start(parts.queue)
+        await parts.backend.start_queue(nursery)
         if parts.scheduler is not None:
             await nursery.start(parts.scheduler.run)
         with _bind_errors("gateway", self.config.gateway.bind):
@@ -448,15 +369,3 @@ def _bind_errors(section: str, bind: str) -> Iterator[None]:
             reason = reason.exceptions[0]
         text = getattr(reason, "strerror", None) or str(reason)
         raise ConfigError(f"[{section}] bind {bind}: {text}") from None
-
-
-async def _enter_store(
-    stack: AsyncExitStack, data_dir: Path, store: AbstractAsyncContextManager[T]
-) -> T:
-    """Open a store in ``data_dir``; a failure to (a read-only or unusable directory, a
-    journal file that is not a database) is a one-line configuration error naming the path."""
-    try:
-        return await stack.enter_async_context(store)
-    except (OSError, sqlite3.Error) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"[store] data_dir {str(data_dir)!r}: {reason}") from None

@@ -1,8 +1,9 @@
 """The pub/sub hub interface: what the gateway and the HTTP publish route rely on.
 
 A hub owns channel offsets and history and fans messages out to *sinks*. The in-process
-:class:`~perfgate.broker.memory.MemoryHub` is the default; a Redis hub will implement the
-same protocol. Methods are async so that a networked hub fits; the memory hub's never
+:class:`~perfgate.broker.memory.MemoryHub` is the default;
+:class:`perfgate.redis.hub.RedisHub` implements the same protocol (:mod:`perfgate.backend`
+chooses). Methods are async so that a networked hub fits; the memory hub's never
 checkpoint, which makes its publish and subscribe atomic with respect to each other.
 """
 

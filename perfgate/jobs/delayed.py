@@ -11,7 +11,7 @@ run a little behind ours); further back it is refused, since it is most likely a
 Who waits: with the SQLite journal, :class:`DueTimers` in the job service (re-armed from the
 journal at start-up, so a restart neither loses a delayed job nor runs it early); with Redis,
 a sorted set by due time that every instance polls with one Lua script, which moves each due
-job to its stream exactly once (:mod:`perfgate.store.redis_wire`).
+job to its stream exactly once (:mod:`perfgate.redis.scripts.delayed`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where the job service puts accepted jobs: the interface, and the in-process default.
 
 :class:`LocalQueue` hands a job straight to this process's pool (the embedded default).
-:class:`perfgate.jobs.redis_queue.RedisJobQueue` is the shared one: the journal's ``create``
+:class:`perfgate.redis.queue.RedisJobQueue` is the shared one: the journal's ``create``
 has already put the job on a Redis Stream, and whichever instance has room runs it.
 """
 

@@ -7,7 +7,7 @@ another instance reclaims them instead).
 
 Where an accepted job goes is the :class:`~perfgate.jobs.queue.JobQueue`: this process's pool
 (the default), or the Redis streams shared by several instances
-(:mod:`perfgate.jobs.redis_queue`, with :class:`~perfgate.store.redis_journal.RedisJournal`).
+(:mod:`perfgate.redis.queue`, with :class:`~perfgate.redis.journal.RedisJournal`).
 
 The pool reports typed events synchronously (``on_pool_event``, see
 :mod:`perfgate.jobs.lifecycle`); they are applied in order by one task, :meth:`_apply_events`,

@@ -2,8 +2,8 @@
 
 ``async with Journal.open(data_dir, max_log_lines=..., result_ttl_s=...) as journal`` is
 the component (:class:`JobJournal` is the interface it shares with the Redis journal,
-:mod:`perfgate.store.redis_journal`); :class:`JobRecord` is what it stores; :func:`body_fingerprint` makes the
-idempotency fingerprint of a submit body.
+:mod:`perfgate.redis.journal`); :class:`JobRecord` is what it stores; :func:`body_fingerprint`
+makes the idempotency fingerprint of a submit body.
 """
 
 from perfgate.store._journal import Journal

@@ -1,5 +1,5 @@
 """What the job service and the HTTP API need of a journal: SQLite (:class:`Journal`, the
-embedded default) or Redis (:class:`perfgate.store.redis_journal.RedisJournal`)."""
+embedded default) or Redis (:class:`perfgate.redis.journal.RedisJournal`)."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from typing import Any
 import attrs
 import pytest
 
-from perfgate.broker.redis import open_redis
 from perfgate.errors import Conflict
+from perfgate.redis.client import open_redis
+from perfgate.redis.journal import RedisJournal
 from perfgate.store import SUCCEEDED, JobRecord, Journal, new_job_id
-from perfgate.store.redis_journal import RedisJournal
 
 
 def _job(n: int, **fields: Any) -> JobRecord:

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfgate.broker.redis import open_redis
 from perfgate.jobs import lifecycle
 from perfgate.jobs.lifecycle import TRANSITIONS, Effect, JobInput, JobState
+from perfgate.redis.client import open_redis
+from perfgate.redis.journal import RedisJournal
 from perfgate.store import JobRecord, Journal, _sql
 from perfgate.store.record import transition_write
-from perfgate.store.redis_journal import RedisJournal
 
 PAIRS = [(state, job_input) for state in JobState for job_input in JobInput]
 T0 = 1_700_000_000.0

@@ -11,11 +11,11 @@ import httpx
 import pytest
 import trio
 
-from perfgate.broker.redis import open_redis
 from perfgate.config import TaskConfig
 from perfgate.jobs.lifecycle import JobInput, JobState
+from perfgate.redis.client import open_redis
+from perfgate.redis.journal import RedisJournal
 from perfgate.store import JobRecord
-from perfgate.store.redis_journal import RedisJournal
 from tests.store.conftest import T0, FakeClock
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 import trio
 
-from perfgate.broker.redis import open_redis
+from perfgate.redis.client import open_redis
+from perfgate.redis.journal import RedisJournal
+from perfgate.redis.keys import GROUP
+from perfgate.redis.scripts.queue import CLAIM_LUA, REFRESH_LUA, STALE_CONSUMER_MS
 from perfgate.store import JobRecord
-from perfgate.store import redis_wire as wire
-from perfgate.store.redis_journal import RedisJournal
 
 LEASE_MS = 600
 CAPS = json.dumps({"capped": 1})
@@ -33,11 +34,11 @@ async def create(journal: RedisJournal, job_id: str, task: str, priority: str = 
 
 
 async def claim(journal: RedisJournal, consumer: str, *, reclaim_ms: int = 0) -> list[str]:
-    script = journal.client.register_script(wire.CLAIM_LUA)
+    script = journal.client.register_script(CLAIM_LUA)
     reply: Any = await script(
         args=[
-            journal.prefix, wire.GROUP, consumer, 10, LEASE_MS, reclaim_ms,
-            wire.STALE_CONSUMER_MS, CAPS,
+            journal.prefix, GROUP, consumer, 10, LEASE_MS, reclaim_ms,
+            STALE_CONSUMER_MS, CAPS,
         ]
     )  # fmt: skip
     return [str(job_id) for job_id, _ in reply[0]]
@@ -77,10 +78,10 @@ async def test_a_dead_instances_slot_lapses_with_its_lease(journal: RedisJournal
     assert await claim(journal, "a") == ["c1"]
     await journal.mark_running("c1")
     assert await claim(journal, "b") == [] and await held(journal) == ["c2"]
-    refresh = journal.client.register_script(wire.REFRESH_LUA)
+    refresh = journal.client.register_script(REFRESH_LUA)
     for _ in range(3):  # "a" is alive: its refresh keeps the slot past the lease
         await trio.sleep(LEASE_MS / 2000)
-        await refresh(args=[journal.prefix, wire.GROUP, "a", LEASE_MS, "c1"])
+        await refresh(args=[journal.prefix, GROUP, "a", LEASE_MS, "c1"])
         assert await claim(journal, "b") == []
     await trio.sleep(1.5 * LEASE_MS / 1000)  # "a" died: its slot lapses, c2 may run
     assert await claim(journal, "b") == ["c2"]

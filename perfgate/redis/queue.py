@@ -1,4 +1,5 @@
-"""The shared job queue: Redis Streams with a consumer group, leases, and reclaim.
+"""The shared job queue: Redis Streams with a consumer group, leases, and reclaim
+(docs/architecture.md §6).
 
 Each priority has a stream (``perfgate:{q}:high|normal|low``) and every instance is a consumer
 of the group ``workers``. :meth:`RedisJobQueue.run` keeps two loops in its own nursery:
@@ -39,7 +40,7 @@ Per-task ``max_concurrency`` holds across instances: a claim takes a slot of the
 job off its stream into the task's held set, so the jobs of other tasks behind it are still
 read and run. A slot is held from claim until the job finishes (back-offs between attempts
 included); finishing frees it and puts one held job back on its stream, and a slot whose
-instance died lapses with its lease (see :mod:`perfgate.store.redis_wire`).
+instance died lapses with its lease (see :mod:`perfgate.redis.scripts.limits`).
 
 Cancellation: cancelling ``run`` stops claiming and refreshing; jobs still owned keep their
 entries pending, and another instance reclaims them once their lease expires.
@@ -60,16 +61,18 @@ import coredis
 import coredis.exceptions
 import trio
 
-from perfgate.broker.redis import REDIS_ERRORS
 from perfgate.errors import QueueFull, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import FINAL_STATES, JobError, JobState
 from perfgate.jobs.queue import spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobHandle, JobSpec, Pool
 from perfgate.readiness import Readiness
+from perfgate.redis import codec
+from perfgate.redis.client import REDIS_ERRORS
+from perfgate.redis.journal import RedisJournal
+from perfgate.redis.keys import GROUP, PRIORITY_ORDER
+from perfgate.redis.scripts.queue import CLAIM_LUA, REFRESH_LUA, STALE_CONSUMER_MS
 from perfgate.store import JobRecord
-from perfgate.store import redis_wire as wire
-from perfgate.store.redis_journal import RedisJournal
 
 #: What the loops survive (and retry): Redis away, or a command refused (e.g. while it loads).
 _FAILURES: tuple[type[BaseException], ...] = (
@@ -149,8 +152,8 @@ class RedisJobQueue:
         self._client = client
         self.backlog = 0
         self._accepted_since_sample = 0
-        self._claim = client.register_script(wire.CLAIM_LUA)
-        self._refresh = client.register_script(wire.REFRESH_LUA)
+        self._claim = client.register_script(CLAIM_LUA)
+        self._refresh = client.register_script(REFRESH_LUA)
         self._owned: dict[str, _Owned] = {}
         self._lost: dict[str, None] = {}
         #: Set when a job of this pool finishes (room) or one is submitted here.
@@ -228,12 +231,12 @@ class RedisJobQueue:
                 reply: Any = await self._claim(
                     args=[
                         self._prefix,
-                        wire.GROUP,
+                        GROUP,
                         self.consumer,
                         room,
                         lease_ms,
                         lease_ms if reclaim else 0,
-                        wire.STALE_CONSUMER_MS,
+                        STALE_CONSUMER_MS,
                         self._caps_json,
                     ]
                 )
@@ -244,7 +247,7 @@ class RedisJobQueue:
             claimed, tails = reply
             for job_id, fields in claimed:
                 try:
-                    await self._start(wire.decode_record(str(job_id), wire.pairs(fields)))
+                    await self._start(codec.decode_record(str(job_id), codec.pairs(fields)))
                 except _START_FAILURES as exc:
                     # Not started: its entry stays pending, reclaimed once the lease lapses.
                     self._failed("start", exc)
@@ -257,7 +260,7 @@ class RedisJobQueue:
         it drops that connection (coredis), so cancellation stays prompt."""
         streams = {
             self.journal.keys.stream(priority): tail
-            for priority, tail in zip(wire.PRIORITY_ORDER, tails, strict=True)
+            for priority, tail in zip(PRIORITY_ORDER, tails, strict=True)
         }
         try:
             with trio.move_on_after(self.block_s + 1.0):  # should the reply never come
@@ -270,7 +273,7 @@ class RedisJobQueue:
 
     async def _backlog_loop(self) -> None:
         """Sample the streams' total length (entries are deleted when their job finishes)."""
-        keys = [self.journal.keys.stream(priority) for priority in ("high", "normal", "low")]
+        keys = [self.journal.keys.stream(priority) for priority in PRIORITY_ORDER]
         while True:
             # Reset first: an accept during the read is then counted twice, never missed.
             self._accepted_since_sample = 0
@@ -279,7 +282,7 @@ class RedisJobQueue:
                 for key in keys:
                     total += int(await self._client.xlen(key))
                 held = {
-                    task: int(await self._client.zcard(f"{self._prefix}{{held}}:{task}"))
+                    task: int(await self._client.zcard(self.journal.keys.held(task)))
                     for task in self.max_concurrency
                 }
                 self.held = {task: n for task, n in held.items() if n}
@@ -354,7 +357,7 @@ class RedisJobQueue:
                 continue
             try:
                 states: Any = await self._refresh(
-                    args=[self._prefix, wire.GROUP, self.consumer, lease_ms, *ids]
+                    args=[self._prefix, GROUP, self.consumer, lease_ms, *ids]
                 )
             except _FAILURES as exc:
                 self._failed("refresh", exc)

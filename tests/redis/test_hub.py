@@ -10,10 +10,11 @@ import pytest
 import trio
 
 from perfgate.broker import Message
-from perfgate.broker.redis import RedisHub, open_redis
-from perfgate.broker.redis_wire import Backoff, Keys
 from perfgate.errors import TooManyChannels, Unavailable
 from perfgate.readiness import Readiness
+from perfgate.redis.client import Backoff, open_redis
+from perfgate.redis.hub import RedisHub
+from perfgate.redis.keys import Keys
 from tests.redis_server import RedisServer, _command
 
 

@@ -1,6 +1,6 @@
-"""The Redis hub: channels shared by every instance on one Redis (DESIGN.md section 6).
+"""The Redis hub: channels shared by every instance on one Redis (docs/architecture.md §6).
 
-Offsets, epochs and history live in Redis (see :mod:`perfgate.broker.redis_wire`); a publish
+Offsets, epochs and history live in Redis (see :mod:`perfgate.redis.scripts.channels`); a publish
 is one Lua script that allocates the offset, appends to the capped history stream and
 ``PUBLISH``es, so any instance may publish and offsets still increase by one per channel.
 
@@ -21,84 +21,39 @@ sinks that never block, so it stays short.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import anyio
 import coredis
-import coredis.exceptions
 import trio
 
-from perfgate.broker import redis_wire as wire
 from perfgate.broker._history import DEFAULT_HISTORY_BYTES, PRIORITIES, Message, Replay
 from perfgate.broker._hub import Sink
-from perfgate.config import parse_redis_url
 from perfgate.errors import TooManyChannels, Unavailable
 from perfgate.readiness import Readiness
+from perfgate.redis.client import (
+    DEPENDENCY,
+    RETRY_AFTER_S,
+    Backoff,
+    first_leaf,
+    is_redis_failure,
+    redis_unavailable,
+)
+from perfgate.redis.codec import decode_entries, decode_payload, encode_data
+from perfgate.redis.keys import DEFAULT_PREFIX, Keys
+from perfgate.redis.replay import channel_ttl_s, replay_after
+from perfgate.redis.scripts.channels import PUBLISH_LUA, SYNC_LUA
 
 log = logging.getLogger("perfgate.broker")
-
-DEPENDENCY = "redis"
-CONNECT_TIMEOUT_S = 2.0
-COMMAND_TIMEOUT_S = 5.0
-_RETRY_AFTER_S = 1.0
-
-#: What a lost or refused Redis connection raises, through coredis and anyio.
-REDIS_ERRORS: tuple[type[BaseException], ...] = (
-    coredis.exceptions.ConnectionError,
-    coredis.exceptions.BusyLoadingError,
-    OSError,
-    TimeoutError,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    anyio.EndOfStream,
-)
-
-
-def _is_redis_failure(exc: BaseException) -> bool:
-    """True when ``exc`` (or every leaf of the group) is a lost or refused connection."""
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_is_redis_failure(e) for e in exc.exceptions)
-    return isinstance(exc, (*REDIS_ERRORS, Unavailable))
-
-
-@contextlib.contextmanager
-def redis_unavailable(what: str) -> Iterator[None]:
-    """Turn a Redis connection failure (bare or in a group) into Unavailable (503)."""
-    try:
-        yield
-    except BaseException as exc:
-        if isinstance(exc, trio.Cancelled) or not _is_redis_failure(exc):
-            raise
-        raise Unavailable(f"{what}: redis unavailable", retry_after_s=_RETRY_AFTER_S) from None
-
-
-@contextlib.asynccontextmanager
-async def open_redis(url: str) -> AsyncIterator[coredis.Redis[str]]:
-    """A coredis client for ``redis://HOST:PORT/N``. Connects lazily: entering never fails
-    because Redis is down; commands do (see :func:`redis_unavailable`)."""
-    host, port, db = parse_redis_url(url)
-    client = coredis.Redis(
-        host,
-        port,
-        db,
-        decode_responses=True,
-        connect_timeout=CONNECT_TIMEOUT_S,
-        stream_timeout=COMMAND_TIMEOUT_S,
-        client_name="perfgate",
-    )
-    async with client:
-        yield client
 
 
 class RedisHub:
     """A :class:`~perfgate.broker.Hub` shared through Redis.
 
-    ``client`` is an entered coredis client (:func:`open_redis`); start
+    ``client`` is an entered coredis client (:func:`~perfgate.redis.client.open_redis`); start
     ``await nursery.start(hub.run)`` before use: it returns once the pub/sub connection is up.
     ``publish`` and ``subscribe`` raise :class:`~perfgate.errors.Unavailable` while Redis is
     unreachable; ``unsubscribe`` is local and never fails. Sinks are called from ``run``'s
@@ -114,9 +69,9 @@ class RedisHub:
         history_bytes: int = DEFAULT_HISTORY_BYTES,
         max_channels: int = 50_000,
         readiness: Readiness | None = None,
-        prefix: str = wire.DEFAULT_PREFIX,
+        prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], float] = time.time,
-        backoff: wire.Backoff | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self._client = client
         self._history_size = history_size
@@ -125,13 +80,13 @@ class RedisHub:
         self._max_channels = max_channels
         self._full_logged = False
         self.refused = 0
-        self._channel_ttl_s = wire.channel_ttl_s(history_ttl_s)
+        self._channel_ttl_s = channel_ttl_s(history_ttl_s)
         self._readiness = readiness
-        self._keys = wire.Keys(prefix)
+        self._keys = Keys(prefix)
         self._clock = clock
-        self._backoff = backoff or wire.Backoff()
-        self._publish_script = client.register_script(wire.PUBLISH_LUA)
-        self._sync_script = client.register_script(wire.SYNC_LUA)
+        self._backoff = backoff or Backoff()
+        self._publish_script = client.register_script(PUBLISH_LUA)
+        self._sync_script = client.register_script(SYNC_LUA)
         self._sinks: dict[str, dict[Sink, None]] = {}
         #: Per locally subscribed channel: the highest offset delivered here.
         self._seen: dict[str, int] = {}
@@ -148,7 +103,7 @@ class RedisHub:
     async def publish(self, channel: str, data: Any, *, priority: str = "normal") -> int:
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, got {priority!r}")
-        body = wire.encode_data(data)
+        body = encode_data(data)
         keys = self._keys
         with redis_unavailable("publish"):
             offset: Any = await self._publish_script(
@@ -178,7 +133,7 @@ class RedisHub:
         self._seen.setdefault(channel, 0)
         try:
             if not self.connected:
-                raise Unavailable("subscribe: redis unavailable", retry_after_s=_RETRY_AFTER_S)
+                raise Unavailable("subscribe: redis unavailable", retry_after_s=RETRY_AFTER_S)
             # The pattern subscription is live (connected), and the sink is registered: what
             # is published after the script runs reaches the sink; what before, the replay.
             channel_epoch, offset, retained = await self._sync(
@@ -188,7 +143,7 @@ class RedisHub:
             self._remove(channel, sink)
             raise
         self._seen[channel] = max(self._seen.get(channel, 0), offset)
-        return wire.replay_after(
+        return replay_after(
             since=since,
             epoch=epoch,
             channel_epoch=channel_epoch,
@@ -223,7 +178,7 @@ class RedisHub:
         raise TooManyChannels(
             f"too many channels: the server holds max_channels ({self._max_channels}) "
             "subscribed channels; retry once some are unsubscribed",
-            retry_after_s=_RETRY_AFTER_S,
+            retry_after_s=RETRY_AFTER_S,
         )
 
     @property
@@ -264,7 +219,7 @@ class RedisHub:
                 ],
             )
         channel_epoch, offset, entries = reply
-        return str(channel_epoch), int(offset), wire.decode_entries(channel, entries)
+        return str(channel_epoch), int(offset), decode_entries(channel, entries)
 
     # -- the connection supervisor --------------------------------------------------------
 
@@ -293,13 +248,13 @@ class RedisHub:
                         nursery.start_soon(self._keep_alive)
                         await self._pump(pubsub)
             except BaseException as exc:
-                if not _is_redis_failure(exc):
+                if not is_redis_failure(exc):
                     raise
                 was_connected = self.connected
                 self._mark(False)
                 if was_connected:
                     self.reconnects += 1
-                    log.warning("redis pub/sub connection lost: %s", _leaf(exc))
+                    log.warning("redis pub/sub connection lost: %s", first_leaf(exc))
             delay = self._backoff.next()
             log.info("reconnecting to redis in %.1fs", delay)
             await trio.sleep(delay)
@@ -315,7 +270,7 @@ class RedisHub:
             if channel is None or channel not in self._sinks:
                 continue
             try:
-                decoded = wire.decode_payload(channel, str(message["data"]))
+                decoded = decode_payload(channel, str(message["data"]))
             except ValueError:
                 self.malformed += 1
                 continue
@@ -362,10 +317,4 @@ class RedisHub:
             self._readiness.dependencies_down.add(DEPENDENCY)
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
-__all__ = ["DEPENDENCY", "RedisHub", "open_redis", "redis_unavailable"]
+__all__ = ["RedisHub"]

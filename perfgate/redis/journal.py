@@ -1,13 +1,14 @@
-"""The job journal in Redis, shared by every instance on one Redis (DESIGN.md section 6).
+"""The job journal in Redis, shared by every instance on one Redis (docs/architecture.md §6).
 
 The same async interface as :class:`perfgate.store.Journal` (what the job service and the HTTP
-API use), over the keys and scripts of :mod:`perfgate.store.redis_wire`. Each write is one
+API use), over the keys of :mod:`perfgate.redis.keys`, the codec of :mod:`perfgate.redis.codec`
+and the scripts of :mod:`perfgate.redis.scripts`. Each write is one
 script, atomic in Redis, and durable as far as the Redis deployment's persistence goes.
 
 Differences from the SQLite journal, by design:
 
 * ``create`` of a queued job also appends it to its priority stream, in the same script: a job
-  that was accepted is always on the queue (:mod:`perfgate.jobs.redis_queue` runs it).
+  that was accepted is always on the queue (:mod:`perfgate.redis.queue` runs it).
 * ``recover`` returns nothing: jobs of a stopped instance are reclaimed from the streams by
   whichever instance is alive (see the queue), not re-queued at start-up.
 * Retention is Redis TTLs: a finished job expires ``result_ttl_s`` after it finished; the
@@ -32,11 +33,12 @@ import attrs
 import coredis
 import trio
 
-from perfgate.broker.redis import REDIS_ERRORS, redis_unavailable
 from perfgate.errors import Conflict, NotFound, PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput, finish_input
+from perfgate.redis import codec, scripts
+from perfgate.redis.client import REDIS_ERRORS, redis_unavailable
+from perfgate.redis.keys import DEFAULT_PREFIX, GROUP, Keys, idempotency_slot, index_member
 from perfgate.store import paging, retention
-from perfgate.store import redis_wire as wire
 from perfgate.store.record import QUEUED, STATES, JobRecord, transition_write
 
 _FAILURES: tuple[type[BaseException], ...] = (Unavailable, *REDIS_ERRORS)
@@ -49,7 +51,7 @@ SWEEP_CHUNK: Final = 500
 
 class RedisJournal:
     """The job journal in Redis. ``client`` is an entered coredis client
-    (:func:`perfgate.broker.redis.open_redis`); start :meth:`run_sweeper` in a nursery to prune
+    (:func:`perfgate.redis.client.open_redis`); start :meth:`run_sweeper` in a nursery to prune
     the indexes of expired jobs (or use :meth:`open`)."""
 
     def __init__(
@@ -58,26 +60,26 @@ class RedisJournal:
         *,
         max_log_lines: int,
         result_ttl_s: float,
-        prefix: str = wire.DEFAULT_PREFIX,
+        prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_log_lines < 1 or result_ttl_s <= 0:
             raise ValueError("max_log_lines must be >= 1 and result_ttl_s > 0")
         self.client = client
-        self.keys = wire.Keys(prefix)
+        self.keys = Keys(prefix)
         self.prefix = prefix
         self.max_log_lines = max_log_lines
         self.result_ttl_s = result_ttl_s
         self._ttl_ms = max(1, int(result_ttl_s * 1000))
         self._clock = clock
-        self._create = client.register_script(wire.CREATE_LUA)
-        self._create_many = client.register_script(wire.CREATE_MANY_LUA)
-        self._transition_script = client.register_script(wire.TRANSITION_LUA)
-        self._progress = client.register_script(wire.PROGRESS_LUA)
-        self._log = client.register_script(wire.LOG_LUA)
-        self._list = client.register_script(wire.LIST_LUA)
-        self._sweep = client.register_script(wire.SWEEP_LUA)
-        self._due = client.register_script(wire.DUE_LUA)
+        self._create = client.register_script(scripts.CREATE_LUA)
+        self._create_many = client.register_script(scripts.CREATE_MANY_LUA)
+        self._transition_script = client.register_script(scripts.TRANSITION_LUA)
+        self._progress = client.register_script(scripts.PROGRESS_LUA)
+        self._log = client.register_script(scripts.LOG_LUA)
+        self._list = client.register_script(scripts.LIST_LUA)
+        self._sweep = client.register_script(scripts.SWEEP_LUA)
+        self._due = client.register_script(scripts.DUE_LUA)
         self.events_lost = 0
 
     @classmethod
@@ -115,9 +117,7 @@ class RedisJournal:
         # Stored with the job, as the SQLite journal does: a replay compares against them.
         record = attrs.evolve(record, idempotency_key=idempotency_key, fingerprint=fingerprint)
         stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
-        slot = (
-            "" if idempotency_key is None else wire.idempotency_slot(record.tenant, idempotency_key)
-        )
+        slot = "" if idempotency_key is None else idempotency_slot(record.tenant, idempotency_key)
         with redis_unavailable("create job"):
             reply: Any = await self._create(
                 keys=[self.keys.job(record.id)],
@@ -127,8 +127,8 @@ class RedisJournal:
                     slot,
                     self._ttl_ms,
                     stream,
-                    wire.GROUP,
-                    *wire.encode_fields(record),
+                    GROUP,
+                    *codec.encode_fields(record),
                 ],
             )
         return await self._answer(reply, record, idempotency_key, fingerprint)
@@ -141,17 +141,17 @@ class RedisJournal:
         job and whether it was created, or the :class:`~perfgate.errors.PerfgateError` that
         job alone met (an idempotency conflict)."""
         keys: builtins.list[str] = []
-        args: builtins.list[Any] = [self.prefix, self._ttl_ms, wire.GROUP]
+        args: builtins.list[Any] = [self.prefix, self._ttl_ms, GROUP]
         stored: builtins.list[JobRecord] = []
         for record, key, fingerprint in jobs:
             if record.state not in STATES:
                 raise ValidationError(f"unknown job state {record.state!r}")
             record = attrs.evolve(record, idempotency_key=key, fingerprint=fingerprint)
             stored.append(record)
-            fields = wire.encode_fields(record)
+            fields = codec.encode_fields(record)
             stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
             keys.append(self.keys.job(record.id))
-            slot = "" if key is None else wire.idempotency_slot(record.tenant, key)
+            slot = "" if key is None else idempotency_slot(record.tenant, key)
             args.extend([record.id, slot, stream, len(fields), *fields])
         if not jobs:
             return []
@@ -201,7 +201,7 @@ class RedisJournal:
             job_input, result=result, error=error, cached=cached, now=self._clock()
         )
         # The state is stored as is (the scripts compare it); every other field as JSON.
-        fields = {k: str(v) if k == "state" else wire.dumps(v) for k, v in write.fields.items()}
+        fields = {k: str(v) if k == "state" else codec.dumps(v) for k, v in write.fields.items()}
         flat = [item for pair in fields.items() for item in pair]
         with redis_unavailable("update job"):
             reply: Any = await self._transition_script(
@@ -212,7 +212,7 @@ class RedisJournal:
                     ",".join(sorted(write.from_states)),
                     "1" if write.increment_attempts else "0",
                     self._ttl_ms,
-                    wire.GROUP,
+                    GROUP,
                     *flat,
                 ],
             )
@@ -220,7 +220,7 @@ class RedisJournal:
             raise NotFound(f"no job {job_id!r}")
         if reply == 0:
             return None
-        return wire.decode_record(job_id, wire.pairs(reply))
+        return codec.decode_record(job_id, codec.pairs(reply))
 
     async def mark_running(self, job_id: str) -> JobRecord | None:
         """``queued``/``retrying`` → ``running`` (one more attempt); ``None`` if it may not."""
@@ -255,12 +255,12 @@ class RedisJournal:
         with redis_unavailable("job progress"):
             await self._progress(
                 keys=[self.keys.job(job_id)],
-                args=[self.prefix, wire.dumps(fraction), wire.dumps(text)],
+                args=[self.prefix, codec.dumps(fraction), codec.dumps(text)],
             )
 
     async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None:
         """Append one log line; the job keeps its last ``max_log_lines``."""
-        entry = wire.encode_log(self._clock(), str(stream), str(line))
+        entry = codec.encode_log(self._clock(), str(stream), str(line))
         with redis_unavailable("job log"):
             await self._log(
                 keys=[self.keys.job(job_id), self.keys.log(job_id)],
@@ -325,7 +325,7 @@ class RedisJournal:
             fields = await self.client.hgetall(self.keys.job(job_id))
         if not fields:
             return None
-        return wire.decode_record(job_id, {str(k): str(v) for k, v in fields.items()})
+        return codec.decode_record(job_id, {str(k): str(v) for k, v in fields.items()})
 
     async def list(
         self,
@@ -345,12 +345,12 @@ class RedisJournal:
         upper = ""
         if cursor is not None:
             created_at, job_id = paging.decode_cursor(cursor)
-            upper = wire.index_member(created_at, job_id)
+            upper = index_member(created_at, job_id)
         with redis_unavailable("list jobs"):
             reply: Any = await self._list(
                 args=[self.prefix, state or "all", upper, limit, tenant or ""]
             )
-        jobs = [wire.decode_record(str(job_id), wire.pairs(fields)) for job_id, fields in reply]
+        jobs = [codec.decode_record(str(job_id), codec.pairs(fields)) for job_id, fields in reply]
         more = len(jobs) > limit
         jobs = jobs[:limit]
         next_cursor = paging.encode_cursor(jobs[-1].created_at, jobs[-1].id) if more else None
@@ -364,14 +364,14 @@ class RedisJournal:
             raise ValidationError("after must be >= 0 and limit between 1 and 10000")
         with redis_unavailable("job logs"):
             entries = await self.client.lrange(self.keys.log(job_id), 0, -1)
-        return wire.decode_logs([str(e) for e in entries], after=after, limit=limit)
+        return codec.decode_logs([str(e) for e in entries], after=after, limit=limit)
 
     async def counts(self) -> dict[str, int]:
         """Jobs per state (expired jobs count until the sweep prunes them)."""
         counts: dict[str, int] = {}
         with redis_unavailable("count jobs"):
             for state in sorted(STATES):
-                counts[state] = int(await self.client.zcard(f"{self.prefix}{{ix}}:{state}"))
+                counts[state] = int(await self.client.zcard(self.keys.index(state)))
         return counts
 
     def stats(self) -> dict[str, int]:

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from perfgate.broker.redis import open_redis
 from perfgate.errors import Conflict, NotFound
+from perfgate.redis.client import open_redis
+from perfgate.redis.journal import RedisJournal
 from perfgate.store import JobRecord
-from perfgate.store.redis_journal import RedisJournal
 
 
 @pytest.fixture

@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 import trio
 
-from perfgate.broker.redis import open_redis
-from perfgate.jobs.redis_queue import RedisJobQueue
 from perfgate.pool import JobSpec
 from perfgate.pool.job import JobHandle, JobOutcome
 from perfgate.readiness import Phase, Readiness
+from perfgate.redis import codec
+from perfgate.redis.client import open_redis
+from perfgate.redis.journal import RedisJournal
+from perfgate.redis.keys import GROUP
+from perfgate.redis.queue import RedisJobQueue
+from perfgate.redis.scripts.queue import CLAIM_LUA, REFRESH_LUA, STALE_CONSUMER_MS
 from perfgate.store import JobRecord
-from perfgate.store import redis_wire as wire
-from perfgate.store.redis_journal import RedisJournal
 
 # Long enough that a stall of a loaded machine between a refresh and the next claim (these run
 # against a real redis-server, on its clock) cannot pass for a lapsed lease.
@@ -45,19 +47,19 @@ async def claim(
     *,
     count: int = 10,
     reclaim_ms: int = 0,
-    stale_ms: int = wire.STALE_CONSUMER_MS,
+    stale_ms: int = STALE_CONSUMER_MS,
 ) -> list[JobRecord]:
-    script = journal.client.register_script(wire.CLAIM_LUA)
+    script = journal.client.register_script(CLAIM_LUA)
     reply: Any = await script(
-        args=[journal.prefix, wire.GROUP, consumer, count, LEASE_MS, reclaim_ms, stale_ms]
+        args=[journal.prefix, GROUP, consumer, count, LEASE_MS, reclaim_ms, stale_ms]
     )
     claimed, _tails = reply
-    return [wire.decode_record(str(i), wire.pairs(fields)) for i, fields in claimed]
+    return [codec.decode_record(str(i), codec.pairs(fields)) for i, fields in claimed]
 
 
 async def refresh(journal: RedisJournal, consumer: str, *ids: str) -> list[str]:
-    script = journal.client.register_script(wire.REFRESH_LUA)
-    reply: Any = await script(args=[journal.prefix, wire.GROUP, consumer, LEASE_MS, *ids])
+    script = journal.client.register_script(REFRESH_LUA)
+    reply: Any = await script(args=[journal.prefix, GROUP, consumer, LEASE_MS, *ids])
     return [str(state) for state in reply]
 
 
@@ -126,11 +128,11 @@ async def test_stopped_consumers_with_nothing_pending_leave_the_group(
     await claim(journal, "busy", count=1)  # holds s1
     await claim(journal, "idle", count=1)
     await journal.mark_finished("s2", "succeeded")  # acknowledged: "idle" holds nothing
-    consumers: Any = await journal.client.xinfo_consumers(journal.keys.stream("normal"), wire.GROUP)
+    consumers: Any = await journal.client.xinfo_consumers(journal.keys.stream("normal"), GROUP)
     assert {c["name"] for c in consumers} == {"busy", "idle"}
     await trio.sleep(0.05)
     await claim(journal, "me", reclaim_ms=60_000, stale_ms=10)
-    consumers = await journal.client.xinfo_consumers(journal.keys.stream("normal"), wire.GROUP)
+    consumers = await journal.client.xinfo_consumers(journal.keys.stream("normal"), GROUP)
     names = {c["name"] for c in consumers}
     assert "busy" in names and "idle" not in names
 
