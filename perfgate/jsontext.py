@@ -112,3 +112,20 @@ def check_value(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
                 stack.append((child, f"{path}.{key}" if path else key, depth + 1))
         else:
             raise JsonTextError(f"{type(item).__name__} is not a JSON value", path)
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object"

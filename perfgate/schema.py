@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from perfgate.errors import ValidationError
+from perfgate.jsontext import json_type
 
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -81,7 +82,7 @@ class Field:
         if isinstance(value, bool) and self.type != "boolean":
             return f"expected {self.type}, got boolean"
         if not isinstance(value, expected) and not _integral_float(self.type, value):
-            return f"expected {self.type}, got {_json_type(value)}"
+            return f"expected {self.type}, got {json_type(value)}"
         return self._check_range(value)
 
     def _check_range(self, value: Any) -> str | None:
@@ -111,22 +112,6 @@ def _integral_float(json_type: str, value: Any) -> bool:
     return json_type == "integer" and isinstance(value, float) and value.is_integer()
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 @attrs.frozen
 class Body:
     name: str
@@ -137,7 +122,7 @@ class Body:
         """Check a decoded JSON body; unknown fields are refused so that typos are caught."""
         if not isinstance(raw, Mapping):
             raise ValidationError(
-                f"the body must be a JSON object, got {_json_type(raw)}",
+                f"the body must be a JSON object, got {json_type(raw)}",
                 errors=[{"field": "", "message": "expected a JSON object"}],
             )
         errors: list[dict[str, str]] = []

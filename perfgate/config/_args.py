@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from perfgate.errors import ConfigError
+from perfgate.jsontext import json_type
 
 ARG_TYPES = ("string", "integer", "number", "boolean")
 
@@ -35,23 +36,6 @@ def placeholders(template: Sequence[str]) -> set[str]:
             elif text in ("{", "}"):
                 raise ValueError(f"stray {text!r} in command element {element!r}; use {text * 2}")
     return names
-
-
-def json_type(value: Any) -> str:
-    """The JSON type name of a decoded value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    return "object"
 
 
 def _matches_type(kind: str, value: Any) -> bool:
