@@ -24,7 +24,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
@@ -34,12 +33,13 @@ import coredis
 import trio
 
 from perfgate.errors import Conflict, NotFound, PerfgateError, Unavailable, ValidationError
-from perfgate.jobs.lifecycle import JobInput, finish_input
+from perfgate.jobs.lifecycle import JobInput
 from perfgate.redis import codec, scripts
 from perfgate.redis.client import REDIS_ERRORS, redis_unavailable
 from perfgate.redis.keys import DEFAULT_PREFIX, GROUP, Keys, idempotency_slot, index_member
 from perfgate.store import paging, retention
 from perfgate.store.record import QUEUED, STATES, JobRecord, transition_write
+from perfgate.store.shortcuts import TransitionShortcuts, progress_value
 
 _FAILURES: tuple[type[BaseException], ...] = (Unavailable, *REDIS_ERRORS)
 
@@ -49,7 +49,7 @@ MAX_PAGE: Final = 1000
 SWEEP_CHUNK: Final = 500
 
 
-class RedisJournal:
+class RedisJournal(TransitionShortcuts):
     """The job journal in Redis. ``client`` is an entered coredis client
     (:func:`perfgate.redis.client.open_redis`); start :meth:`run_sweeper` in a nursery to prune
     the indexes of expired jobs (or use :meth:`open`)."""
@@ -222,36 +222,9 @@ class RedisJournal:
             return None
         return codec.decode_record(job_id, codec.pairs(reply))
 
-    async def mark_running(self, job_id: str) -> JobRecord | None:
-        """``queued``/``retrying`` → ``running`` (one more attempt); ``None`` if it may not."""
-        return await self.apply(job_id, JobInput.START)
-
-    async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None:
-        """``running`` → ``retrying``, keeping the attempt's ``error``; ``None`` if not running."""
-        return await self.apply(job_id, JobInput.RETRY, error=error)
-
-    async def mark_finished(
-        self,
-        job_id: str,
-        state: str,
-        *,
-        result: Any = None,
-        error: Any = None,
-        cached: bool = False,
-    ) -> JobRecord | None:
-        """Any unfinished state → ``state``; ``None`` if it had finished already (the first
-        final state wins). Raises ``ValueError`` for a ``state`` that is not final."""
-        job_input = finish_input(state)
-        return await self.apply(job_id, job_input, result=result, error=error, cached=cached)
-
-    async def cancel(self, job_id: str) -> JobRecord | None:
-        return await self.apply(job_id, JobInput.CANCEL)
-
     async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         """Record a running job's progress; ignored once it is no longer running."""
-        fraction = float(fraction)
-        fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else 0.0
-        text = None if message is None else str(message)
+        fraction, text = progress_value(fraction, message)
         with redis_unavailable("job progress"):
             await self._progress(
                 keys=[self.keys.job(job_id)],

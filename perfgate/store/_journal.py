@@ -25,7 +25,6 @@ import builtins
 import contextlib
 import functools
 import logging
-import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -35,9 +34,10 @@ from typing import Any, Final, TypeVar
 import trio
 
 from perfgate.errors import PerfgateError, Unavailable, ValidationError
-from perfgate.jobs.lifecycle import JobInput, finish_input
+from perfgate.jobs.lifecycle import JobInput
 from perfgate.store import _sql, paging, retention
 from perfgate.store.record import STATES, JobRecord, transition_write
+from perfgate.store.shortcuts import TransitionShortcuts, progress_value
 
 log = logging.getLogger("perfgate.store")
 
@@ -74,7 +74,7 @@ class _Op:
         self.error: BaseException | None = None
 
 
-class Journal:
+class Journal(TransitionShortcuts):
     """The job journal. Open it with ``async with Journal.open(data_dir, ...) as journal``.
 
     Writes (``create``, the ``mark_*`` transitions, ``sweep``, ``recover``) return once the
@@ -361,47 +361,10 @@ class Journal:
         )
         return await self._call(functools.partial(_sql.transition, job_id=job_id, write=write))
 
-    async def mark_running(self, job_id: str) -> JobRecord | None:
-        """``queued``/``retrying`` → ``running``: one more attempt, ``started_at`` = now.
-
-        ``None`` means the job may not start (it was cancelled meanwhile): skip it.
-        Raises :class:`~perfgate.errors.NotFound` for an unknown job, like every ``mark_*``.
-        """
-        return await self.apply(job_id, JobInput.START)
-
-    async def mark_retrying(self, job_id: str, *, error: Any) -> JobRecord | None:
-        """``running`` → ``retrying``, keeping the attempt's ``error``; ``None`` if not running."""
-        return await self.apply(job_id, JobInput.RETRY, error=error)
-
-    async def mark_finished(
-        self,
-        job_id: str,
-        state: str,
-        *,
-        result: Any = None,
-        error: Any = None,
-        cached: bool = False,
-    ) -> JobRecord | None:
-        """Any unfinished state → ``state`` (succeeded, failed, cancelled or dead).
-
-        ``None`` means the job had already finished (the first final state wins, so a job
-        cancelled while running stays cancelled whatever its worker reports afterwards).
-        Raises ``ValueError`` for a ``state`` that is not final.
-        """
-        job_input = finish_input(state)
-        return await self.apply(job_id, job_input, result=result, error=error, cached=cached)
-
-    async def cancel(self, job_id: str) -> JobRecord | None:
-        """Mark an unfinished job cancelled; ``None`` if it had finished already."""
-        return await self.apply(job_id, JobInput.CANCEL)
-
     async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         """Record a running job's progress (fire-and-forget, batched; waits only when the
         writer is behind). Ignored once the job is no longer running."""
-        # Checked here, not in the writer: one bad event must not fail a whole batch.
-        fraction = float(fraction)
-        fraction = min(1.0, max(0.0, fraction)) if math.isfinite(fraction) else 0.0
-        text = None if message is None else str(message)
+        fraction, text = progress_value(fraction, message)
         await self._enqueue(_Op(_PROGRESS, payload=(str(job_id), fraction, text)))
 
     async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None:
