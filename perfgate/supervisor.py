@@ -189,6 +189,7 @@ class Supervisor:
             on_rtt=monitor.observe_heartbeat_rtt,
             on_delivery=delivered,
             job_tenant=job_tenant,
+            trusted_proxies=config.http.trusted_proxies,
         )
         cache = await stack.enter_async_context(ResultCache(config.cache, data_dir))
         relay = _EventRelay()
