@@ -7,8 +7,9 @@ core for 5,000 idle connections). The policy, per connection:
 - any inbound frame is proof of life (:meth:`HeartbeatPolicy.on_traffic`), so a busy
   connection is never pinged;
 - an idle, healthy connection is pinged once per ``heartbeat_max_s``, shortened by a random
-  jitter of up to :data:`JITTER` of the interval so that connections opened together (a
-  reconnect storm) do not ping together;
+  jitter of up to :data:`JITTER` of the interval, and its first check falls anywhere in the
+  first interval, so that connections opened together (a reconnect storm) do not ping
+  together, then or later;
 - a pong slower than ``slow_rtt_s`` (a quarter of ``pong_timeout_s``) drops the interval to
   ``heartbeat_min_s``: a flaky path is watched closely; each fast pong then doubles it back
   towards ``heartbeat_max_s``;
@@ -50,16 +51,27 @@ class HeartbeatTiming:
 
 
 class HeartbeatPolicy:
-    """One connection's heartbeat state. The shell calls :meth:`check_at` to know when to
-    look again, :meth:`should_probe` when that time comes, and :meth:`on_pong` when a
-    probe is answered (it closes the connection itself when one is not)."""
+    """One connection's heartbeat state. The shell sets a timer at :meth:`first_check_at`,
+    then at :attr:`due_at` whenever :meth:`should_probe` says no, and at :meth:`check_at`
+    after a pong (:meth:`on_pong`); it closes the connection itself when a pong is late."""
 
-    __slots__ = ("interval_s", "last_alive_at", "last_rtt_s", "probes", "srtt_s", "timing")
+    __slots__ = (
+        "_seen_alive_at",
+        "due_at",
+        "interval_s",
+        "last_alive_at",
+        "last_rtt_s",
+        "probes",
+        "srtt_s",
+        "timing",
+    )
 
     def __init__(self, timing: HeartbeatTiming, now: float) -> None:
         self.timing = timing
         self.interval_s = timing.max_s
         self.last_alive_at = now
+        self._seen_alive_at = now
+        self.due_at = now + self.interval_s
         self.srtt_s: float | None = None
         self.last_rtt_s: float | None = None
         self.probes = 0
@@ -69,13 +81,33 @@ class HeartbeatPolicy:
         self.last_alive_at = now
 
     def check_at(self, rand: float) -> float:
-        """When to look at this connection next; ``rand`` in [0, 1) picks the jitter."""
-        return self.last_alive_at + self.interval_s * (1.0 - JITTER * rand)
+        """When to look at this connection next (:attr:`due_at`); ``rand`` in [0, 1)
+        picks the jitter."""
+        return self._set(self.interval_s * (1.0 - JITTER * rand))
 
-    def should_probe(self, now: float) -> bool:
-        """At a check: True means "ping now and wait up to ``pong_timeout_s``". False means
-        the peer showed life since the check was set: set the next with :meth:`check_at`."""
-        if now - self.last_alive_at < self.interval_s * (1.0 - JITTER):
+    def _set(self, delay_s: float) -> float:
+        self._seen_alive_at = self.last_alive_at
+        self.due_at = self.last_alive_at + delay_s
+        return self.due_at
+
+    def first_check_at(self, rand: float) -> float:
+        """The first look, anywhere in the first interval (``rand`` in [0, 1)). It probes
+        whatever the traffic: it sets the connection's phase, so the pings of connections
+        opened (and subscribed) in one burst stay spread over a whole interval, then and
+        later. That costs one early ping per connection; the next checks follow
+        :meth:`check_at`."""
+        due_at = self._set(self.interval_s * (1.0 - rand))
+        self._seen_alive_at = math.inf  # traffic before it does not put it off
+        return due_at
+
+    def should_probe(self, now: float, rand: float) -> bool:
+        """At a timer: True means "ping now and wait up to ``pong_timeout_s``". False
+        means not yet: the check is not due, or the peer showed life since it was set (the
+        next is then set from that, with ``rand``): look again at :attr:`due_at`."""
+        if self.last_alive_at > self._seen_alive_at:
+            self.check_at(rand)
+            return False
+        if now < self.due_at:
             return False
         self.probes += 1
         return True

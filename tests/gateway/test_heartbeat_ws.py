@@ -63,5 +63,5 @@ async def test_traffic_spares_a_busy_peer_its_pings(start_gateway: Start) -> Non
     for i in range(15):
         assert (await busy.request({"op": "ping", "id": i}))["type"] == "ack"
         await trio.sleep(0.1)
-    assert gateway.stats()["heartbeat"]["probes"] == 0
+    assert gateway.stats()["heartbeat"]["probes"] <= 1  # only the first check, its phase
     await busy.close()
