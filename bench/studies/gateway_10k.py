@@ -268,6 +268,8 @@ async def clients(url: str, n: int, concurrency: int) -> None:
                 for client in conns:
                     client.transport.abort()
                 refused = 0
+                await asyncio.sleep(3.0)  # the server's teardown, measured apart
+                emit({"dropped": len(conns)})
                 break
             else:
                 return
@@ -337,9 +339,13 @@ def drive(args: argparse.Namespace) -> None:
             for p in procs:
                 p.p.stdin.write("drop\n")  # type: ignore[union-attr]
                 p.p.stdin.flush()  # type: ignore[union-attr]
+            for p in procs:
+                p.ask()  # dropped
+            teardown = server.ask("stats")
             back = [p.ask() for p in procs]
             after = server.ask("stats")
             result["reconnect"] = {
+                "teardown_max_loop_lag_ms": teardown["max_lag_ms"],
                 "all_back_s": max(r["seconds"] for r in back),
                 "client_retries": sum(r["refused"] for r in back),
                 "server_max_loop_lag_ms": after["max_lag_ms"],

@@ -2,7 +2,8 @@
 
 ::
 
-    Connection.run()            (nursery: nothing of it outlives the connection)
+    Connection.run(nursery)     (the server's nursery for this one connection, which also
+    │                            holds trio-websocket's reader; cancelled once run returns)
     ├── reader      client frames -> ops -> replies into the outbox (run's own task)
     ├── writer      only while there is something to write: the outbox (a list + byte
     │               budget) -> batched frames -> GatewayStream; at most one at a time
@@ -296,28 +297,30 @@ class Connection:
 
     # -- the task tree ------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, nursery: trio.Nursery) -> None:
         """Serve until the peer leaves, a limit closes the connection, or
-        :meth:`request_close`. If cancelled (hard shutdown), the socket is closed at once
-        and subscriptions are removed. Never raises except Cancelled."""
+        :meth:`request_close`. The writer and heartbeat probes run in ``nursery``, which
+        the caller opened for this connection alone and cancels once ``run`` returns (a
+        nursery of its own would cost every idle connection a nursery and a cancel scope
+        more). If cancelled (hard shutdown), the socket is closed at once and subscriptions
+        are removed. Never raises except Cancelled."""
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                await self._queue_control(protocol.welcome(self.session, self._policy.timing.max_s))
-                # The reader is this task itself (one task less per idle connection);
-                # request_close() cancels its scope.
-                self._schedule(self._policy.first_check_at(self._pulse.random()))
-                with self._read_scope:
-                    await self._read_loop()
-                self.request_close(None)  # the peer left, or a limit was hit
-                await self._close(nursery)
+            self._nursery = nursery
+            await self._queue_control(protocol.welcome(self.session, self._policy.timing.max_s))
+            # The reader is this task itself (one task less per idle connection);
+            # request_close() cancels its scope.
+            self._schedule(self._policy.first_check_at(self._pulse.random()))
+            with self._read_scope:
+                await self._read_loop()
+            self.request_close(None)  # the peer left, or a limit was hit
+            await self._close()
         finally:
             self._nursery = None
             with trio.CancelScope(shield=True) as cleanup:
                 cleanup.deadline = trio.current_time() + 1.0
                 await self._cleanup()
 
-    async def _close(self, nursery: trio.Nursery) -> None:
+    async def _close(self) -> None:
         if self._state is ConnState.DRAINING:
             # Graceful (drain): let the writer empty the queue first, within the bound.
             self._ensure_writer(-math.inf)
@@ -333,7 +336,6 @@ class Connection:
             # whole), then aclose() waits for the peer's; on timeout the socket is closed.
             with trio.move_on_after(self._close_timeout_s):
                 await self.ws.aclose(code, self.close_reason)
-        nursery.cancel_scope.cancel()
 
     async def _cleanup(self) -> None:
         self._state = transition(self._state, ConnInput.ENDED)

@@ -177,11 +177,11 @@ class Gateway:
 
     async def _serve_stream(self, stream: trio.SocketStream) -> None:
         """Everything about one TCP connection; never raises (except Cancelled)."""
+        wire = GatewayStream(stream)
         try:
             async with trio.open_nursery() as nursery:
                 request = None
                 conn = None
-                wire = GatewayStream(stream)
                 # At most max_handshakes at once: in a reconnect storm the others wait,
                 # accepted but unread, instead of all being served in one scheduler round
                 # (10,000 at once stalled the server for seconds, issue 16.4).
@@ -198,7 +198,7 @@ class Gateway:
                 if conn is not None:
                     wire.last_words = _last_words(conn.ws, wire)
                     try:
-                        await conn.run()
+                        await conn.run(nursery)
                     finally:
                         self._closed(conn)
                 # Accepted connections are closed by now (Connection.run), rejected ones
@@ -208,7 +208,9 @@ class Gateway:
             self._stats.internal_errors += 1
             log.exception("gateway: connection failed")
         finally:
-            await trio.aclose_forcefully(stream)
+            # Through the wire, so that its last words (a close frame trio-websocket owes
+            # the peer) go out even if its reader was cancelled before closing the stream.
+            await trio.aclose_forcefully(wire)
 
     def client_of(self, request: WebSocketRequest, wire: GatewayStream) -> str | None:
         """The client's address: the TCP peer, or, when that peer is a trusted proxy, the
