@@ -142,7 +142,6 @@ class GatewayConfig:
     allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
     rate_limit_per_s: float = attrs.field(default=100.0, validator=_non_negative)
     close_timeout_s: float = attrs.field(default=5.0, validator=_positive)
-    max_handshakes: int = attrs.field(default=64, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         if self.heartbeat_min_s > self.heartbeat_max_s:

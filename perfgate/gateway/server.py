@@ -74,7 +74,6 @@ class Gateway:
         self.config = config
         self._trusted = parse_networks(trusted_proxies)
         self._pulse = Pulse()
-        self._handshakes = trio.CapacityLimiter(config.max_handshakes)
         # Shared by every connection: one object each, not one per connection.
         self._plan = BatchPlan(config.batch_window_ms / 1000, config.batch_max)
         self._timing = HeartbeatTiming(
@@ -182,19 +181,15 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 request = None
                 conn = None
-                # At most max_handshakes at once: in a reconnect storm the others wait,
-                # accepted but unread, instead of all being served in one scheduler round
-                # (10,000 at once stalled the server for seconds, issue 16.4).
-                async with self._handshakes:
-                    with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-                        request = await wrap_server_stream(
-                            nursery,
-                            wire,
-                            message_queue_size=INBOUND_QUEUE_MESSAGES,
-                            max_message_size=self.config.max_message_bytes,
-                        )
-                    if request is not None:
-                        conn = await self._open(request, wire)
+                with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+                    request = await wrap_server_stream(
+                        nursery,
+                        wire,
+                        message_queue_size=INBOUND_QUEUE_MESSAGES,
+                        max_message_size=self.config.max_message_bytes,
+                    )
+                if request is not None:
+                    conn = await self._open(request, wire)
                 if conn is not None:
                     wire.last_words = _last_words(conn.ws, wire)
                     try:
