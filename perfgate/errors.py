@@ -1,13 +1,16 @@
 """The error hierarchy: every error perfgate raises on purpose is a :class:`PerfgateError`.
 
 One place maps them to HTTP problem documents (:mod:`perfgate.http.problems`) and one to
-WebSocket error frames (:mod:`perfgate.gateway.protocol`). Each class carries the HTTP status
+WebSocket error frames (:mod:`perfgate.gateway.protocol`); the WebSocket close codes the
+gateway ends a connection with are the table :data:`WS_CLOSE_CODES` at the end. Each class carries the HTTP status
 and a short machine-readable ``code`` so that neither mapping needs an ``isinstance`` ladder.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Final
 
 
 class PerfgateError(Exception):
@@ -112,3 +115,16 @@ class TooManyChannels(Unavailable):
 
     code = "too_many_channels"
     title = "Too many channels"
+
+
+WS_CLOSE_CODES: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        "server shutting down": 1001,
+        "rate limit exceeded": 1008,
+        "internal error": 1011,
+        "slow consumer": 4008,
+        "heartbeat timeout": 4009,
+    }
+)
+"""Why the gateway closes a connection (the close frame's reason) -> its close code
+(RFC 6455 §7.4.1; 4xxx are perfgate's own). The one table: a close is asked for by reason."""

@@ -208,6 +208,7 @@ class Supervisor:
             on_rtt=monitor.observe_heartbeat_rtt,
             on_delivery=delivered,
             job_tenant=job_tenant,
+            trusted_proxies=config.http.trusted_proxies,
         )
         cache = await enter_store(stack, data_dir, ResultCache(config.cache, data_dir))
         relay = _EventRelay()

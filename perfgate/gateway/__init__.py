@@ -1,8 +1,7 @@
 """The WebSocket gateway (DESIGN.md section 5): channels, heartbeats, backpressure, batching."""
 
 from perfgate.gateway.connection import Connection
-from perfgate.gateway.pulse import run_heartbeat
 from perfgate.gateway.server import WS_PATH, Gateway
 from perfgate.gateway.stats import CloseInfo, GatewayStats
 
-__all__ = ["WS_PATH", "CloseInfo", "Connection", "Gateway", "GatewayStats", "run_heartbeat"]
+__all__ = ["WS_PATH", "CloseInfo", "Connection", "Gateway", "GatewayStats"]

@@ -1,46 +1,46 @@
-"""Adaptive heartbeat policy and RTT bookkeeping: pure, time passed in as seconds.
+"""The heartbeat policy and the gateway's timer queue: pure, time passed in as seconds.
 
-The trio shell (:func:`perfgate.gateway.connection.run_heartbeat`) sleeps
-:meth:`HeartbeatPolicy.delay`, then asks :meth:`HeartbeatPolicy.should_probe`. The policy:
+At scale most connections are idle and healthy, so the common case must cost little
+(issue 16.3: halving an idle connection's interval down to ``heartbeat_min_s`` cost 20 % of a
+core for 5,000 idle connections). The policy, per connection:
 
-- inbound traffic since the last tick proves the peer is alive: no probe, and the interval
-  doubles (up to ``max_s``), so busy connections cost no pings;
-- an idle connection is probed, and the interval halves (down to ``min_s``), so a
-  connection that has gone quiet is checked sooner;
-- a slow pong (RTT over ``slow_rtt_s``, a quarter of the pong timeout by default) drops
-  the interval straight to ``min_s``: a flaky path is watched closely;
-- no pong within ``pong_timeout_s`` of a probe: the caller closes the connection (4009).
+- any inbound frame is proof of life (:meth:`HeartbeatPolicy.on_traffic`), so a busy
+  connection is never pinged;
+- an idle, healthy connection is pinged once per ``heartbeat_max_s``, shortened by a random
+  jitter of up to :data:`JITTER` of the interval, and its first check falls anywhere in the
+  first interval, so that connections opened together (a reconnect storm) do not ping
+  together, then or later;
+- a pong slower than ``slow_rtt_s`` (a quarter of ``pong_timeout_s``) drops the interval to
+  ``heartbeat_min_s``: a flaky path is watched closely; each fast pong then doubles it back
+  towards ``heartbeat_max_s``;
+- no pong within ``pong_timeout_s``: the connection is closed (4009). So a dead peer is cut
+  at most ``heartbeat_max_s + pong_timeout_s`` after its last sign of life.
+
+One task serves every connection's timers (:class:`perfgate.gateway.pulse.Pulse`, over the
+:class:`TimerQueue` below), instead of one sleeping task per connection.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
 import math
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+JITTER = 0.25
+"""Up to this fraction of an interval is cut at random from each check's delay."""
+
+T = TypeVar("T")
 
 
-class HeartbeatPolicy:
-    __slots__ = (
-        "_last_tick",
-        "_last_traffic",
-        "interval_s",
-        "last_rtt_s",
-        "max_s",
-        "min_s",
-        "pong_timeout_s",
-        "probes",
-        "slow_rtt_s",
-        "srtt_s",
-    )
+class HeartbeatTiming:
+    """The bounds, shared by every connection of a gateway (one object, not one each)."""
+
+    __slots__ = ("max_s", "min_s", "pong_timeout_s", "slow_rtt_s")
 
     def __init__(
-        self,
-        min_s: float,
-        max_s: float,
-        pong_timeout_s: float,
-        now: float,
-        *,
-        slow_rtt_s: float | None = None,
+        self, min_s: float, max_s: float, pong_timeout_s: float, *, slow_rtt_s: float | None = None
     ) -> None:
         if not 0 < min_s <= max_s:
             raise ValueError("need 0 < min_s <= max_s")
@@ -48,44 +48,124 @@ class HeartbeatPolicy:
         self.max_s = max_s
         self.pong_timeout_s = pong_timeout_s
         self.slow_rtt_s = pong_timeout_s / 4 if slow_rtt_s is None else slow_rtt_s
-        self.interval_s = min_s
+
+
+class HeartbeatPolicy:
+    """One connection's heartbeat state. The shell sets a timer at :meth:`first_check_at`,
+    then at :attr:`due_at` whenever :meth:`should_probe` says no, and at :meth:`check_at`
+    after a pong (:meth:`on_pong`); it closes the connection itself when a pong is late."""
+
+    __slots__ = (
+        "_seen_alive_at",
+        "due_at",
+        "interval_s",
+        "last_alive_at",
+        "last_rtt_s",
+        "probes",
+        "srtt_s",
+        "timing",
+    )
+
+    def __init__(self, timing: HeartbeatTiming, now: float) -> None:
+        self.timing = timing
+        self.interval_s = timing.max_s
+        self.last_alive_at = now
+        self._seen_alive_at = now
+        self.due_at = now + self.interval_s
         self.srtt_s: float | None = None
         self.last_rtt_s: float | None = None
         self.probes = 0
-        self._last_tick = now
-        self._last_traffic = -math.inf
-
-    def delay(self) -> float:
-        """Seconds to sleep before the next tick."""
-        return self.interval_s
 
     def on_traffic(self, now: float) -> None:
         """The peer sent something: it is alive as of ``now``."""
-        self._last_traffic = now
+        self.last_alive_at = now
 
-    def should_probe(self, now: float) -> bool:
-        """Called at a tick: True means "ping now and wait up to ``pong_timeout_s``"."""
-        active = self._last_traffic >= self._last_tick
-        self._last_tick = now
-        if active:
-            self.interval_s = min(self.max_s, self.interval_s * 2)
+    def check_at(self, rand: float) -> float:
+        """When to look at this connection next (:attr:`due_at`); ``rand`` in [0, 1)
+        picks the jitter."""
+        return self._set(self.interval_s * (1.0 - JITTER * rand))
+
+    def _set(self, delay_s: float) -> float:
+        self._seen_alive_at = self.last_alive_at
+        self.due_at = self.last_alive_at + delay_s
+        return self.due_at
+
+    def first_check_at(self, rand: float) -> float:
+        """The first look, anywhere in the first interval (``rand`` in [0, 1)). It probes
+        whatever the traffic: it sets the connection's phase, so the pings of connections
+        opened (and subscribed) in one burst stay spread over a whole interval, then and
+        later. That costs one early ping per connection; the next checks follow
+        :meth:`check_at`."""
+        due_at = self._set(self.interval_s * (1.0 - rand))
+        self._seen_alive_at = math.inf  # traffic before it does not put it off
+        return due_at
+
+    def should_probe(self, now: float, rand: float) -> bool:
+        """At a timer: True means "ping now and wait up to ``pong_timeout_s``". False
+        means not yet: the check is not due, or the peer showed life since it was set (the
+        next is then set from that, with ``rand``): look again at :attr:`due_at`."""
+        if self.last_alive_at > self._seen_alive_at:
+            self.check_at(rand)
             return False
-        self.interval_s = max(self.min_s, self.interval_s / 2)
+        if now < self.due_at:
+            return False
         self.probes += 1
         return True
 
     def on_pong(self, rtt_s: float, now: float) -> None:
         """The probe was answered after ``rtt_s``: record it and adapt the interval."""
+        self.last_alive_at = now
         self.last_rtt_s = rtt_s
         self.srtt_s = rtt_s if self.srtt_s is None else 0.875 * self.srtt_s + 0.125 * rtt_s
-        # The pong proves liveness up to ``now``, but it is not traffic: the next tick
-        # must still probe an otherwise idle peer, so the activity window restarts here.
-        self._last_tick = now
-        if rtt_s > self.slow_rtt_s:
-            self.interval_s = self.min_s
+        timing = self.timing
+        if rtt_s > timing.slow_rtt_s:
+            self.interval_s = timing.min_s
+        else:
+            self.interval_s = min(timing.max_s, self.interval_s * 2)
 
-    def pong_deadline(self, probe_at: float) -> float:
-        return probe_at + self.pong_timeout_s
+
+Timer = list[Any]
+"""``[when, seq, target]``; ``target`` is None once cancelled."""
+
+
+class TimerQueue(Generic[T]):
+    """Many deadlines behind one sleeper: a heap with lazy cancellation (as asyncio's
+    ``TimerHandle.cancel``). Pure: the caller passes the time."""
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[Timer] = []
+        self._seq = itertools.count()
+
+    def add(self, when: float, target: T) -> Timer:
+        timer = [when, next(self._seq), target]
+        heapq.heappush(self._heap, timer)
+        return timer
+
+    @staticmethod
+    def cancel(timer: Timer) -> None:
+        timer[2] = None
+
+    def next_at(self) -> float | None:
+        """The earliest live deadline (None: no timer)."""
+        heap = self._heap
+        while heap and heap[0][2] is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def pop_due(self, now: float, limit: int = 1_000_000) -> list[tuple[Timer, T]]:
+        """Up to ``limit`` timers due by ``now`` (earliest first), removed from the queue."""
+        heap = self._heap
+        due: list[tuple[Timer, T]] = []
+        while heap and heap[0][0] <= now and len(due) < limit:
+            timer = heapq.heappop(heap)
+            if timer[2] is not None:
+                due.append((timer, timer[2]))
+        return due
+
+    def __len__(self) -> int:
+        return sum(1 for timer in self._heap if timer[2] is not None)
 
 
 class RttHistogram:

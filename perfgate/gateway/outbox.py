@@ -66,11 +66,10 @@ class ByteBudget:
 
 
 class BatchPlan:
-    """When to flush a batch of channel messages.
+    """When to write queued channel messages: the one batching rule (:meth:`send_at`).
 
-    ``window_s == 0`` disables batching: every message is its own frame. Otherwise a batch
-    opens with its first message and is flushed ``window_s`` later, or at ``max_messages``,
-    or at once when a ``high`` priority message joins it.
+    ``window_s == 0`` (or ``max_messages <= 1``) disables batching: every message is its
+    own frame, written at once. Otherwise batching is a throttle with a leading edge.
     """
 
     __slots__ = ("max_messages", "window_s")
@@ -83,11 +82,17 @@ class BatchPlan:
     def enabled(self) -> bool:
         return self.window_s > 0 and self.max_messages > 1
 
-    def flush_now(self, batch_len: int, last: Message) -> bool:
-        return not self.enabled or batch_len >= self.max_messages or last.priority == "high"
+    def send_at(self, now: float, last_sent_at: float, queued: int, urgent: bool) -> float:
+        """When to write what is queued (``queued`` channel messages; ``urgent``: a control
+        frame or a ``high`` message is among them): ``now``, or the end of the window.
 
-    def deadline(self, opened_at: float) -> float:
-        return opened_at + self.window_s
+        A message that finds the connection quiet (nothing sent for ``window_s``) goes at
+        once, so batching adds no latency at low rates; messages arriving within the window
+        after a write wait for its end and go together, unless the batch is full or urgent.
+        Used by the publisher's inline write, by the writer task, and nowhere else."""
+        if urgent or not self.enabled or queued >= self.max_messages:
+            return now
+        return max(now, last_sent_at + self.window_s)
 
 
 def plan_frames(

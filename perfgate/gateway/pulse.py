@@ -1,46 +1,72 @@
-"""The heartbeat loop: the thin trio shell around :class:`~perfgate.gateway.heartbeat.HeartbeatPolicy`."""
+"""One task for every connection's timers: the trio shell around
+:class:`~perfgate.gateway.heartbeat.TimerQueue`.
+
+A sleeping task per connection for its heartbeat cost memory (a task, a coroutine frame, a
+cancel scope) and a wake-up per connection per interval; one scheduler holds a heap entry
+per connection instead, and wakes at the earliest deadline.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+import math
+import random
+from typing import Protocol
 
 import trio
 
-from perfgate.gateway.heartbeat import HeartbeatPolicy
+from perfgate.gateway.heartbeat import Timer, TimerQueue
+
+log = logging.getLogger("perfgate.gateway")
+
+TIMERS_PER_ROUND = 500
+"""Timers fired between checkpoints, so a burst of due timers never stalls the server."""
 
 
-async def run_heartbeat(
-    policy: HeartbeatPolicy,
-    ping: Callable[[], Awaitable[None]],
-    *,
-    on_rtt: Callable[[float], None] = lambda _rtt_s: None,
-    on_tick: Callable[[float], None] = lambda _now: None,
-    on_sleep: Callable[[trio.CancelScope | None], None] = lambda _scope: None,
-) -> None:
-    """Drive ``policy`` until a probe goes unanswered for ``pong_timeout_s``, then return.
+class Timed(Protocol):
+    def on_timer(self, now: float) -> None:
+        """The timer set for this target is due. Must not block or raise."""
 
-    ``ping`` sends a ping and returns when its pong arrives. ``on_tick`` runs whenever the
-    loop wakes. ``on_sleep`` is given the scope of each sleep between ticks (and None when
-    it ends): moving its deadline earlier wakes the loop for an extra ``on_tick`` without
-    a probe (the connection uses it to check a slow consumer on time). Runs until
-    cancelled otherwise; it holds no resources, so cancellation needs no cleanup.
+
+class Pulse:
+    """Fires :meth:`Timed.on_timer` at the times asked with :meth:`call_at`.
+
+    Start ``run`` in the nursery of the component that owns it (the gateway); it runs until
+    cancelled and holds no resources.
     """
-    next_at = trio.current_time() + policy.delay()
-    while True:
-        with trio.CancelScope(deadline=next_at) as nap:
-            on_sleep(nap)
-            await trio.sleep_forever()
-        on_sleep(None)
-        now = trio.current_time()
-        on_tick(now)
-        if now < next_at:
-            continue
-        if policy.should_probe(now):
-            with trio.move_on_at(policy.pong_deadline(now)) as wait:
-                await ping()
-            if wait.cancelled_caught:
-                return
-            done = trio.current_time()
-            policy.on_pong(done - now, done)
-            on_rtt(done - now)
-        next_at = trio.current_time() + policy.delay()
+
+    def __init__(self) -> None:
+        self.timers: TimerQueue[Timed] = TimerQueue()
+        self._nap: trio.CancelScope | None = None
+        self.random = random.random
+
+    def call_at(self, when: float, target: Timed) -> Timer:
+        """Fire ``target.on_timer`` at ``when``; cancel with :meth:`cancel`."""
+        timer = self.timers.add(when, target)
+        nap = self._nap
+        if nap is not None and when < nap.deadline:
+            nap.deadline = when
+        return timer
+
+    @staticmethod
+    def cancel(timer: Timer) -> None:
+        TimerQueue.cancel(timer)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            now = trio.current_time()
+            due = self.timers.pop_due(now, TIMERS_PER_ROUND)
+            for _timer, target in due:
+                try:
+                    target.on_timer(now)
+                except Exception:
+                    log.exception("gateway: a timer callback failed")
+            if len(due) == TIMERS_PER_ROUND:
+                await trio.lowlevel.checkpoint()
+                continue
+            next_at = self.timers.next_at()
+            with trio.CancelScope(deadline=math.inf if next_at is None else next_at) as nap:
+                self._nap = nap
+                await trio.sleep_forever()
+            self._nap = None

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,12 +26,15 @@ from perfgate.errors import (
     Unavailable,
     ValidationError,
 )
+from perfgate.forwarded import parse_networks, resolve_client
 from perfgate.gateway import channels
-from perfgate.gateway._wire import GatewayStream, failure_close_frame
-from perfgate.gateway.connection import CLOSE_GOING_AWAY, Connection
+from perfgate.gateway._wire import GatewayStream
+from perfgate.gateway.connection import Connection
+from perfgate.gateway.heartbeat import HeartbeatTiming
 from perfgate.gateway.jobs import JobSubmitter
 from perfgate.gateway.limits import drain_schedule
-from perfgate.gateway.outbox import FrameCache
+from perfgate.gateway.outbox import BatchPlan, FrameCache
+from perfgate.gateway.pulse import Pulse
 from perfgate.gateway.stats import CloseInfo, GatewayStats
 
 log = logging.getLogger("perfgate.gateway")
@@ -54,6 +56,8 @@ class Gateway:
     frame written, the hub timestamp of its oldest message (measure it with ``hub.clock``).
     ``job_tenant(job_id)`` names the tenant owning a job (``None``: no such job), which decides
     who may subscribe to ``jobs:{id}`` (see :func:`channels.check_job_channel`).
+    ``trusted_proxies`` (``[http] trusted_proxies``, CIDRs): handshakes from these peers name
+    the real client in ``X-Forwarded-For`` / ``Forwarded`` (see :mod:`perfgate.forwarded`).
     """
 
     def __init__(
@@ -66,8 +70,16 @@ class Gateway:
         on_rtt: Callable[[float], None] | None = None,
         on_delivery: Callable[[float], None] | None = None,
         job_tenant: channels.JobTenant | None = None,
+        trusted_proxies: Iterable[str] = (),
     ) -> None:
         self.config = config
+        self._trusted = parse_networks(trusted_proxies)
+        self._pulse = Pulse()
+        # Shared by every connection: one object each, not one per connection.
+        self._plan = BatchPlan(config.batch_window_ms / 1000, config.batch_max)
+        self._timing = HeartbeatTiming(
+            config.heartbeat_min_s, config.heartbeat_max_s, config.pong_timeout_s
+        )
         self._job_tenant = job_tenant
         self.hub = hub
         self.authenticator = authenticator
@@ -97,10 +109,14 @@ class Gateway:
         bound_port = listeners[0].socket.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"ws://{shown}:{bound_port}"
-        async with trio.open_nursery() as nursery:
-            await nursery.start(self._listen, listeners, nursery)
-            task_status.started(self.url)
-            log.info("gateway listening on %s%s", self.url, WS_PATH)
+        async with trio.open_nursery() as timers:
+            # The one timer task of every connection; it outlives them, and only them.
+            await timers.start(self._pulse.run)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self._listen, listeners, nursery)
+                task_status.started(self.url)
+                log.info("gateway listening on %s%s", self.url, WS_PATH)
+            timers.cancel_scope.cancel()
 
     async def _listen(
         self,
@@ -129,10 +145,10 @@ class Gateway:
         for offset_s, count in drain_schedule(len(conns), timeout_s):
             await trio.sleep_until(start + offset_s)
             for conn in conns[index : index + count]:
-                conn.request_close(CLOSE_GOING_AWAY, "server shutting down", flush=True)
+                conn.request_close("server shutting down", flush=True)
             index += count
         for conn in list(self._connections):  # any that slipped in during the handshake
-            conn.request_close(CLOSE_GOING_AWAY, "server shutting down", flush=True)
+            conn.request_close("server shutting down", flush=True)
         with trio.move_on_at(start + timeout_s):
             await self._idle.wait()
 
@@ -165,10 +181,11 @@ class Gateway:
 
     async def _serve_stream(self, stream: trio.SocketStream) -> None:
         """Everything about one TCP connection; never raises (except Cancelled)."""
+        wire = GatewayStream(stream)
         try:
             async with trio.open_nursery() as nursery:
                 request = None
-                wire = GatewayStream(stream)
+                conn = None
                 with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
                     request = await wrap_server_stream(
                         nursery,
@@ -176,11 +193,12 @@ class Gateway:
                         message_queue_size=INBOUND_QUEUE_MESSAGES,
                         max_message_size=self.config.max_message_bytes,
                     )
-                conn = None if request is None else await self._open(request)
+                if request is not None:
+                    conn = await self._open(request, wire)
                 if conn is not None:
-                    wire.last_words = partial(failure_close_frame, conn.ws)
+                    wire.last_words = _last_words(conn.ws, wire)
                     try:
-                        await conn.run()
+                        await conn.run(nursery)
                     finally:
                         self._closed(conn)
                 # Accepted connections are closed by now (Connection.run), rejected ones
@@ -190,19 +208,38 @@ class Gateway:
             self._stats.internal_errors += 1
             log.exception("gateway: connection failed")
         finally:
-            await trio.aclose_forcefully(stream)
+            # Through the wire, so that its last words (a close frame trio-websocket owes
+            # the peer) go out even if its reader was cancelled before closing the stream.
+            await trio.aclose_forcefully(wire)
 
-    async def _open(self, request: WebSocketRequest) -> Connection | None:
+    def client_of(self, request: WebSocketRequest, wire: GatewayStream) -> str | None:
+        """The client's address: the TCP peer, or, when that peer is a trusted proxy, the
+        client its ``X-Forwarded-For`` / ``Forwarded`` header names."""
+        try:
+            peer = str(wire.transport.socket.getpeername()[0])
+        except OSError:
+            peer = None
+        client, _scheme = resolve_client(peer, "ws", request.headers, self._trusted)
+        return client
+
+    async def _open(self, request: WebSocketRequest, wire: GatewayStream) -> Connection | None:
         """Answer the handshake: a registered Connection, or None once rejected."""
+        client = self.client_of(request, wire)
         try:
             principal = self._admit(request)
         except PerfgateError as exc:
             self._stats.rejected[exc.status] += 1
+            log.info("gateway: refused %s from %s: %s", exc.status, client or "-", exc.message)
             await request.reject(exc.status, body=exc.message.encode())
             return None
         ws = await request.accept()
         conn = Connection(
             ws,
+            wire=wire,
+            pulse=self._pulse,
+            plan=self._plan,
+            timing=self._timing,
+            client=client,
             session=secrets.token_urlsafe(12),
             principal=principal,
             hub=self.hub,
@@ -238,6 +275,7 @@ class Gateway:
                 reason=conn.close_reason or (closed.reason if closed else None),
                 duration_s=trio.current_time() - conn.opened_at,
                 token_id=conn.principal.token_id,
+                client=conn.client,
             )
             try:
                 self._on_close(info)
@@ -267,3 +305,13 @@ class Gateway:
         if len(self._connections) >= self.config.max_connections:
             raise Unavailable("too many connections; try later")
         return principal
+
+
+def _last_words(ws: Any, wire: GatewayStream) -> Callable[[], bytes | None]:
+    def words() -> bytes | None:
+        closed = ws.closed
+        if closed is None:
+            return None
+        return wire.failure_close_frame(closed.code, closed.reason)
+
+    return words

@@ -13,13 +13,15 @@ from perfgate.gateway.heartbeat import RttHistogram
 @attrs.frozen
 class CloseInfo:
     """Passed to ``on_close`` when a connection ends. ``code`` is what the close carried
-    (1006 when the peer vanished without a close frame)."""
+    (1006 when the peer vanished without a close frame). ``client`` is the client's
+    address (behind a trusted proxy, the one it forwarded)."""
 
     session: str
     code: int
     reason: str | None
     duration_s: float
     token_id: str
+    client: str | None = None
 
 
 class GatewayStats:

@@ -1,91 +1,134 @@
-"""The heartbeat policy (pure) and its trio loop, on trio's autojump clock."""
+"""The heartbeat policy and the timer queue (pure), and the Pulse task on the autojump clock."""
+
+import random
 
 import pytest
 import trio
 import trio.testing
+from hypothesis import given
+from hypothesis import strategies as st
 
-from perfgate.gateway import run_heartbeat
-from perfgate.gateway.heartbeat import HeartbeatPolicy, RttHistogram
+from perfgate.gateway.heartbeat import (
+    JITTER,
+    HeartbeatPolicy,
+    HeartbeatTiming,
+    RttHistogram,
+    TimerQueue,
+)
+from perfgate.gateway.pulse import TIMERS_PER_ROUND, Pulse
+
+TIMING = HeartbeatTiming(min_s=1.0, max_s=8.0, pong_timeout_s=2.0)
 
 
-def policy(now: float = 0.0) -> HeartbeatPolicy:
-    return HeartbeatPolicy(min_s=1.0, max_s=8.0, pong_timeout_s=2.0, now=now)
-
-
-def test_traffic_stretches_the_interval_and_skips_probes() -> None:
-    p = policy()
-    now = 0.0
-    intervals = []
+def test_an_idle_healthy_connection_is_checked_once_per_max_interval() -> None:
+    p = HeartbeatPolicy(TIMING, now=0.0)
+    now = p.first_check_at(0.9)
+    assert 0.0 < now <= 8.0
+    assert p.should_probe(now, 0.5)
     for _ in range(5):
-        now += p.delay()
-        p.on_traffic(now - 0.1)
-        assert not p.should_probe(now)
-        intervals.append(p.delay())
-    assert intervals == [2.0, 4.0, 8.0, 8.0, 8.0]
+        now += 0.01
+        p.on_pong(0.01, now)  # fast pongs keep it at the maximum: never halved
+        at = p.check_at(0.5)
+        assert now + 8.0 * (1 - JITTER) <= at <= now + 8.0
+        now = at
+        assert p.should_probe(now, 0.5)
+    assert p.interval_s == 8.0 and p.probes == 6
+
+
+def test_the_first_check_probes_whatever_the_traffic() -> None:
+    """It sets the connection's phase: a burst of connections subscribing together would
+    otherwise all be put off to the same time (seen at 10,000: 4x the mean ping rate)."""
+    p = HeartbeatPolicy(TIMING, now=0.0)
+    at = p.first_check_at(0.5)
+    p.on_traffic(0.1)  # the subscribe
+    assert p.should_probe(at, 0.0)
+
+
+def test_traffic_counts_as_liveness_and_an_early_timer_probes_nothing() -> None:
+    p = HeartbeatPolicy(TIMING, now=0.0)
+    at = p.check_at(0.0)
+    assert not p.should_probe(at - 1.0, 0.0)  # another timer (a slow-consumer check)
+    assert p.due_at == at
+    p.on_traffic(at - 0.5)
+    assert not p.should_probe(at, 0.0)
+    assert p.due_at == pytest.approx(at - 0.5 + 8.0)
     assert p.probes == 0
 
 
-def test_idle_connections_are_probed_sooner() -> None:
-    p = policy()
-    p.interval_s = 8.0
-    assert p.should_probe(8.0)
-    assert p.delay() == 4.0
-    p.on_pong(0.01, 8.01)
-    assert p.should_probe(12.01)
-    assert p.delay() == 2.0
-    assert p.probes == 2
+def test_a_slow_pong_is_watched_closely_then_trusted_again() -> None:
+    p = HeartbeatPolicy(TIMING, now=0.0)
+    p.on_pong(0.9, 8.0)  # over pong_timeout_s / 4
+    assert p.interval_s == 1.0 and p.last_rtt_s == 0.9 and p.srtt_s == 0.9
+    assert p.check_at(0.0) == pytest.approx(9.0)
+    intervals = []
+    for step in range(4):
+        p.on_pong(0.01, 9.0 + step)
+        intervals.append(p.interval_s)
+    assert intervals == [2.0, 4.0, 8.0, 8.0]
 
 
-def test_a_pong_is_not_mistaken_for_traffic() -> None:
-    p = policy()
-    assert p.should_probe(1.0)
-    p.on_pong(0.01, 1.01)
-    assert p.should_probe(2.01)
+@given(
+    traffic=st.lists(st.floats(0.0, 100.0), max_size=20),
+    rands=st.lists(st.floats(0.0, 0.999), min_size=1, max_size=50),
+    slow=st.booleans(),
+)
+def test_a_dead_peer_is_probed_within_max_s_of_its_last_sign_of_life(
+    traffic: list[float], rands: list[float], slow: bool
+) -> None:
+    """Whatever the traffic before it dies, the peer's last sign of life is followed by a
+    probe within heartbeat_max_s: with the pong timeout, it is cut within their sum."""
+    p = HeartbeatPolicy(TIMING, now=0.0)
+    if slow:
+        p.on_pong(1.5, 0.0)
+    events = sorted(traffic)
+    last_alive = 0.0
+    at = p.first_check_at(rands[0])
+    i = 0
+    for rand in rands * 3:
+        while i < len(events) and events[i] <= at:
+            p.on_traffic(events[i])
+            last_alive = events[i]
+            i += 1
+        if p.should_probe(at, rand):
+            assert at - last_alive <= TIMING.max_s + 1e-9
+            if i == len(events):
+                return  # the peer is dead: it is cut at most pong_timeout_s later
+            p.on_pong(0.01, at + 0.01)
+            last_alive = at + 0.01
+            at = p.check_at(rand)
+        else:
+            at = p.due_at
+        assert at - last_alive <= TIMING.max_s + 1e-9
 
 
-def test_slow_pong_drops_to_the_minimum() -> None:
-    p = policy()
-    p.interval_s = 8.0
-    p.on_pong(0.9, 1.0)  # over pong_timeout_s / 4
-    assert p.delay() == 1.0
-    assert p.last_rtt_s == 0.9 and p.srtt_s == 0.9
+def test_connections_opened_together_do_not_ping_together() -> None:
+    rng = random.Random(7)
+    policies = [HeartbeatPolicy(TIMING, now=0.0) for _ in range(10_000)]
+    firsts = sorted(p.first_check_at(rng.random()) for p in policies)
+    assert firsts[-1] - firsts[0] >= TIMING.max_s * 0.95
+    per_tenth = [0] * 80
+    for at in firsts:
+        per_tenth[min(79, int(at * 10))] += 1
+    # Spread evenly over the first interval: no tenth of a second holds a burst.
+    assert max(per_tenth) <= 2 * len(firsts) / 80
 
 
 def test_bad_bounds_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"^need 0 < min_s <= max_s$"):
-        HeartbeatPolicy(min_s=2.0, max_s=1.0, pong_timeout_s=1.0, now=0.0)
-    with pytest.raises(ValueError, match=r"^need 0 < min_s <= max_s$"):
-        HeartbeatPolicy(min_s=0.0, max_s=1.0, pong_timeout_s=1.0, now=0.0)
-    fixed = HeartbeatPolicy(min_s=1.0, max_s=1.0, pong_timeout_s=1.0, now=0.0)  # allowed
-    assert fixed.delay() == 1.0
+    with pytest.raises(ValueError):
+        HeartbeatTiming(min_s=2.0, max_s=1.0, pong_timeout_s=1.0)
 
 
-def test_a_slow_pong_is_one_over_a_quarter_of_the_pong_timeout_by_default() -> None:
-    p = policy()  # pong_timeout_s=2.0
-    assert p.slow_rtt_s == 0.5 and p.last_rtt_s is None and p.srtt_s is None
-    p.interval_s = 8.0
-    p.on_pong(0.5, 1.0)  # exactly the threshold: not slow
-    assert p.interval_s == 8.0
-    own = HeartbeatPolicy(min_s=1.0, max_s=8.0, pong_timeout_s=2.0, now=0.0, slow_rtt_s=0.1)
-    own.interval_s = 8.0
-    own.on_pong(0.2, 1.0)
-    assert own.slow_rtt_s == 0.1 and own.interval_s == 1.0
-
-
-def test_smoothed_rtt_weighs_each_new_pong_by_an_eighth() -> None:
-    p = policy()
-    p.on_pong(0.1, 1.0)
-    assert (p.srtt_s, p.last_rtt_s) == (0.1, 0.1)
-    p.on_pong(0.2, 2.0)
-    assert p.srtt_s == pytest.approx(0.875 * 0.1 + 0.125 * 0.2)
-    assert p.last_rtt_s == 0.2
-
-
-def test_traffic_at_the_very_tick_counts_as_activity() -> None:
-    p = policy(now=5.0)
-    p.on_traffic(5.0)
-    assert not p.should_probe(6.0)
-    assert p.probes == 0
+def test_timer_queue_fires_in_order_and_skips_cancelled() -> None:
+    q: TimerQueue[str] = TimerQueue()
+    q.add(3.0, "c")
+    b = q.add(2.0, "b")
+    q.add(1.0, "a")
+    q.cancel(b)
+    assert len(q) == 2 and q.next_at() == 1.0
+    assert [t for _, t in q.pop_due(2.5)] == ["a"]
+    assert q.next_at() == 3.0
+    assert [t for _, t in q.pop_due(3.0)] == ["c"]
+    assert q.next_at() is None
 
 
 def test_rtt_histogram() -> None:
@@ -97,6 +140,57 @@ def test_rtt_histogram() -> None:
     assert hist.quantile(0.99) == pytest.approx(0.099, rel=0.11)
     summary = hist.summary_ms()
     assert summary["count"] == 100 and summary["max"] == 100.0
+
+
+class Recorder:
+    def __init__(self, fired: list[tuple[str, float]], name: str) -> None:
+        self.fired = fired
+        self.name = name
+
+    def on_timer(self, now: float) -> None:
+        self.fired.append((self.name, now))
+
+
+async def test_pulse_fires_each_timer_at_its_time(autojump_clock: trio.testing.MockClock) -> None:
+    pulse = Pulse()
+    fired: list[tuple[str, float]] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pulse.run)
+        start = trio.current_time()
+        pulse.call_at(start + 10, Recorder(fired, "late"))
+        await trio.sleep(1)
+        # Earlier than what the task sleeps towards: it must wake for it.
+        pulse.call_at(start + 2, Recorder(fired, "early"))
+        gone = pulse.call_at(start + 5, Recorder(fired, "cancelled"))
+        pulse.cancel(gone)
+        await trio.sleep(20)
+        nursery.cancel_scope.cancel()
+    assert fired == [("early", start + 2), ("late", start + 10)]
+
+
+async def test_a_burst_of_due_timers_is_served_between_checkpoints(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pulse = Pulse()
+    fired: list[tuple[str, float]] = []
+    other_ran: list[int] = []
+
+    async def other() -> None:
+        while len(fired) < TIMERS_PER_ROUND * 4:
+            other_ran.append(len(fired))
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pulse.run)
+        at = trio.current_time()  # all due now
+        for i in range(TIMERS_PER_ROUND * 4):
+            pulse.call_at(at, Recorder(fired, str(i)))
+        nursery.start_soon(other)
+        await trio.sleep(2)
+        nursery.cancel_scope.cancel()
+    assert len(fired) == TIMERS_PER_ROUND * 4
+    # Other tasks ran while the burst was being served, not only after it.
+    assert any(0 < n < len(fired) for n in other_ran)
 
 
 def test_rtt_summary_is_exact_where_it_can_be() -> None:
@@ -123,61 +217,3 @@ def test_rtt_summary_quantiles_are_not_the_maximum() -> None:
     assert 91 <= summary["p90"] <= 91 * 1.1
     assert 100 <= summary["p99"] <= 100 * 1.1
     assert summary["max"] == 5000.0
-
-
-async def test_unanswered_probe_ends_the_loop_at_the_pong_deadline(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    p = policy(trio.current_time())
-    probes: list[float] = []
-
-    async def ping() -> None:
-        probes.append(trio.current_time())
-        await trio.sleep_forever()  # never answered
-
-    start = trio.current_time()
-    await run_heartbeat(p, ping)
-    assert probes == [start + 1.0]
-    assert trio.current_time() == pytest.approx(start + 1.0 + 2.0)
-
-
-async def test_answered_probes_record_rtt_and_continue(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    p = policy(trio.current_time())
-    rtts: list[float] = []
-    ticks: list[float] = []
-    answered = 0
-
-    async def ping() -> None:
-        nonlocal answered
-        if answered == 3:
-            await trio.sleep_forever()
-        answered += 1
-        await trio.sleep(0.25)
-
-    await run_heartbeat(p, ping, on_rtt=rtts.append, on_tick=ticks.append)
-    assert rtts == pytest.approx([0.25, 0.25, 0.25])
-    assert len(ticks) == 4
-    assert p.probes == 4
-
-
-async def test_traffic_suppresses_probes(autojump_clock: trio.testing.MockClock) -> None:
-    p = policy(trio.current_time())
-    pinged = trio.Event()
-
-    async def ping() -> None:
-        pinged.set()
-
-    async def chatty() -> None:
-        while not pinged.is_set():
-            p.on_traffic(trio.current_time())
-            await trio.sleep(0.5)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(chatty)
-        with trio.move_on_after(30):
-            await run_heartbeat(p, ping, on_tick=lambda now: None)
-        nursery.cancel_scope.cancel()
-    assert not pinged.is_set()
-    assert p.delay() == 8.0

@@ -5,6 +5,7 @@ import json
 import trio
 
 from perfgate.gateway import CloseInfo
+from perfgate.gateway.heartbeat import JITTER
 from tests.gateway.conftest import Start, eventually
 from tests.gateway.wsclient import Client, RawClient
 
@@ -37,3 +38,32 @@ async def test_silent_peer_is_closed_4009_and_polite_peer_stays(
     assert stats["heartbeat"]["rtt_ms"]["count"] >= 1 and rtts
     assert stats["connections"] == 1
     await polite.close()
+
+
+async def test_an_idle_healthy_peer_is_pinged_once_per_max_interval(start_gateway: Start) -> None:
+    """Issue 16.3: an idle connection's interval used to halve down to heartbeat_min_s."""
+    max_s = 0.4
+    gateway, url = await start_gateway(
+        heartbeat_min_s=0.02, heartbeat_max_s=max_s, pong_timeout_s=1.0
+    )
+    polite = await Client.connect(url)  # answers pings, sends nothing else
+    assert (await polite.recv())["heartbeat_s"] == max_s
+    window_s = 2.0
+    await trio.sleep(window_s)
+    probes = gateway.stats()["heartbeat"]["probes"]
+    assert 1 <= probes <= window_s / (max_s * (1 - JITTER)) + 1
+    assert gateway.stats()["heartbeat"]["timeouts"] == 0
+    await polite.close()
+
+
+async def test_traffic_spares_a_busy_peer_its_pings(start_gateway: Start) -> None:
+    gateway, url = await start_gateway(
+        heartbeat_min_s=0.02, heartbeat_max_s=0.3, pong_timeout_s=1.0
+    )
+    busy = await Client.connect(url)
+    await busy.recv()
+    for i in range(15):
+        assert (await busy.request({"op": "ping", "id": i}))["type"] == "ack"
+        await trio.sleep(0.1)
+    assert gateway.stats()["heartbeat"]["probes"] <= 1  # only the first check, its phase
+    await busy.close()

@@ -1,6 +1,7 @@
 """Pure pieces: protocol parsing, channel names, byte budget, batching, limits, drain plan."""
 
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -181,17 +182,19 @@ def test_byte_budget_drops_over_budget_and_tracks_slowness() -> None:
     assert budget.peak_bytes == 70
 
 
-def test_batch_plan() -> None:
-    normal = Message("c", 1, 1, "normal", 0.0)
-    high = Message("c", 2, 1, "high", 0.0)
+def test_batch_plan_send_at_is_the_one_batching_rule() -> None:
     plan = BatchPlan(window_s=0.005, max_messages=3)
     assert plan.enabled
-    assert not plan.flush_now(1, normal)
-    assert plan.flush_now(1, high)
-    assert plan.flush_now(3, normal)
-    assert plan.deadline(10.0) == pytest.approx(10.005)
+    # Leading edge: a quiet connection sends at once.
+    assert plan.send_at(10.0, -math.inf, 1, False) == 10.0
+    assert plan.send_at(10.0, 9.0, 1, False) == 10.0
+    # Within the window after a write: wait for its end...
+    assert plan.send_at(10.0, 9.999, 1, False) == pytest.approx(10.004)
+    # ...unless the batch is full or urgent (a high message, a control frame).
+    assert plan.send_at(10.0, 9.999, 3, False) == 10.0
+    assert plan.send_at(10.0, 9.999, 1, True) == 10.0
     off = BatchPlan(window_s=0.0, max_messages=64)
-    assert not off.enabled and off.flush_now(1, normal)
+    assert not off.enabled and off.send_at(10.0, 9.999, 1, False) == 10.0
 
 
 @given(n=st.integers(0, 20000), window=st.floats(0.0, 120.0))
