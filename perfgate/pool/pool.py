@@ -61,10 +61,10 @@ from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_delay_s
 from perfgate.pool.command import run_command
 from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
-from perfgate.pool.limits import TaskLimits
 from perfgate.pool.process import describe_exit
 from perfgate.pool.queue import PriorityQueue
 from perfgate.pool.stats import PoolStats
+from perfgate.pool.task_limits import TaskLimits
 from perfgate.pool.template import render_argv
 from perfgate.pool.validation import check_args, check_spec
 from perfgate.pool.worker import Attempt, Worker
@@ -369,7 +369,7 @@ class Pool:
         a busy worker with nothing prefetched yet. Room for a command: fewer than
         ``max_workers`` commands running. The best job waits at the head of the queue until
         there is room for it: nothing overtakes it, so priorities stay strict. A task at its
-        own limit (:mod:`perfgate.pool.limits`) is skipped, not waited for. Synchronous;
+        own limit (:mod:`perfgate.pool.task_limits`) is skipped, not waited for. Synchronous;
         called by the dispatcher task and by worker readers after they routed frames.
         Returns the seconds until a rate-limited task with queued jobs gets a token, if any.
         """

@@ -12,8 +12,8 @@ from perfgate.config import TaskConfig, load_config
 from perfgate.errors import ConfigError
 from perfgate.jobs.lifecycle import PoolEvent, StateEvent
 from perfgate.pool import JobSpec, Pool
-from perfgate.pool.limits import TaskLimits
 from perfgate.pool.queue import PriorityQueue
+from perfgate.pool.task_limits import TaskLimits
 
 # -- pure -----------------------------------------------------------------------------------
 
