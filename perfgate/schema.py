@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from perfgate.errors import ValidationError
+from perfgate.priorities import PRIORITIES
 
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -195,7 +196,7 @@ SUBMIT_JOB = Body(
             "priority",
             "string",
             "queue priority (default: the task's)",
-            enum=("high", "normal", "low"),
+            enum=PRIORITIES,
             nullable=True,
         ),
         Field(
@@ -312,7 +313,7 @@ JOB: dict[str, Any] = {
         "task": {"type": "string"},
         "args": {"type": "object"},
         "state": {"type": "string", "enum": JOB_STATES},
-        "priority": {"type": "string", "enum": ["high", "normal", "low"]},
+        "priority": {"type": "string", "enum": list(PRIORITIES)},
         "attempts": {"type": "integer", "minimum": 0},
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
         "progress_message": {"type": ["string", "null"]},

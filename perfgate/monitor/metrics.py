@@ -36,9 +36,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from perfgate.monitor.alerts import Alert
-from perfgate.monitor.recommend import QUEUE_PRIORITIES
 from perfgate.monitor.recommend import number as _num
 from perfgate.monitor.system import SystemSample
+from perfgate.priorities import PRIORITIES
 
 OTHER = "other"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -268,7 +268,7 @@ class SourcesCollector(Collector):
         depth = GaugeMetricFamily(
             "perfgate_pool_queue_depth", "Queued jobs by priority.", labels=["priority"]
         )
-        for priority in QUEUE_PRIORITIES:
+        for priority in PRIORITIES:
             value = _num(stats, "queue", priority)
             if value is not None:
                 depth.add_metric([priority], value)
