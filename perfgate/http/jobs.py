@@ -282,7 +282,7 @@ LIST_QUERY = [
 @requires("subscribe")
 async def list_jobs() -> Response:
     limit = _int_arg("limit", 50, minimum=1, maximum=1000)
-    jobs, cursor = await _service().journal.list(
+    jobs, cursor = await _service().journal.list_jobs(
         # "?state=" is not "no filter": the document says state is one of the enum (422 else).
         state=request.args.get("state"),
         limit=limit,

@@ -327,7 +327,7 @@ class RedisJournal:
             return None
         return codec.decode_record(job_id, {str(k): str(v) for k, v in fields.items()})
 
-    async def list(
+    async def list_jobs(
         self,
         state: str | None = None,
         limit: int = 50,

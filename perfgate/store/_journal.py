@@ -471,7 +471,7 @@ class Journal:
     async def get(self, job_id: str) -> JobRecord | None:
         return await self._read(functools.partial(_sql.get, job_id=job_id))
 
-    async def list(
+    async def list_jobs(
         self,
         state: str | None = None,
         limit: int = 50,

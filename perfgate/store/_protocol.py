@@ -52,7 +52,7 @@ class JobJournal(Protocol):
         error: Any = None,
         cached: bool = False,
     ) -> JobRecord | None: ...
-    async def list(
+    async def list_jobs(
         self,
         state: str | None = None,
         limit: int = 50,
