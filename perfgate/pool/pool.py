@@ -282,6 +282,10 @@ class Pool:
 
     # -- observing ------------------------------------------------------------------------
 
+    def queue_room(self) -> int:
+        """How many more jobs the queue takes before ``[pool] max_queue`` (0 when full)."""
+        return max(0, self.config.max_queue - len(self._queue))
+
     def stats(self) -> dict[str, Any]:
         """A JSON-able snapshot: workers, queue depth, job counters, run times, restarts."""
         idle = len(self._crew.idle)

@@ -309,8 +309,7 @@ class RedisJobQueue:
             await trio.sleep(wait_s)
 
     def _room(self) -> int:
-        queue = self.pool.stats()["queue"]
-        return max(0, min(self.capacity - self._live, int(queue["max"] - queue["total"])))
+        return max(0, min(self.capacity - self._live, self.pool.queue_room()))
 
     async def _watch(self, handle: JobHandle) -> None:
         """Free the job's place (and wake the claim loop) as soon as its pool run ends."""

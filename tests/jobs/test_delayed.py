@@ -108,8 +108,8 @@ class FakePool:
     def is_live(self, job_id: str) -> bool:
         return False
 
-    def stats(self) -> dict[str, Any]:
-        return {"queue": {"total": len(self.submitted), "max": self.config.max_queue}}
+    def queue_room(self) -> int:
+        return max(0, self.config.max_queue - len(self.submitted))
 
     async def drain(self, timeout_s: float) -> None:
         pass
