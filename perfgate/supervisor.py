@@ -247,6 +247,7 @@ class Supervisor:
         monitor.add_source("gateway", gateway.stats)
         monitor.add_source("cache", cache.stats)
         monitor.add_source("jobs", jobs.stats)
+        monitor.add_source("journal", journal.stats)
         services = state.services
         services.monitor, services.hub, services.gateway = monitor, hub, gateway
         services.journal, services.cache, services.pool, services.jobs = journal, cache, pool, jobs

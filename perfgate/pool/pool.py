@@ -69,6 +69,7 @@ from perfgate.pool.template import render_argv
 from perfgate.pool.validation import check_args, check_spec
 from perfgate.pool.worker import Attempt, Worker
 from perfgate.pool.workers import WorkerSet
+from perfgate.snapshots import PoolSnapshot, QueueDepth, TaskLimitStats, WorkerCounts
 
 log = logging.getLogger("perfgate.pool")
 
@@ -286,27 +287,29 @@ class Pool:
         """How many more jobs the queue takes before ``[pool] max_queue`` (0 when full)."""
         return max(0, self.config.max_queue - len(self._queue))
 
-    def stats(self) -> dict[str, Any]:
-        """A JSON-able snapshot: workers, queue depth, job counters, run times, restarts."""
+    def stats(self) -> PoolSnapshot:
+        """A snapshot: workers, queue depth, job counters, run times, restarts."""
         idle = len(self._crew.idle)
         total = len(self._crew.all)
-        snapshot = self._stats.snapshot()
-        snapshot["workers"] = {
-            "idle": idle,
-            "busy": total - idle,
-            "starting": self._crew.starting,
-            "total": total,
-            "min": self.config.min_workers,
-            "max": self.config.max_workers,
-        }
+        workers = WorkerCounts(
+            idle=idle,
+            busy=total - idle,
+            starting=self._crew.starting,
+            total=total,
+            min=self.config.min_workers,
+            max=self.config.max_workers,
+        )
         depth = self._queue.depth()
-        snapshot["queue"] = {**depth, "total": len(self._queue), "max": self.config.max_queue}
-        snapshot["running"] = self._running
-        snapshot["accepting"] = self._accepting
-        snapshot["limited"] = self._limits_snapshot()
-        return snapshot
+        queue = QueueDepth(**depth, total=len(self._queue), max=self.config.max_queue)
+        return self._stats.snapshot(
+            workers=workers,
+            queue=queue,
+            running=self._running,
+            accepting=self._accepting,
+            limited=self._limits_snapshot(),
+        )
 
-    def _limits_snapshot(self) -> dict[str, Any]:
+    def _limits_snapshot(self) -> dict[str, TaskLimitStats]:
         """Per limited task: jobs queued, whether its limit holds them back now, running."""
         limits = self._limits
         if not limits.limited:
@@ -314,13 +317,13 @@ class Pool:
         blocked = limits.blocked(trio.current_time())
         waiting = self._queue.waiting(limits.limited)
         return {
-            name: {
-                "waiting": waiting.get(name, 0),
-                "held": name in blocked and waiting.get(name, 0) > 0,
-                "running": limits.running.get(name),
-                "max_concurrency": self.tasks[name].max_concurrency,
-                "rate_per_s": self.tasks[name].rate_per_s,
-            }
+            name: TaskLimitStats(
+                waiting=waiting.get(name, 0),
+                held=name in blocked and waiting.get(name, 0) > 0,
+                running=limits.running.get(name),
+                max_concurrency=self.tasks[name].max_concurrency,
+                rate_per_s=self.tasks[name].rate_per_s,
+            )
             for name in sorted(limits.limited)
         }
 

@@ -38,6 +38,7 @@ from perfgate.jobs.lifecycle import JobInput, finish_input
 from perfgate.redis import codec, scripts
 from perfgate.redis.client import REDIS_ERRORS, redis_unavailable
 from perfgate.redis.keys import DEFAULT_PREFIX, GROUP, Keys, idempotency_slot, index_member
+from perfgate.snapshots import JournalSnapshot
 from perfgate.store import paging, retention
 from perfgate.store.record import QUEUED, STATES, JobRecord, transition_write
 
@@ -374,5 +375,5 @@ class RedisJournal:
                 counts[state] = int(await self.client.zcard(self.keys.index(state)))
         return counts
 
-    def stats(self) -> dict[str, int]:
-        return {"events_lost": self.events_lost}
+    def stats(self) -> JournalSnapshot:
+        return JournalSnapshot(events_lost=self.events_lost)

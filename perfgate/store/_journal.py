@@ -36,6 +36,7 @@ import trio
 
 from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput, finish_input
+from perfgate.snapshots import JournalSnapshot
 from perfgate.store import _sql, paging, retention
 from perfgate.store.record import STATES, JobRecord, transition_write
 
@@ -514,14 +515,14 @@ class Journal:
         found = await self._read(_sql.count)
         return {state: found.get(state, 0) for state in sorted(STATES)}
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> JournalSnapshot:
         """Writer counters for the monitor."""
-        return {
-            "write_queue": self._send.statistics().current_buffer_used,
-            "batches": self._batches,
-            "ops": self._ops,
-            "events_lost": self._events_lost,
-        }
+        return JournalSnapshot(
+            write_queue=self._send.statistics().current_buffer_used,
+            batches=self._batches,
+            ops=self._ops,
+            events_lost=self._events_lost,
+        )
 
     async def journal_mode(self) -> str:
         return await self._read(_sql.journal_mode)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from perfgate.errors import PerfgateError
 from perfgate.jobs.lifecycle import JobInput
+from perfgate.snapshots import JournalSnapshot
 from perfgate.store.record import JobRecord
 
 
@@ -64,3 +65,4 @@ class JobJournal(Protocol):
         self, job_id: str, *, after: int = 0, limit: int = 1000
     ) -> builtins.list[dict[str, Any]]: ...
     async def counts(self) -> dict[str, int]: ...
+    def stats(self) -> JournalSnapshot: ...

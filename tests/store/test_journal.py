@@ -225,7 +225,7 @@ async def test_progress_is_batched_and_only_while_running(
     stored = await journal.get(job.id)
     assert stored is not None
     assert (stored.progress, stored.progress_message) == (0.5, "step 100")
-    assert journal.stats()["batches"] < journal.stats()["ops"]
+    assert journal.stats().batches < journal.stats().ops
 
 
 # -- listing ----------------------------------------------------------------------------------
@@ -426,7 +426,7 @@ async def test_concurrent_creates_share_commits(journal: Journal, clock: FakeClo
         for _ in range(100):
             nursery.start_soon(journal.create, make_job(clock))
     assert len((await journal.list_jobs(limit=1000))[0]) == 100
-    assert journal.stats()["batches"] < 100
+    assert journal.stats().batches < 100
 
 
 async def test_bad_values_fail_their_own_write_only(journal: Journal, clock: FakeClock) -> None:
