@@ -50,7 +50,7 @@ def number(mapping: Mapping[str, Any] | None, *path: str) -> float | None:
 
 
 def queue_depth(pool: Mapping[str, Any] | None) -> int | None:
-    """Total queued jobs over all priorities (``pool.stats()["queue"]``), or ``None``."""
+    """Total queued jobs over all priorities (``queue`` of the pool's snapshot, as JSON), or ``None``."""
     depths = pool.get("queue") if pool else None
     if not isinstance(depths, Mapping):
         return None

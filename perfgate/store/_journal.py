@@ -21,7 +21,6 @@ is visible once its batch commits (call :meth:`Journal.flush` to wait for that).
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import functools
 import logging
@@ -328,7 +327,7 @@ class Journal:
 
     async def create_many(
         self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]
-    ) -> builtins.list[tuple[JobRecord, bool] | PerfgateError]:
+    ) -> list[tuple[JobRecord, bool] | PerfgateError]:
         """Store several jobs ``(record, idempotency_key, fingerprint)`` in one transaction
         (one commit, one fsync); answer per job, in order, as :meth:`create` would: the job
         and whether it was created, or the :class:`~perfgate.errors.PerfgateError` that job
@@ -498,9 +497,7 @@ class Journal:
         next_cursor = paging.encode_cursor(jobs[-1].created_at, jobs[-1].id) if more else None
         return jobs, next_cursor
 
-    async def logs(
-        self, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> builtins.list[dict[str, Any]]:
+    async def logs(self, job_id: str, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Log lines with ``seq > after``, oldest first: ``{"seq", "ts", "stream", "line"}``.
         ``seq`` numbers a job's lines from 1; a first ``seq`` above 1 means older lines were
         dropped by the cap. Raises ValidationError for a negative ``after`` or a bad limit."""
