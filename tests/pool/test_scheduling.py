@@ -67,7 +67,9 @@ async def test_full_queue_rejects_at_submit() -> None:
     async with one_worker(max_queue=2) as pool:
         running = pool.submit(JobSpec(id="r", task="sleep", args={"seconds": 0.2}))
         await wait_until(lambda: pool.stats().running == 1)
+        assert pool.queue_room() == 2  # the running job is not queued
         queued = [pool.submit(JobSpec(id=f"q{i}", task="echo")) for i in range(2)]
+        assert pool.queue_room() == 0
         with pytest.raises(QueueFull) as info:
             pool.submit(JobSpec(id="over", task="echo"))
         assert info.value.status == 429
@@ -78,6 +80,7 @@ async def test_full_queue_rejects_at_submit() -> None:
         for handle in [running, *queued]:
             assert (await handle.wait()).state == "succeeded"
         # Room again once the queue drained.
+        assert pool.queue_room() == 2
         assert (await pool.submit(JobSpec(id="later", task="echo")).wait()).state == "succeeded"
 
 
