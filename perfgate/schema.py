@@ -15,6 +15,7 @@ import attrs
 
 from perfgate.errors import ValidationError
 from perfgate.jsontext import json_type
+from perfgate.priorities import PRIORITIES
 
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -180,7 +181,7 @@ SUBMIT_JOB = Body(
             "priority",
             "string",
             "queue priority (default: the task's)",
-            enum=("high", "normal", "low"),
+            enum=PRIORITIES,
             nullable=True,
         ),
         Field(
@@ -297,7 +298,7 @@ JOB: dict[str, Any] = {
         "task": {"type": "string"},
         "args": {"type": "object"},
         "state": {"type": "string", "enum": JOB_STATES},
-        "priority": {"type": "string", "enum": ["high", "normal", "low"]},
+        "priority": {"type": "string", "enum": list(PRIORITIES)},
         "attempts": {"type": "integer", "minimum": 0},
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
         "progress_message": {"type": ["string", "null"]},

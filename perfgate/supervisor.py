@@ -248,15 +248,10 @@ class Supervisor:
         monitor.add_source("gateway", gateway.stats)
         monitor.add_source("cache", cache.stats)
         monitor.add_source("jobs", jobs.stats)
-        state.components.update(
-            monitor=monitor,
-            hub=hub,
-            gateway=gateway,
-            journal=journal,
-            cache=cache,
-            pool=pool,
-            jobs=jobs,
-        )
+        monitor.add_source("journal", journal.stats)
+        services = state.services
+        services.monitor, services.hub, services.gateway = monitor, hub, gateway
+        services.journal, services.cache, services.pool, services.jobs = journal, cache, pool, jobs
         return _Parts(
             monitor=monitor, gateway=gateway, jobs=jobs, backend=backend, scheduler=scheduler
         )
@@ -273,16 +268,14 @@ class Supervisor:
             await nursery.start(parts.scheduler.run)
         with _bind_errors("gateway", self.config.gateway.bind):
             ws_url = await nursery.start(parts.gateway.run)
-        state.components["ws_url"] = ws_url
+        state.services.ws_url = ws_url
         await nursery.start(parts.monitor.run, parts.gateway.publish)
         app = create_app(state)
         with _bind_errors("http", self.config.http.bind):
             http_url = await nursery.start(self._serve_http, app)
-        self._drainers = [
-            parts.gateway.drain,
-            parts.jobs.drain,
-            state.components["event_streams"].drain,
-        ]
+        streams = state.services.event_streams
+        assert streams is not None  # create_app made them
+        self._drainers = [parts.gateway.drain, parts.jobs.drain, streams.drain]
         self.bound = Bound(http=http_url, ws=ws_url, pid=os.getpid())
         return self.bound
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from perfgate.errors import ValidationError
 from perfgate.jsontext import MAX_DEPTH, JsonTextError, check_value, loads
-from perfgate.pool.protocol import encode_frame
+from perfgate.pool.framing import encode_frame
 from perfgate.store import body_fingerprint
 
 SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)

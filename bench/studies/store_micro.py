@@ -49,7 +49,7 @@ async def main(data_dir: Path) -> None:
     print(f"sequential durable creates: {seq_rate:8.0f}/s")
     print(f"concurrent durable creates: {conc_rate:8.0f}/s  ({conc_rate / seq_rate:.1f}x)")
     print(f"log lines appended:         {log_rate:8.0f}/s")
-    print(f"writer: {stats['ops']} ops in {stats['batches']} transactions")
+    print(f"writer: {stats.ops} ops in {stats.batches} transactions")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ import attrs
 
 from perfgate.broker._frame import encode_data, header_bytes, message_wire
 
-PRIORITIES = ("high", "normal", "low")
-
 DEFAULT_HISTORY_BYTES = 1_048_576
 
 #: What a retained message costs besides its frame: the Message object, its offset and time,

@@ -11,11 +11,12 @@ from typing import Any
 
 import trio
 
-from perfgate.broker._history import DEFAULT_HISTORY_BYTES, PRIORITIES, Replay
+from perfgate.broker._history import DEFAULT_HISTORY_BYTES, Replay
 from perfgate.broker._hub import Sink
 from perfgate.broker._table import ChannelTable, HistoryLimits
 from perfgate.config import GatewayConfig
 from perfgate.errors import TooManyChannels
+from perfgate.priorities import PRIORITIES
 
 log = logging.getLogger("perfgate.broker")
 

@@ -26,6 +26,8 @@ from typing import Any
 
 import diskcache
 
+from perfgate.snapshots import DiskTierStats
+
 log = logging.getLogger("perfgate.cache")
 
 MAGIC = b"PGC1"
@@ -147,18 +149,18 @@ class DiskTier:
     def close(self) -> None:
         self._cache.close()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> DiskTierStats:
         with self._lock:
-            return {
-                "hits": self.hits,
-                "misses": self.misses,
-                "evictions": self.evictions,
-                "errors": self.errors,
-                "rejected": self.rejected,
-                "bytes": self.bytes,
-                "entries": self.entries,
-                "max_bytes": self.max_bytes,
-            }
+            return DiskTierStats(
+                hits=self.hits,
+                misses=self.misses,
+                evictions=self.evictions,
+                errors=self.errors,
+                rejected=self.rejected,
+                bytes=self.bytes,
+                entries=self.entries,
+                max_bytes=self.max_bytes,
+            )
 
 
 def _open(directory: Path, max_bytes: int) -> Any:

@@ -26,6 +26,7 @@ from perfgate.cache._disk import DiskTier
 from perfgate.cache.lru import ByteLRU
 from perfgate.config import CacheConfig
 from perfgate.errors import ValidationError
+from perfgate.snapshots import CacheSnapshot
 from perfgate.store.fingerprint import canonical_json, digest
 
 log = logging.getLogger("perfgate.cache")
@@ -125,13 +126,13 @@ class ResultCache:
             )
         return stored
 
-    def stats(self) -> dict[str, dict[str, int] | None]:
+    def stats(self) -> CacheSnapshot:
         """Per tier: hits, misses, evictions, bytes, entries, max_bytes (and L1 expirations
         and rejected, L2 errors); ``None`` for a disabled tier."""
-        return {
-            "l1": None if self._l1 is None else self._l1.stats(),
-            "l2": None if self._l2 is None else self._l2.stats(),
-        }
+        return CacheSnapshot(
+            l1=None if self._l1 is None else self._l1.stats(),
+            l2=None if self._l2 is None else self._l2.stats(),
+        )
 
     @property
     def disk(self) -> DiskTier | None:

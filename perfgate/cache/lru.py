@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import NamedTuple
 
+from perfgate.snapshots import MemoryTierStats
+
 
 class _Entry(NamedTuple):
     value: bytes
@@ -100,14 +102,14 @@ class ByteLRU:
         entry = self._entries.pop(key)
         self.bytes -= entry.size
 
-    def stats(self) -> dict[str, int]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "evictions": self.evictions,
-            "expirations": self.expirations,
-            "rejected": self.rejected,
-            "bytes": self.bytes,
-            "entries": len(self._entries),
-            "max_bytes": self.max_bytes,
-        }
+    def stats(self) -> MemoryTierStats:
+        return MemoryTierStats(
+            hits=self.hits,
+            misses=self.misses,
+            evictions=self.evictions,
+            expirations=self.expirations,
+            rejected=self.rejected,
+            bytes=self.bytes,
+            entries=len(self._entries),
+            max_bytes=self.max_bytes,
+        )

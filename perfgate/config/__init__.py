@@ -4,7 +4,6 @@ from perfgate.config._args import ARG_TYPES, TEMPLATE_TOKEN, TaskArg, placeholde
 from perfgate.config._load import DEFAULT_FILE, ENV_PREFIX, load_config
 from perfgate.config._model import (
     DEFAULT_TENANT,
-    PRIORITIES,
     SCOPES,
     AuthConfig,
     CacheConfig,
@@ -23,6 +22,7 @@ from perfgate.config._model import (
     parse_redis_url,
 )
 from perfgate.config._schedules import CATCH_UP, ScheduleConfig
+from perfgate.priorities import PRIORITIES
 
 __all__ = [
     "ARG_TYPES",

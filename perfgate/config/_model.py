@@ -17,9 +17,9 @@ import attrs
 
 from perfgate.config._args import TaskArg, placeholders
 from perfgate.errors import ConfigError
+from perfgate.priorities import PRIORITIES
 
 SCOPES = frozenset({"submit", "publish", "subscribe", "metrics", "admin"})
-PRIORITIES = ("high", "normal", "low")
 # Whole-string patterns are used with fullmatch: "$" would also match before a final newline.
 _TASK_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

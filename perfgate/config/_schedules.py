@@ -12,8 +12,9 @@ from typing import Any
 import attrs
 from cronsim import CronSim, CronSimError
 
-from perfgate.config._model import DEFAULT_TENANT, PRIORITIES
+from perfgate.config._model import DEFAULT_TENANT
 from perfgate.errors import ConfigError
+from perfgate.priorities import PRIORITIES
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 _TENANT = re.compile(r"[A-Za-z0-9_.-]{1,64}")

@@ -26,6 +26,7 @@ from perfgate.http.jobs import blueprint as jobs_blueprint
 from perfgate.http.openapi import build_openapi, document
 from perfgate.http.problems import from_http_exception, from_perfgate_error, from_unexpected
 from perfgate.http.security import authenticate
+from perfgate.http.services import Services
 from perfgate.monitor import Monitor, monitor_blueprint
 from perfgate.readiness import RETRY_AFTER_S, Readiness
 from perfgate.schema import STATUS
@@ -48,13 +49,13 @@ INFO_SCHEMA = {
 class AppState:
     """Everything the routes need, passed in explicitly (no module globals).
 
-    Components that have not started (or do not exist in this configuration) are ``None``.
+    ``services`` holds the components, typed (:mod:`perfgate.http.services`).
     """
 
     config: Config
     readiness: Readiness
     authenticator: Authenticator
-    components: dict[str, Any] = attrs.field(factory=dict)
+    services: Services = attrs.field(factory=Services)
 
 
 def create_app(state: AppState) -> Quart:
@@ -68,7 +69,7 @@ def create_app(state: AppState) -> Quart:
     # Quart runs after_request hooks last-registered-first: the edge (ETag, gzip, CORS) shapes
     # the response before the access log records its final status.
     install_access_log(app)
-    state.components["edge"] = install_edge(app, state.config.http)
+    edge = state.services.edge = install_edge(app, state.config.http)
     _install_error_handlers(app)
 
     @app.get("/healthz")
@@ -122,11 +123,11 @@ def create_app(state: AppState) -> Quart:
     )
     app.register_blueprint(jobs_blueprint)
     app.register_blueprint(channels_blueprint)
-    streams = state.components["event_streams"] = EventStreams(state.config.http)
+    streams = state.services.event_streams = EventStreams(state.config.http)
     app.register_blueprint(events_blueprint)
-    monitor = state.components.get("monitor")
+    monitor = state.services.monitor
     if monitor is not None:
-        monitor.add_source("http", state.components["edge"].stats)
+        monitor.add_source("http", edge.stats)
         monitor.add_source("event_streams", streams.stats)
         app.register_blueprint(_guarded_monitor_routes(monitor, state))
     return app
@@ -154,7 +155,7 @@ def dashboard_ws_url(state: AppState) -> str:
     origin, set ``public_url = "/ws"`` (the dashboard page also takes ``?ws=/ws``)."""
     if state.config.gateway.public_url:
         return state.config.gateway.public_url
-    bound: str = state.components.get("ws_url", "")
+    bound = state.services.ws_url
     if not bound:
         return WS_PATH
     host, _, port = bound.removeprefix("ws://").rpartition(":")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from quart import Blueprint, Response, current_app, jsonify
 
 from perfgate.errors import Unavailable
-from perfgate.gateway import Gateway
 from perfgate.http.bodies import read_json
 from perfgate.http.openapi import document
 from perfgate.http.security import authenticate
+from perfgate.http.services import Services
 from perfgate.schema import PUBLISH_MESSAGE, PUBLISHED
 
 OFFSET_SCHEMA = PUBLISHED
@@ -33,7 +33,8 @@ async def publish(channel: str) -> Response:
     principal = authenticate()
     principal.require("publish")
     state = current_app.config["PERFGATE"]
-    gateway: Gateway | None = state.components.get("gateway")
+    services: Services = state.services
+    gateway = services.gateway
     if gateway is None or not state.readiness.accepting:
         raise Unavailable(f"not accepting messages ({state.readiness.reason()})")
     body = PUBLISH_MESSAGE.parse(await read_json())

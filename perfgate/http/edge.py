@@ -18,6 +18,7 @@ from perfgate.errors import RateLimited
 from perfgate.http import negotiation as neg
 from perfgate.logs import log_event
 from perfgate.ratelimit import KeyedBuckets
+from perfgate.snapshots import EdgeSnapshot
 
 log = logging.getLogger("perfgate.http")
 
@@ -34,13 +35,13 @@ class EdgeCounters:
         self.not_modified = 0
         self.compressed = 0
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> EdgeSnapshot:
         """For the monitor (``/metrics``): counters since start."""
-        return {
-            "rate_limited": self.rate_limited,
-            "not_modified": self.not_modified,
-            "compressed": self.compressed,
-        }
+        return EdgeSnapshot(
+            rate_limited=self.rate_limited,
+            not_modified=self.not_modified,
+            compressed=self.compressed,
+        )
 
 
 def install_edge(app: Quart, config: HttpConfig) -> EdgeCounters:

@@ -31,6 +31,7 @@ from perfgate.config import HttpConfig
 from perfgate.errors import PerfgateError, Unavailable
 from perfgate.http.openapi import document
 from perfgate.http.security import principal, requires
+from perfgate.http.services import Services
 from perfgate.http.sse import (
     LAST_EVENT_ID,
     StreamBudget,
@@ -264,10 +265,9 @@ LAST_EVENT_ID_HEADER = {
 @requires("subscribe")
 async def job_events(job_id: str) -> Response:
     state = current_app.config["PERFGATE"]
-    service: JobService | None = state.components.get("jobs")
-    hub: Hub | None = state.components.get("hub")
-    streams: EventStreams = state.components["event_streams"]
-    if service is None or hub is None:
+    services: Services = state.services
+    service, hub, streams = services.jobs, services.hub, services.event_streams
+    if service is None or hub is None or streams is None:
         raise Unavailable("the job service is not running")
     record = await service.get(job_id, tenant=principal().tenant_filter)  # 404: not ours
     resume = parse_last_event_id(request.headers.get(LAST_EVENT_ID))

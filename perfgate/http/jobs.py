@@ -17,6 +17,7 @@ from perfgate.http.bodies import read_json
 from perfgate.http.openapi import document
 from perfgate.http.problems import error_body
 from perfgate.http.security import principal, requires
+from perfgate.http.services import Services
 from perfgate.jobs import JobService
 from perfgate.schema import JOB, JOB_LIST, JOB_LOGS, JOB_STATES, SUBMIT_JOB, submit_batch
 from perfgate.store import JobRecord
@@ -35,7 +36,8 @@ JOB_LINKS = {
 
 
 def _service() -> JobService:
-    service: JobService | None = current_app.config["PERFGATE"].components.get("jobs")
+    services: Services = current_app.config["PERFGATE"].services
+    service = services.jobs
     if service is None:
         raise Unavailable("the job service is not running")
     return service
@@ -282,7 +284,7 @@ LIST_QUERY = [
 @requires("subscribe")
 async def list_jobs() -> Response:
     limit = _int_arg("limit", 50, minimum=1, maximum=1000)
-    jobs, cursor = await _service().journal.list(
+    jobs, cursor = await _service().journal.list_jobs(
         # "?state=" is not "no filter": the document says state is one of the enum (422 else).
         state=request.args.get("state"),
         limit=limit,

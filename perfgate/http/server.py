@@ -15,7 +15,7 @@ from quart import Quart
 from perfgate.config import HttpConfig
 from perfgate.http.closing import ShieldFinalSendMiddleware
 from perfgate.http.draining import CloseWhileDrainingMiddleware
-from perfgate.http.limits import HeadLimitMiddleware
+from perfgate.http.head_limit import HeadLimitMiddleware
 from perfgate.http.proxy import TrustedProxyMiddleware
 
 

@@ -43,9 +43,9 @@ class LocalQueue:
         self.pool = pool
 
     def check_room(self, reserved: int) -> None:
-        queue = self.pool.stats()["queue"]
-        if queue["total"] + reserved >= queue["max"]:
-            raise QueueFull(f"the job queue is full ({queue['max']} waiting)", retry_after_s=1.0)
+        if reserved >= self.pool.queue_room():
+            limit = self.pool.config.max_queue
+            raise QueueFull(f"the job queue is full ({limit} waiting)", retry_after_s=1.0)
 
     def submit(self, spec: JobSpec) -> None:
         self.pool.submit(spec)

@@ -55,6 +55,7 @@ from perfgate.logs import log_event
 from perfgate.pool import JobSpec, Pool, check_args
 from perfgate.readiness import Readiness
 from perfgate.schema import SUBMIT_JOB
+from perfgate.snapshots import JobsSnapshot
 from perfgate.store import (
     CANCELLED,
     FAILED,
@@ -475,15 +476,15 @@ class JobService:
         log_event(log, logging.INFO, "job retried", job=job_id, attempts=rerun.attempts)
         return rerun
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "events_pending": len(self._events),
-            "progress_dropped": self._progress_dropped,
-            "waiters": sum(w.count for w in self._waiters.values()),
-            "recovered": self.recovered,
-            "overflow": len(self._overflow),
-            "scheduled": len(self._timers),
-        }
+    def stats(self) -> JobsSnapshot:
+        return JobsSnapshot(
+            events_pending=len(self._events),
+            progress_dropped=self._progress_dropped,
+            waiters=sum(w.count for w in self._waiters.values()),
+            recovered=self.recovered,
+            overflow=len(self._overflow),
+            scheduled=len(self._timers),
+        )
 
     # -- pool events ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import attrs
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -36,9 +37,22 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from perfgate.monitor.alerts import Alert
-from perfgate.monitor.recommend import QUEUE_PRIORITIES
 from perfgate.monitor.recommend import number as _num
+from perfgate.monitor.snapshot_series import (
+    cache_series,
+    edge_series,
+    jobs_series,
+    journal_series,
+    pool_series,
+)
 from perfgate.monitor.system import SystemSample
+from perfgate.snapshots import (
+    CacheSnapshot,
+    EdgeSnapshot,
+    JobsSnapshot,
+    JournalSnapshot,
+    PoolSnapshot,
+)
 
 OTHER = "other"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -46,7 +60,8 @@ LATENCY_BUCKETS_S = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 JOB_BUCKETS_S = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
-Source = Callable[[], Mapping[str, Any]]
+#: A component's ``stats()``: a snapshot (:mod:`perfgate.snapshots`), or a dict (the gateway's).
+Source = Callable[[], object]
 
 
 class BoundedLabel:
@@ -162,17 +177,16 @@ def _items(mapping: Any, key: str, limit: int = 50) -> list[tuple[str, float]]:
 
 
 class SourcesCollector(Collector):
-    """Reads the registered ``stats()`` dicts at scrape time.
+    """Reads the registered ``stats()`` at scrape time.
 
-    Keys read (all optional):
-
-    - ``pool``: ``workers.{idle,busy,total,max}``, ``queue.{high,normal,low}``,
-      ``jobs.{completed,failed,retried}``, ``worker_restarts.{REASON: n}``
-    - ``gateway``: ``connections``, ``messages_sent``, ``messages_dropped``,
-      ``messages_batched``, ``closes.{CODE: n}`` (heartbeat round trips are the
-      ``perfgate_ws_heartbeat_rtt_seconds`` histogram, observed as they happen)
-    - ``cache``: ``l1|l2.{hits,misses,evictions,bytes,entries}``
-    - ``http``: ``rate_limited``, ``not_modified``, ``compressed`` (the HTTP edge's counters)
+    The snapshots (:mod:`perfgate.snapshots`) are read by attribute: ``pool``
+    (:class:`PoolSnapshot`), ``cache`` (:class:`CacheSnapshot`), ``jobs``
+    (:class:`JobsSnapshot`), ``journal`` (:class:`JournalSnapshot`) and ``http``
+    (:class:`EdgeSnapshot`, the HTTP edge's counters); :data:`EXPORTED` names the series each
+    field feeds. The gateway's ``stats()`` is still a dict (keys read, all optional):
+    ``connections``, ``messages_sent``, ``messages_dropped``, ``messages_batched``,
+    ``closes.{CODE: n}`` (heartbeat round trips are the ``perfgate_ws_heartbeat_rtt_seconds``
+    histogram, observed as they happen).
     """
 
     def __init__(
@@ -192,7 +206,7 @@ class SourcesCollector(Collector):
     def describe(self) -> list[Metric]:
         return []  # the series depend on which sources are registered
 
-    def _read(self, name: str) -> Mapping[str, Any] | None:
+    def _read(self, name: str) -> object | None:
         source = self._sources.get(name)
         if source is None:
             return None
@@ -202,17 +216,26 @@ class SourcesCollector(Collector):
             self._count_failure(name)
             self._on_source_error(name, exc)
             return None
-        if not isinstance(stats, Mapping):
+        if not isinstance(stats, Mapping) and not attrs.has(type(stats)):
             self._count_failure(name)
             return None
         return stats
 
     def collect(self) -> Iterator[Metric]:
         yield from self._system_metrics()
-        yield from self._pool(self._read("pool"))
+        pool, cache, jobs = self._read("pool"), self._read("cache"), self._read("jobs")
+        journal, edge = self._read("journal"), self._read("http")
+        if isinstance(pool, PoolSnapshot):
+            yield from pool_series(pool)
         yield from self._gateway(self._read("gateway"))
-        yield from self._cache(self._read("cache"))
-        yield from self._edge(self._read("http"))
+        if isinstance(cache, CacheSnapshot):
+            yield from cache_series(cache)
+        if isinstance(jobs, JobsSnapshot):
+            yield from jobs_series(jobs)
+        if isinstance(journal, JournalSnapshot):
+            yield from journal_series(journal)
+        if isinstance(edge, EdgeSnapshot):
+            yield from edge_series(edge)
         active = GaugeMetricFamily(
             "perfgate_alerts_active",
             "Active alerts, by rule and severity.",
@@ -226,18 +249,6 @@ class SourcesCollector(Collector):
             active.add_metric([rule, severity], n)
         yield active
 
-    def _edge(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
-        if stats is None:
-            return
-        for key, name, doc in (
-            ("rate_limited", "perfgate_http_rate_limited", "Requests refused by the rate limit."),
-            ("not_modified", "perfgate_http_not_modified", "Responses answered 304 Not Modified."),
-            ("compressed", "perfgate_http_compressed", "Responses sent gzip-compressed."),
-        ):
-            value = _num(stats, key)
-            if value is not None:
-                yield CounterMetricFamily(name, doc, value=value)
-
     def _system_metrics(self) -> Iterator[Metric]:
         sample = self._system()
         for name, doc, value in (
@@ -247,55 +258,8 @@ class SourcesCollector(Collector):
         ):  # fmt: skip
             yield GaugeMetricFamily(name, doc, value=value)
 
-    def _pool(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
-        if stats is None:
-            return
-        workers = GaugeMetricFamily(
-            "perfgate_pool_workers", "Pool workers by state.", labels=["state"]
-        )
-        for state in ("idle", "busy"):
-            value = _num(stats, "workers", state)
-            if value is not None:
-                workers.add_metric([state], value)
-        yield workers
-        for key, name, doc in (
-            ("total", "perfgate_pool_workers_running", "Pool worker processes alive."),
-            ("max", "perfgate_pool_workers_max", "Configured maximum of pool workers."),
-        ):
-            value = _num(stats, "workers", key)
-            if value is not None:
-                yield GaugeMetricFamily(name, doc, value=value)
-        depth = GaugeMetricFamily(
-            "perfgate_pool_queue_depth", "Queued jobs by priority.", labels=["priority"]
-        )
-        for priority in QUEUE_PRIORITIES:
-            value = _num(stats, "queue", priority)
-            if value is not None:
-                depth.add_metric([priority], value)
-        yield depth
-        jobs = CounterMetricFamily(
-            "perfgate_pool_jobs",
-            "Job attempts finished by the pool, by outcome.",
-            labels=["outcome"],
-        )
-        for key, outcome in (("completed", "succeeded"), ("failed", "failed")):
-            value = _num(stats, "jobs", key)
-            if value is not None:
-                jobs.add_metric([outcome], value)
-        yield jobs
-        retried = _num(stats, "jobs", "retried")
-        if retried is not None:
-            yield CounterMetricFamily("perfgate_pool_job_retries", "Job retries.", value=retried)
-        restarts = CounterMetricFamily(
-            "perfgate_pool_worker_restarts", "Worker restarts, by reason.", labels=["reason"]
-        )
-        for reason, value in _items(stats, "worker_restarts", limit=20):
-            restarts.add_metric([reason], value)
-        yield restarts
-        yield from _task_limits(stats.get("limited"))
-
-    def _gateway(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
-        if stats is None:
+    def _gateway(self, stats: object) -> Iterator[Metric]:
+        if not isinstance(stats, Mapping):
             return
         connections = _num(stats, "connections")
         if connections is not None:
@@ -313,55 +277,3 @@ class SourcesCollector(Collector):
         for code, value in _items(stats, "closes", limit=30):
             closes.add_metric([code], value)
         yield closes
-
-    def _cache(self, stats: Mapping[str, Any] | None) -> Iterator[Metric]:
-        if stats is None:
-            return
-        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
-            "hits": CounterMetricFamily("perfgate_cache_hits", "Cache hits, by tier.", labels=["tier"]),
-            "misses": CounterMetricFamily("perfgate_cache_misses", "Cache misses, by tier.", labels=["tier"]),
-            "evictions": CounterMetricFamily(
-                "perfgate_cache_evictions", "Cache evictions, by tier.", labels=["tier"]
-            ),
-            "bytes": GaugeMetricFamily("perfgate_cache_bytes", "Bytes held, by tier.", labels=["tier"]),
-            "entries": GaugeMetricFamily("perfgate_cache_entries", "Entries held, by tier.", labels=["tier"]),
-        }  # fmt: skip
-        for tier in ("l1", "l2"):
-            for key, family in families.items():
-                value = _num(stats, tier, key)
-                if value is not None:
-                    family.add_metric([tier], value)
-        yield from families.values()
-
-
-def _task_limits(limited: Any) -> Iterator[Metric]:
-    """Per task with a ``max_concurrency`` or ``rate_per_s`` (configured, so bounded): its
-    queued jobs, those its limit holds back now, and its jobs running."""
-    if not isinstance(limited, Mapping) or not limited:
-        return
-    families = {
-        "waiting": GaugeMetricFamily(
-            "perfgate_task_jobs_queued", "Queued jobs of a limited task.", labels=["task"]
-        ),
-        "held": GaugeMetricFamily(
-            "perfgate_task_jobs_held",
-            "Queued jobs of a task waiting for its max_concurrency or rate_per_s.",
-            labels=["task"],
-        ),
-        "running": GaugeMetricFamily(
-            "perfgate_task_jobs_running",
-            "Running jobs of a task with a max_concurrency.",
-            labels=["task"],
-        ),
-    }
-    for task, figures in sorted(limited.items())[:200]:
-        if not isinstance(figures, Mapping):
-            continue
-        waiting = _num(figures, "waiting")
-        if waiting is not None:
-            families["waiting"].add_metric([str(task)], waiting)
-            families["held"].add_metric([str(task)], waiting if figures.get("held") else 0.0)
-        running = _num(figures, "running")
-        if running is not None:
-            families["running"].add_metric([str(task)], running)
-    yield from families.values()

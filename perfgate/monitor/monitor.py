@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import attrs
 import trio
 
 from perfgate.config import MonitorConfig
@@ -84,8 +85,9 @@ class Monitor:
 
     # -- sources and hooks ------------------------------------------------------------------
 
-    def add_source(self, name: str, fn: Callable[[], Mapping[str, Any]]) -> None:
-        """Register a component's ``stats()`` (``"pool"``, ``"gateway"``, ``"cache"``).
+    def add_source(self, name: str, fn: Source) -> None:
+        """Register a component's ``stats()`` (``"pool"``, ``"gateway"``, ``"cache"``): a
+        snapshot (:mod:`perfgate.snapshots`) or a dict.
 
         It is called at each tick, each ``/v1/stats`` and each scrape; it must be cheap and
         must not block. If it raises, its figures are left out of that reading (counted in
@@ -140,6 +142,8 @@ class Monitor:
             self.metrics.source_errors.labels(source=name).inc()
             self._source_failed(name, exc)
             return None
+        if attrs.has(type(stats)):
+            stats = attrs.asdict(stats)  # type: ignore[arg-type]
         if not isinstance(stats, Mapping):
             self.metrics.source_errors.labels(source=name).inc()
             return None

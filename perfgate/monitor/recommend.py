@@ -15,6 +15,7 @@ import attrs
 
 from perfgate.config import MonitorConfig
 from perfgate.monitor.window import WindowStats
+from perfgate.priorities import PRIORITIES
 
 MIN_CACHE_LOOKUPS = 100
 LOW_HIT_RATE_PCT = 50.0
@@ -48,15 +49,12 @@ def number(mapping: Mapping[str, Any] | None, *path: str) -> float | None:
     return float(node)
 
 
-QUEUE_PRIORITIES = ("high", "normal", "low")
-
-
 def queue_depth(pool: Mapping[str, Any] | None) -> int | None:
-    """Total queued jobs over all priorities (``pool.stats()["queue"]``), or ``None``."""
+    """Total queued jobs over all priorities (``queue`` of the pool's snapshot, as JSON), or ``None``."""
     depths = pool.get("queue") if pool else None
     if not isinstance(depths, Mapping):
         return None
-    return int(sum(number(depths, key) or 0 for key in QUEUE_PRIORITIES))
+    return int(sum(number(depths, key) or 0 for key in PRIORITIES))
 
 
 def recommend(

@@ -61,14 +61,15 @@ from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_delay_s
 from perfgate.pool.command import run_command
 from perfgate.pool.job import JobHandle, JobOutcome, JobSpec
-from perfgate.pool.limits import TaskLimits
 from perfgate.pool.process import describe_exit
 from perfgate.pool.queue import PriorityQueue
 from perfgate.pool.stats import PoolStats
+from perfgate.pool.task_limits import TaskLimits
 from perfgate.pool.template import render_argv
 from perfgate.pool.validation import check_args, check_spec
 from perfgate.pool.worker import Attempt, Worker
 from perfgate.pool.workers import WorkerSet
+from perfgate.snapshots import PoolSnapshot, QueueDepth, TaskLimitStats, WorkerCounts
 
 log = logging.getLogger("perfgate.pool")
 
@@ -282,27 +283,33 @@ class Pool:
 
     # -- observing ------------------------------------------------------------------------
 
-    def stats(self) -> dict[str, Any]:
-        """A JSON-able snapshot: workers, queue depth, job counters, run times, restarts."""
+    def queue_room(self) -> int:
+        """How many more jobs the queue takes before ``[pool] max_queue`` (0 when full)."""
+        return max(0, self.config.max_queue - len(self._queue))
+
+    def stats(self) -> PoolSnapshot:
+        """A snapshot: workers, queue depth, job counters, run times, restarts."""
         idle = len(self._crew.idle)
         total = len(self._crew.all)
-        snapshot = self._stats.snapshot()
-        snapshot["workers"] = {
-            "idle": idle,
-            "busy": total - idle,
-            "starting": self._crew.starting,
-            "total": total,
-            "min": self.config.min_workers,
-            "max": self.config.max_workers,
-        }
+        workers = WorkerCounts(
+            idle=idle,
+            busy=total - idle,
+            starting=self._crew.starting,
+            total=total,
+            min=self.config.min_workers,
+            max=self.config.max_workers,
+        )
         depth = self._queue.depth()
-        snapshot["queue"] = {**depth, "total": len(self._queue), "max": self.config.max_queue}
-        snapshot["running"] = self._running
-        snapshot["accepting"] = self._accepting
-        snapshot["limited"] = self._limits_snapshot()
-        return snapshot
+        queue = QueueDepth(**depth, total=len(self._queue), max=self.config.max_queue)
+        return self._stats.snapshot(
+            workers=workers,
+            queue=queue,
+            running=self._running,
+            accepting=self._accepting,
+            limited=self._limits_snapshot(),
+        )
 
-    def _limits_snapshot(self) -> dict[str, Any]:
+    def _limits_snapshot(self) -> dict[str, TaskLimitStats]:
         """Per limited task: jobs queued, whether its limit holds them back now, running."""
         limits = self._limits
         if not limits.limited:
@@ -310,13 +317,13 @@ class Pool:
         blocked = limits.blocked(trio.current_time())
         waiting = self._queue.waiting(limits.limited)
         return {
-            name: {
-                "waiting": waiting.get(name, 0),
-                "held": name in blocked and waiting.get(name, 0) > 0,
-                "running": limits.running.get(name),
-                "max_concurrency": self.tasks[name].max_concurrency,
-                "rate_per_s": self.tasks[name].rate_per_s,
-            }
+            name: TaskLimitStats(
+                waiting=waiting.get(name, 0),
+                held=name in blocked and waiting.get(name, 0) > 0,
+                running=limits.running.get(name),
+                max_concurrency=self.tasks[name].max_concurrency,
+                rate_per_s=self.tasks[name].rate_per_s,
+            )
             for name in sorted(limits.limited)
         }
 
@@ -369,7 +376,7 @@ class Pool:
         a busy worker with nothing prefetched yet. Room for a command: fewer than
         ``max_workers`` commands running. The best job waits at the head of the queue until
         there is room for it: nothing overtakes it, so priorities stay strict. A task at its
-        own limit (:mod:`perfgate.pool.limits`) is skipped, not waited for. Synchronous;
+        own limit (:mod:`perfgate.pool.task_limits`) is skipped, not waited for. Synchronous;
         called by the dispatcher task and by worker readers after they routed frames.
         Returns the seconds until a rate-limited task with queued jobs gets a token, if any.
         """

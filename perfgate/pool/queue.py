@@ -23,7 +23,8 @@ from collections import deque
 from collections.abc import Container, Iterator
 from typing import Generic, TypeVar
 
-PRIORITIES: tuple[str, ...] = ("high", "normal", "low")
+from perfgate.priorities import PRIORITIES
+
 _RANK = {name: rank for rank, name in enumerate(PRIORITIES)}
 _NOTHING: frozenset[str] = frozenset()
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from typing import Any
+
+import attrs
+
+from perfgate.snapshots import (
+    PoolJobCounts,
+    PoolSnapshot,
+    QueueDepth,
+    RunTimes,
+    TaskLimitStats,
+    WorkerCounts,
+)
 
 RESTART_REASONS = ("crash", "timeout", "cancelled", "max_jobs", "rss", "protocol")
 
@@ -33,34 +43,36 @@ class PoolStats:
         times = self._run_times_s
         return sum(times) / len(times) if times else 0.0
 
-    def run_time_ms(self) -> dict[str, float]:
+    def run_time_ms(self) -> RunTimes:
         times = sorted(self._run_times_s)
         if not times:
-            return {"mean": 0.0, "p99": 0.0}
+            return RunTimes(mean=0.0, p99=0.0)
         # Nearest-rank percentile: the smallest value with at least 99 % of samples at or below.
         p99 = times[max(0, math.ceil(0.99 * len(times)) - 1)]
-        return {"mean": 1000.0 * sum(times) / len(times), "p99": 1000.0 * p99}
+        return RunTimes(mean=1000.0 * sum(times) / len(times), p99=1000.0 * p99)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(
+        self,
+        *,
+        workers: WorkerCounts,
+        queue: QueueDepth,
+        running: int,
+        accepting: bool,
+        limited: dict[str, TaskLimitStats],
+    ) -> PoolSnapshot:
+        """These counters with the pool's present state (``workers`` ... ``limited``)."""
         reuse = self.reused_attempts / self.python_attempts if self.python_attempts else 0.0
-        return {
-            "jobs": {
-                key: self.jobs[key]
-                for key in (
-                    "submitted",
-                    "rejected",
-                    "completed",
-                    "failed",
-                    "retried",
-                    "cancelled",
-                    "timed_out",
-                    "crashed",
-                    "spawn_failures",
-                )
-            },
-            "reuse_rate": reuse,
-            "run_time_ms": self.run_time_ms(),
-            "worker_restarts": dict(self.restarts),
-            "workers_started": self.workers_started,
-            "workers_retired_idle": self.workers_retired_idle,
-        }
+        counts = {name: self.jobs[name] for name in attrs.fields_dict(PoolJobCounts)}
+        return PoolSnapshot(
+            jobs=PoolJobCounts(**counts),
+            reuse_rate=reuse,
+            run_time_ms=self.run_time_ms(),
+            worker_restarts=dict(self.restarts),
+            workers_started=self.workers_started,
+            workers_retired_idle=self.workers_retired_idle,
+            workers=workers,
+            queue=queue,
+            running=running,
+            accepting=accepting,
+            limited=limited,
+        )

@@ -16,8 +16,8 @@ from typing import Any
 from perfgate.config import TaskConfig
 from perfgate.errors import ValidationError
 from perfgate.pool.job import JobSpec
-from perfgate.pool.queue import PRIORITIES
 from perfgate.pool.template import argv_problems, raise_problems
+from perfgate.priorities import PRIORITIES
 
 
 def check_args(task: TaskConfig, args: Any) -> dict[str, Any]:

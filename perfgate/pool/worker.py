@@ -34,8 +34,8 @@ from typing import Any
 
 import trio
 
+from perfgate.pool.framing import FrameDecoder, FrameError, encode_frame
 from perfgate.pool.process import describe_exit, spawn_group, stop_group
-from perfgate.pool.protocol import FrameDecoder, ProtocolError, encode_frame
 
 WORKER_ARGV = (sys.executable, "-m", "perfgate.pool.worker_main")
 _READ_BYTES = 1 << 16
@@ -185,7 +185,7 @@ class Worker:
                         break
                     try:
                         messages = self._decoder.feed(data)
-                    except ProtocolError as exc:
+                    except FrameError as exc:
                         crash = WorkerCrashed(f"worker broke the protocol: {exc}", {})
                         break
                     for message in messages:

@@ -24,9 +24,9 @@ from typing import Any
 
 import psutil
 
+from perfgate.pool.framing import FrameDecoder, encode_frame
 from perfgate.pool.lifeline import start_lifeline
 from perfgate.pool.permanent import is_permanent, mark_permanent
-from perfgate.pool.protocol import FrameDecoder, encode_frame
 
 
 class _Context:

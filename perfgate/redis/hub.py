@@ -30,9 +30,10 @@ from typing import Any
 import coredis
 import trio
 
-from perfgate.broker._history import DEFAULT_HISTORY_BYTES, PRIORITIES, Message, Replay
+from perfgate.broker._history import DEFAULT_HISTORY_BYTES, Message, Replay
 from perfgate.broker._hub import Sink
 from perfgate.errors import TooManyChannels, Unavailable
+from perfgate.priorities import PRIORITIES
 from perfgate.readiness import Readiness
 from perfgate.redis.client import (
     DEPENDENCY,

@@ -21,7 +21,6 @@ been applied (a re-submit with the same idempotency key yields the same job eith
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import logging
 import time
@@ -37,6 +36,7 @@ from perfgate.jobs.lifecycle import JobInput
 from perfgate.redis import codec, scripts
 from perfgate.redis.client import REDIS_ERRORS, redis_unavailable
 from perfgate.redis.keys import DEFAULT_PREFIX, GROUP, Keys, idempotency_slot, index_member
+from perfgate.snapshots import JournalSnapshot
 from perfgate.store import paging, retention
 from perfgate.store.record import QUEUED, STATES, JobRecord, transition_write
 from perfgate.store.shortcuts import TransitionShortcuts, progress_value
@@ -135,14 +135,14 @@ class RedisJournal(TransitionShortcuts):
 
     async def create_many(
         self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]
-    ) -> builtins.list[tuple[JobRecord, bool] | PerfgateError]:
+    ) -> list[tuple[JobRecord, bool] | PerfgateError]:
         """Store several jobs ``(record, idempotency_key, fingerprint)`` in one script (atomic
         in Redis, one round trip); answer per job, in order, as :meth:`create` would: the
         job and whether it was created, or the :class:`~perfgate.errors.PerfgateError` that
         job alone met (an idempotency conflict)."""
-        keys: builtins.list[str] = []
-        args: builtins.list[Any] = [self.prefix, self._ttl_ms, GROUP]
-        stored: builtins.list[JobRecord] = []
+        keys: list[str] = []
+        args: list[Any] = [self.prefix, self._ttl_ms, GROUP]
+        stored: list[JobRecord] = []
         for record, key, fingerprint in jobs:
             if record.state not in STATES:
                 raise ValidationError(f"unknown job state {record.state!r}")
@@ -157,7 +157,7 @@ class RedisJournal(TransitionShortcuts):
             return []
         with redis_unavailable("create jobs"):
             replies: Any = await self._create_many(keys=keys, args=args)
-        out: builtins.list[tuple[JobRecord, bool] | PerfgateError] = []
+        out: list[tuple[JobRecord, bool] | PerfgateError] = []
         for record, reply in zip(stored, replies, strict=True):
             key, fingerprint = record.idempotency_key, record.fingerprint
             try:
@@ -243,11 +243,11 @@ class RedisJournal(TransitionShortcuts):
     async def flush(self) -> None:
         """Every write is applied when its call returns: nothing to wait for."""
 
-    async def recover(self) -> builtins.list[JobRecord]:
+    async def recover(self) -> list[JobRecord]:
         """Nothing to re-queue at start-up: the queue reclaims a stopped instance's jobs."""
         return []
 
-    async def scheduled(self) -> builtins.list[JobRecord]:
+    async def scheduled(self) -> list[JobRecord]:
         """Nothing to re-arm at start-up: delayed jobs wait in Redis (see :meth:`move_due`)."""
         return []
 
@@ -300,14 +300,14 @@ class RedisJournal(TransitionShortcuts):
             return None
         return codec.decode_record(job_id, {str(k): str(v) for k, v in fields.items()})
 
-    async def list(
+    async def list_jobs(
         self,
         state: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
         *,
         tenant: str | None = None,
-    ) -> tuple[builtins.list[JobRecord], str | None]:
+    ) -> tuple[list[JobRecord], str | None]:
         """A page of jobs (of ``tenant`` only, unless ``None``), newest first by
         ``(created_at, id)``, and the next page's cursor. A tenant's page is read from that
         tenant's own index: it is as full as a global one."""
@@ -329,9 +329,7 @@ class RedisJournal(TransitionShortcuts):
         next_cursor = paging.encode_cursor(jobs[-1].created_at, jobs[-1].id) if more else None
         return jobs, next_cursor
 
-    async def logs(
-        self, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> builtins.list[dict[str, Any]]:
+    async def logs(self, job_id: str, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Log lines with ``seq > after``, oldest first: ``{"seq", "ts", "stream", "line"}``."""
         if after < 0 or not 1 <= limit <= 10 * MAX_PAGE:
             raise ValidationError("after must be >= 0 and limit between 1 and 10000")
@@ -347,5 +345,5 @@ class RedisJournal(TransitionShortcuts):
                 counts[state] = int(await self.client.zcard(self.keys.index(state)))
         return counts
 
-    def stats(self) -> dict[str, int]:
-        return {"events_lost": self.events_lost}
+    def stats(self) -> JournalSnapshot:
+        return JournalSnapshot(events_lost=self.events_lost)

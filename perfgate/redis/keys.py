@@ -21,8 +21,6 @@ import attrs
 DEFAULT_PREFIX: Final = "perfgate:"
 #: The consumer group of the job streams: every instance is one consumer of it.
 GROUP: Final = "workers"
-#: The job streams, read in this order.
-PRIORITY_ORDER: Final = ("high", "normal", "low")
 
 
 @attrs.frozen

@@ -66,11 +66,12 @@ from perfgate.jobs.lifecycle import FINAL_STATES, JobError, JobState
 from perfgate.jobs.queue import spec_of
 from perfgate.logs import log_event
 from perfgate.pool import JobHandle, JobSpec, Pool
+from perfgate.priorities import PRIORITIES
 from perfgate.readiness import Readiness
 from perfgate.redis import codec
 from perfgate.redis.client import REDIS_ERRORS
 from perfgate.redis.journal import RedisJournal
-from perfgate.redis.keys import GROUP, PRIORITY_ORDER
+from perfgate.redis.keys import GROUP
 from perfgate.redis.scripts.queue import CLAIM_LUA, REFRESH_LUA, STALE_CONSUMER_MS
 from perfgate.store import JobRecord
 
@@ -260,7 +261,7 @@ class RedisJobQueue:
         it drops that connection (coredis), so cancellation stays prompt."""
         streams = {
             self.journal.keys.stream(priority): tail
-            for priority, tail in zip(PRIORITY_ORDER, tails, strict=True)
+            for priority, tail in zip(PRIORITIES, tails, strict=True)
         }
         try:
             with trio.move_on_after(self.block_s + 1.0):  # should the reply never come
@@ -273,7 +274,7 @@ class RedisJobQueue:
 
     async def _backlog_loop(self) -> None:
         """Sample the streams' total length (entries are deleted when their job finishes)."""
-        keys = [self.journal.keys.stream(priority) for priority in PRIORITY_ORDER]
+        keys = [self.journal.keys.stream(priority) for priority in PRIORITIES]
         while True:
             # Reset first: an accept during the read is then counted twice, never missed.
             self._accepted_since_sample = 0
@@ -308,8 +309,7 @@ class RedisJobQueue:
             await trio.sleep(wait_s)
 
     def _room(self) -> int:
-        queue = self.pool.stats()["queue"]
-        return max(0, min(self.capacity - self._live, int(queue["max"] - queue["total"])))
+        return max(0, min(self.capacity - self._live, self.pool.queue_room()))
 
     async def _watch(self, handle: JobHandle) -> None:
         """Free the job's place (and wake the claim loop) as soon as its pool run ends."""

@@ -21,7 +21,6 @@ is visible once its batch commits (call :meth:`Journal.flush` to wait for that).
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import functools
 import logging
@@ -35,6 +34,7 @@ import trio
 
 from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput
+from perfgate.snapshots import JournalSnapshot
 from perfgate.store import _sql, paging, retention
 from perfgate.store.record import STATES, JobRecord, transition_write
 from perfgate.store.shortcuts import TransitionShortcuts, progress_value
@@ -327,7 +327,7 @@ class Journal(TransitionShortcuts):
 
     async def create_many(
         self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]
-    ) -> builtins.list[tuple[JobRecord, bool] | PerfgateError]:
+    ) -> list[tuple[JobRecord, bool] | PerfgateError]:
         """Store several jobs ``(record, idempotency_key, fingerprint)`` in one transaction
         (one commit, one fsync); answer per job, in order, as :meth:`create` would: the job
         and whether it was created, or the :class:`~perfgate.errors.PerfgateError` that job
@@ -434,7 +434,7 @@ class Journal(TransitionShortcuts):
     async def get(self, job_id: str) -> JobRecord | None:
         return await self._read(functools.partial(_sql.get, job_id=job_id))
 
-    async def list(
+    async def list_jobs(
         self,
         state: str | None = None,
         limit: int = 50,
@@ -460,9 +460,7 @@ class Journal(TransitionShortcuts):
         next_cursor = paging.encode_cursor(jobs[-1].created_at, jobs[-1].id) if more else None
         return jobs, next_cursor
 
-    async def logs(
-        self, job_id: str, *, after: int = 0, limit: int = 1000
-    ) -> builtins.list[dict[str, Any]]:
+    async def logs(self, job_id: str, *, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Log lines with ``seq > after``, oldest first: ``{"seq", "ts", "stream", "line"}``.
         ``seq`` numbers a job's lines from 1; a first ``seq`` above 1 means older lines were
         dropped by the cap. Raises ValidationError for a negative ``after`` or a bad limit."""
@@ -477,14 +475,14 @@ class Journal(TransitionShortcuts):
         found = await self._read(_sql.count)
         return {state: found.get(state, 0) for state in sorted(STATES)}
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> JournalSnapshot:
         """Writer counters for the monitor."""
-        return {
-            "write_queue": self._send.statistics().current_buffer_used,
-            "batches": self._batches,
-            "ops": self._ops,
-            "events_lost": self._events_lost,
-        }
+        return JournalSnapshot(
+            write_queue=self._send.statistics().current_buffer_used,
+            batches=self._batches,
+            ops=self._ops,
+            events_lost=self._events_lost,
+        )
 
     async def journal_mode(self) -> str:
         return await self._read(_sql.journal_mode)

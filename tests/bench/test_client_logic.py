@@ -11,8 +11,8 @@ from perfgate.bench.recorder import Recorder
 from perfgate.bench.runner import RunSettings, merge_clients
 from perfgate.bench.scenarios._base import UnexpectedResponse, ws_endpoint
 from perfgate.bench.scenarios.jobs import check_finished_job
+from perfgate.bench.scenarios.ws_client import ServerReplyError, payloads
 from perfgate.bench.scenarios.ws_fanout import DeliveryTally, record_frame
-from perfgate.bench.scenarios.wsproto import ProtocolError, payloads
 
 
 def test_payloads_of_message_batch_and_control_frames() -> None:
@@ -20,7 +20,7 @@ def test_payloads_of_message_batch_and_control_frames() -> None:
     batch = {"type": "batch", "messages": [{"data": 1}, {"data": 2}, "junk"]}
     assert payloads(json.dumps(batch)) == [1, 2]
     assert payloads(json.dumps({"type": "welcome", "session": "s"})) == []
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ServerReplyError):
         payloads("not json")
 
 

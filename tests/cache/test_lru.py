@@ -93,7 +93,7 @@ def test_per_entry_ttl_and_purge() -> None:
     lru.put("long", b"v", now=0)
     assert not lru.put("dead", b"v", now=0, ttl_s=0)
     assert lru.purge_expired(now=5) == 1
-    assert lru.stats()["expirations"] == 1
+    assert lru.stats().expirations == 1
     assert "long" in lru
     assert "short" not in lru
 

@@ -10,6 +10,7 @@ import trio
 from perfgate.cache import ResultCache
 from perfgate.cache._disk import DiskTier
 from perfgate.config import CacheConfig
+from perfgate.snapshots import CacheSnapshot
 
 MISS = object()
 
@@ -46,10 +47,10 @@ async def test_miss_put_hit_in_l1(tmp_path: Path) -> None:
         hit["digest"] = "mutated"  # a caller's change does not reach the cache
         assert await cache.get("sha256", {"data": "x"}) == {"digest": "abc"}
         stats = cache.stats()
-    assert stats["l1"] is not None and stats["l2"] is not None
-    assert (stats["l1"]["hits"], stats["l1"]["misses"]) == (2, 1)
-    assert (stats["l2"]["hits"], stats["l2"]["misses"]) == (0, 1)
-    assert stats["l1"]["entries"] == 1 and stats["l2"]["entries"] == 1
+    assert stats.l1 is not None and stats.l2 is not None
+    assert (stats.l1.hits, stats.l1.misses) == (2, 1)
+    assert (stats.l2.hits, stats.l2.misses) == (0, 1)
+    assert stats.l1.entries == 1 and stats.l2.entries == 1
 
 
 async def test_a_cached_none_is_not_a_miss(tmp_path: Path) -> None:
@@ -66,27 +67,27 @@ async def test_l1_expiry_falls_back_to_l2_and_promotes(tmp_path: Path) -> None:
         clock.now += 61  # L1's clock says expired; L2 (wall clock) still holds it
         assert await cache.get("t", {"n": 1}) == [1, 2, 3]
         stats = cache.stats()
-        assert stats["l1"] is not None and stats["l2"] is not None
-        assert stats["l1"]["expirations"] == 1
-        assert stats["l2"]["hits"] == 1
+        assert stats.l1 is not None and stats.l2 is not None
+        assert stats.l1.expirations == 1
+        assert stats.l2.hits == 1
         assert await cache.get("t", {"n": 1}) == [1, 2, 3]  # promoted: now an L1 hit
-        assert cache.stats()["l1"]["hits"] == 1  # type: ignore[index]
-        assert cache.stats()["l2"]["hits"] == 1  # type: ignore[index]
+        assert cache.stats().l1.hits == 1
+        assert cache.stats().l2.hits == 1
 
 
 async def test_l1_eviction_then_promotion(tmp_path: Path) -> None:
     async with ResultCache(config(memory_bytes=300), tmp_path) as cache:
         for i in range(10):
             await cache.put("t", {"i": i}, "x" * 100)
-        stats = cache.stats()["l1"]
+        stats = cache.stats().l1
         assert stats is not None
-        assert stats["bytes"] <= 300
-        assert stats["evictions"] >= 7
+        assert stats.bytes <= 300
+        assert stats.evictions >= 7
         key0 = cache.key("t", {"i": 0})
         assert await cache.get("t", {"i": 0}) == "x" * 100  # from L2
-        assert cache.stats()["l2"]["hits"] == 1  # type: ignore[index]
+        assert cache.stats().l2.hits == 1
         assert await cache.get("t", {"i": 0}) == "x" * 100  # from L1
-        assert cache.stats()["l1"]["hits"] == 1  # type: ignore[index]
+        assert cache.stats().l1.hits == 1
         assert key0 in cache._l1  # type: ignore[operator]
 
 
@@ -98,13 +99,13 @@ async def test_l2_is_bounded(tmp_path: Path) -> None:
             await cache.put("t", {"i": i}, value)
         assert cache.disk is not None
         volume = cache.disk.volume()
-        stats = cache.stats()["l2"]
+        stats = cache.stats().l2
     assert stats is not None
     assert volume <= disk_bytes + 2 * 40_100  # over by at most about one entry
-    assert stats["evictions"] > 0
-    assert stats["entries"] < 60
+    assert stats.evictions > 0
+    assert stats.entries < 60
     files = [p for p in (tmp_path / "cache").rglob("*.val")]
-    assert len(files) == stats["entries"]
+    assert len(files) == stats.entries
 
 
 async def test_l2_survives_a_restart(tmp_path: Path) -> None:
@@ -124,8 +125,8 @@ async def test_corrupted_file_entry_is_a_miss_and_dropped(tmp_path: Path) -> Non
         data[-10] ^= 0xFF  # one flipped byte in the payload
         path.write_bytes(bytes(data))
         assert await cache.get("t", {"a": 1}, MISS) is MISS
-        stats = cache.stats()["l2"]
-        assert stats is not None and stats["errors"] == 1 and stats["hits"] == 0
+        stats = cache.stats().l2
+        assert stats is not None and stats.errors == 1 and stats.hits == 0
         assert cache.disk.entry_path(cache.key("t", {"a": 1})) is None  # dropped
 
 
@@ -153,7 +154,7 @@ async def test_corrupted_inline_entry_is_a_miss(tmp_path: Path) -> None:
             conn.execute("UPDATE Cache SET value = ?", (b"garbage",))
         conn.close()
         assert await cache.get("t", {"a": 1}, MISS) is MISS
-        assert cache.stats()["l2"]["errors"] == 1  # type: ignore[index]
+        assert cache.stats().l2.errors == 1
 
 
 async def test_unreadable_l2_database_is_started_afresh(tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ async def test_disabled_tiers(tmp_path: Path) -> None:
     async with ResultCache(config(memory_bytes=0, disk_bytes=0), tmp_path) as cache:
         assert not await cache.put("t", {}, 1)
         assert await cache.get("t", {}) is None
-        assert cache.stats() == {"l1": None, "l2": None}
+        assert cache.stats() == CacheSnapshot(l1=None, l2=None)
     assert not (tmp_path / "cache").exists()
 
 
@@ -200,7 +201,7 @@ def test_disk_tier_counts_evictions_directly(tmp_path: Path) -> None:
         assert tier.put(f"k{i}", b"v" * 40_000, ttl_s=60)
         assert tier.get(f"k{i}") is not None  # the newest entry is never the one culled
     stats = tier.stats()
-    assert stats["evictions"] == 80 - stats["entries"] > 0
+    assert stats.evictions == 80 - stats.entries > 0
     assert not tier.put("huge", b"v" * (1024 * 1024 // 16), ttl_s=60)
-    assert tier.stats()["rejected"] == 1
+    assert tier.stats().rejected == 1
     tier.close()

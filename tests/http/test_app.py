@@ -134,10 +134,10 @@ async def test_dashboard_ws_url_uses_the_browsers_host_for_a_wildcard_bind() -> 
 
     app, state = make_app()
     assert await _in_request(app, "example.com:8080", lambda: dashboard_ws_url(state)) == "/ws"
-    state.components["ws_url"] = "ws://0.0.0.0:9000"
+    state.services.ws_url = "ws://0.0.0.0:9000"
     got = await _in_request(app, "example.com:8080", lambda: dashboard_ws_url(state))
     assert got == "ws://example.com:9000/ws"
-    state.components["ws_url"] = "ws://127.0.0.1:9000"
+    state.services.ws_url = "ws://127.0.0.1:9000"
     got = await _in_request(app, "example.com", lambda: dashboard_ws_url(state))
     assert got == "ws://127.0.0.1:9000/ws"
 

@@ -41,7 +41,7 @@ def make_app(tokens: dict[str, Any] | None = None) -> Quart:
     state = AppState(
         config=config, readiness=Readiness(), authenticator=Authenticator(config.auth.tokens)
     )
-    state.components["monitor"] = Monitor(config.monitor)
+    state.services.monitor = Monitor(config.monitor)
     return create_app(state)
 
 

@@ -108,8 +108,8 @@ class FakePool:
     def is_live(self, job_id: str) -> bool:
         return False
 
-    def stats(self) -> dict[str, Any]:
-        return {"queue": {"total": len(self.submitted), "max": self.config.max_queue}}
+    def queue_room(self) -> int:
+        return max(0, self.config.max_queue - len(self.submitted))
 
     async def drain(self, timeout_s: float) -> None:
         pass
@@ -161,7 +161,7 @@ async def test_a_delayed_job_waits_scheduled_then_is_queued_once(
         assert at[0].state == "scheduled" and at[0].run_at == T0 + 30
         now = await service.submit({"task": "echo"})
         assert [s.id for s in pool.submitted] == [now[0].id]
-        assert service.stats()["scheduled"] == 2
+        assert service.stats().scheduled == 2
         await trio.sleep(29)
         assert len(pool.submitted) == 1
         await trio.sleep(2)
@@ -173,7 +173,7 @@ async def test_a_delayed_job_waits_scheduled_then_is_queued_once(
         assert [s.id for s in pool.submitted][-1] == job.id
         assert (await service.get(job.id)).state == "queued"
         await trio.sleep(3600)
-        assert len(pool.submitted) == 3 and service.stats()["scheduled"] == 0
+        assert len(pool.submitted) == 3 and service.stats().scheduled == 0
 
 
 async def test_a_cancelled_delayed_job_is_never_queued(

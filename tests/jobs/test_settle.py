@@ -97,7 +97,7 @@ async def test_settle_applies_events_no_task_applied(tmp_path: Path, journal: Jo
     service.on_pool_event(record.id, ResultEvent(result={"x": 2}))
     service.on_pool_event(record.id, StateEvent(JobState.SUCCEEDED, attempt=1))
     await service.settle()
-    assert service.stats()["events_pending"] == 0
+    assert service.stats().events_pending == 0
     done = await journal.get(record.id)
     assert done is not None
     assert (done.state, done.attempts, done.result) == ("succeeded", 1, {"x": 2})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from perfgate.config import MonitorConfig
 from perfgate.monitor import ALERTS_CHANNEL, STATS_CHANNEL, Monitor
 from perfgate.monitor.system import SystemSample, SystemSampler
+from tests.monitor.snapshots import cache_snapshot, pool_snapshot
 
 
 class FakeSampler(SystemSampler):
@@ -34,12 +36,7 @@ class Clock:
         return self.now
 
 
-POOL = {
-    "workers": {"idle": 1, "busy": 3, "total": 4},
-    "queue": {"high": 2, "normal": 5, "low": 0},
-    "jobs": {"completed": 40, "failed": 2, "retried": 3},
-    "worker_restarts": {"rss": 1, "crash": 2},
-}
+POOL = pool_snapshot()
 GATEWAY = {
     "connections": 12,
     "messages_sent": 500,
@@ -48,10 +45,7 @@ GATEWAY = {
     "closes": {1001: 3, 4008: 1},
     "heartbeat_rtt_ms": {"p50": 1.5, "p99": 4.0},
 }
-CACHE = {
-    "l1": {"hits": 90, "misses": 10, "evictions": 0, "bytes": 2048, "entries": 5},
-    "l2": {"hits": 3},
-}
+CACHE = cache_snapshot()
 
 
 def make_monitor(**config: Any) -> tuple[Monitor, Clock, FakeSampler]:
@@ -89,7 +83,7 @@ def test_snapshot_has_routes_tasks_delivery_system_and_sources() -> None:
     assert snap["http"]["total"]["count"] == 101
     assert snap["jobs"]["tasks"]["sha256"]["errors"] == 1
     assert snap["ws_delivery"]["count"] == 1
-    assert snap["pool"] == POOL
+    assert snap["pool"] == json.loads(json.dumps(attrs.asdict(POOL)))
     assert snap["gateway"]["closes"] == {"1001": 3, "4008": 1}
     assert snap["cache"]["l1"]["hits"] == 90
     assert snap["system"]["host_memory_pct"] == 40.0

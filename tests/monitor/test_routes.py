@@ -22,12 +22,12 @@ def make_app(ws_url: str | None = None, **blueprint: Any) -> tuple[Quart, Monito
         config=config, readiness=Readiness(), authenticator=Authenticator(config.auth.tokens)
     )
     if ws_url is not None:
-        state.components["ws_url"] = ws_url
+        state.services.ws_url = ws_url
     if blueprint:
         app = create_app(state)
         app.register_blueprint(monitor_blueprint(monitor, **blueprint))
     else:
-        state.components["monitor"] = monitor
+        state.services.monitor = monitor
         app = create_app(state)
     return app, monitor
 

@@ -38,7 +38,7 @@ async def start_busy_work(pool: Pool) -> None:
         pool.submit(JobSpec(id=job_id, task=task))
     for i in range(3):
         pool.submit(JobSpec(id=f"q{i}", task="hang"))
-    await wait_until(lambda: pool.stats()["running"] >= 3 and len(children()) >= 6)
+    await wait_until(lambda: pool.stats().running >= 3 and len(children()) >= 6)
 
 
 async def test_leaving_normally_stops_every_child() -> None:
@@ -139,20 +139,18 @@ async def test_a_thousand_jobs_leave_no_fds_or_children_behind(tmp_path: Path) -
         assert states.count("failed") == 20
         assert states.count("dead") == 10
         stats = pool.stats()
-        assert stats["worker_restarts"]["crash"] == 10
-        assert stats["worker_restarts"]["timeout"] == 10
-        assert stats["worker_restarts"]["max_jobs"] >= 1
+        assert stats.worker_restarts["crash"] == 10
+        assert stats.worker_restarts["timeout"] == 10
+        assert stats.worker_restarts["max_jobs"] >= 1
         # Replacements are warm again and nothing is left open: the same fds as before the load.
         # (A recycled worker may still be being stopped in the background for a moment.)
         await wait_until(
             lambda: (
-                pool.stats()["workers"]["idle"] == 2
-                and me.num_fds() == fds_warm
-                and len(children()) == 2
+                pool.stats().workers.idle == 2 and me.num_fds() == fds_warm and len(children()) == 2
             ),
             timeout_s=10,
         )
-        assert pool.stats()["workers"]["total"] == 2
+        assert pool.stats().workers.total == 2
     assert children() == []
     assert me.num_fds() == fds_before_pool
 
@@ -179,7 +177,7 @@ async def test_a_crashed_worker_closes_its_pipes_and_takes_its_group_at_once(
         fds_warm = me.num_fds()
         spec = JobSpec(id="x", task="spawn_and_exit", args={"pid_file": str(pid_file)})
         assert (await pool.submit(spec).wait()).error["kind"] == "crash"
-        await wait_until(lambda: pool.stats()["workers"]["idle"] == 1 and len(kept) == 2)
+        await wait_until(lambda: pool.stats().workers.idle == 1 and len(kept) == 2)
         # The replacement has the crashed worker's fds, and nothing more is open.
         assert me.num_fds() == fds_warm
         # What its task started went with it (same group), not at the pool's exit.

@@ -28,12 +28,12 @@ async def test_prefetched_job_runs_on_the_same_worker(events: Events) -> None:
         first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="pid"))
-        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # handed to the worker
+        await wait_until(lambda: pool.stats().queue.total == 0)  # handed to the worker
         assert second.state == "queued"  # sent ahead, but not started: no attempt yet
         assert (await first.wait()).state == "succeeded"
         outcome = await second.wait()
         assert (outcome.state, outcome.attempts) == ("succeeded", 1)
-        assert pool.stats()["workers_started"] == 1
+        assert pool.stats().workers_started == 1
 
 
 async def test_no_prefetch_behind_a_long_job() -> None:
@@ -47,7 +47,7 @@ async def test_no_prefetch_behind_a_long_job() -> None:
         ]
         short = pool.submit(JobSpec(id="short", task="pid"))
         await wait_until(lambda: all(job.state == "running" for job in long_jobs))
-        assert pool.stats()["queue"]["total"] == 1  # it waits for whichever worker frees first
+        assert pool.stats().queue.total == 1  # it waits for whichever worker frees first
         assert (await short.wait()).state == "succeeded"
 
 
@@ -58,7 +58,7 @@ async def test_cancel_a_prefetched_job_skips_it(events: Events, tmp_path: Path) 
         first = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 2.0}))
         await wait_until(lambda: first.state == "running")
         second = pool.submit(JobSpec(id="b", task="touch", args={"path": str(marker)}))
-        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # handed to the worker
+        await wait_until(lambda: pool.stats().queue.total == 0)  # handed to the worker
         assert pool.cancel("b")
         outcome = await second.wait()
         assert (outcome.state, outcome.attempts) == ("cancelled", 0)
@@ -68,7 +68,7 @@ async def test_cancel_a_prefetched_job_skips_it(events: Events, tmp_path: Path) 
         after = await pool.submit(JobSpec(id="c", task="pid")).wait()
         assert after.state == "succeeded"
         assert not marker.exists()
-        assert pool.stats()["worker_restarts"]["cancelled"] == 0
+        assert pool.stats().worker_restarts["cancelled"] == 0
 
 
 async def test_a_crash_does_not_cost_the_prefetched_job_an_attempt(events: Events) -> None:
@@ -87,7 +87,7 @@ async def test_a_timeout_does_not_cost_the_prefetched_job_an_attempt(events: Eve
         await learn_short(pool, "pid")
         slow = pool.submit(JobSpec(id="s", task="pid", args={"hang": True}, timeout_s=0.3))
         victim = pool.submit(JobSpec(id="v", task="pid"))
-        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # both on the worker
+        await wait_until(lambda: pool.stats().queue.total == 0)  # both on the worker
         assert (await slow.wait()).error["kind"] == "timeout"
         outcome = await victim.wait()
         assert (outcome.state, outcome.attempts) == ("succeeded", 1)
@@ -105,10 +105,10 @@ async def test_a_prefetched_job_is_timed_from_its_own_start(events: Events) -> N
         second = pool.submit(
             JobSpec(id="b", task="sleep", args={"seconds": 0.1, "steps": 1}, timeout_s=1.5)
         )
-        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # sent ahead
+        await wait_until(lambda: pool.stats().queue.total == 0)  # sent ahead
         assert (await first.wait()).state == "succeeded"
         assert (await second.wait()).state == "succeeded"
-        assert pool.stats()["worker_restarts"]["timeout"] == 0
+        assert pool.stats().worker_restarts["timeout"] == 0
 
 
 async def test_an_idle_worker_outlives_its_last_jobs_deadline(events: Events) -> None:
@@ -119,7 +119,7 @@ async def test_an_idle_worker_outlives_its_last_jobs_deadline(events: Events) ->
         await trio.sleep(1.5)  # past the deadline the job had
         second = await pool.submit(JobSpec(id="b", task="pid")).wait()
         assert first.result == second.result  # the same worker, not killed
-        assert pool.stats()["worker_restarts"]["timeout"] == 0
+        assert pool.stats().worker_restarts["timeout"] == 0
 
 
 async def test_cancel_the_running_job_and_the_prefetched_one_still_runs(events: Events) -> None:
@@ -128,13 +128,13 @@ async def test_cancel_the_running_job_and_the_prefetched_one_still_runs(events: 
         running = pool.submit(JobSpec(id="a", task="sleep", args={"seconds": 5}))
         await wait_until(lambda: running.state == "running")
         behind = pool.submit(JobSpec(id="b", task="pid"))
-        await wait_until(lambda: pool.stats()["queue"]["total"] == 0)  # sent ahead
+        await wait_until(lambda: pool.stats().queue.total == 0)  # sent ahead
         assert pool.cancel("a")
         assert (await running.wait()).state == "cancelled"
         outcome = await behind.wait()
         assert (outcome.state, outcome.attempts) == ("succeeded", 1)
         assert events.states("b") == ["queued", "running", "succeeded"]
-        assert pool.stats()["worker_restarts"]["cancelled"] == 1
+        assert pool.stats().worker_restarts["cancelled"] == 1
 
 
 async def test_a_burst_of_jobs_all_complete_in_order_of_their_own_events(events: Events) -> None:
@@ -150,4 +150,4 @@ async def test_a_burst_of_jobs_all_complete_in_order_of_their_own_events(events:
         assert [outcome.result for outcome in outcomes] == [{"value": i} for i in range(300)]
         for i in range(300):
             assert events.states(f"j{i}") == ["queued", "running", "succeeded"]
-        assert pool.stats()["reuse_rate"] > 0.9
+        assert pool.stats().reuse_rate > 0.9

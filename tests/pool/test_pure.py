@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from perfgate.errors import ValidationError
 from perfgate.pool import prefetch
 from perfgate.pool.backoff import backoff_ceiling_s, backoff_delay_s
+from perfgate.pool.framing import FrameDecoder, FrameError, encode_frame
 from perfgate.pool.lines import LineSplitter
-from perfgate.pool.protocol import FrameDecoder, ProtocolError, encode_frame
 from perfgate.pool.queue import PriorityQueue
 from perfgate.pool.template import placeholders, render_argv
 
@@ -55,13 +55,13 @@ def test_truncated_frame_is_pending_not_decoded() -> None:
 
 def test_oversized_frame_is_a_protocol_error() -> None:
     decoder = FrameDecoder(max_frame_bytes=10)
-    with pytest.raises(ProtocolError, match="exceeds"):
+    with pytest.raises(FrameError, match="exceeds"):
         decoder.feed(encode_frame({"data": "x" * 20}))
 
 
 @pytest.mark.parametrize("body", [b"[1, 2]", b"not json", b"\xff\xfe"])
 def test_non_object_or_garbage_frame_is_a_protocol_error(body: bytes) -> None:
-    with pytest.raises(ProtocolError):
+    with pytest.raises(FrameError):
         FrameDecoder().feed(len(body).to_bytes(4, "big") + body)
 
 
@@ -276,7 +276,7 @@ def test_many_frames_in_one_chunk_come_out_in_order() -> None:
 def test_a_non_utf8_frame_is_a_protocol_error() -> None:
     body = b'{"a": "\xff"}'  # well-formed JSON, but not UTF-8
     frame = len(body).to_bytes(4, "big") + body
-    with pytest.raises(ProtocolError):
+    with pytest.raises(FrameError):
         FrameDecoder().feed(frame)
 
 

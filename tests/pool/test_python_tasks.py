@@ -34,8 +34,8 @@ async def test_workers_are_warm_and_reused(pool: Pool) -> None:
     pids = {(await run(pool, f"p{i}", "pid")).result for i in range(5)}
     assert len(pids) == 1
     stats = pool.stats()
-    assert stats["workers_started"] == 1
-    assert stats["reuse_rate"] == pytest.approx(0.8)
+    assert stats.workers_started == 1
+    assert stats.reuse_rate == pytest.approx(0.8)
 
 
 async def test_progress_and_logs_stream_while_running(pool: Pool, events: Events) -> None:
@@ -79,7 +79,7 @@ async def test_exception_fails_the_attempt_not_the_worker(pool: Pool, events: Ev
     assert events.of("b", "error") == [{"event": "error", "error": outcome.error}]
     assert events.states("b") == ["queued", "running", "failed"]
     assert (await run(pool, "p2", "pid")).result == before
-    assert pool.stats()["worker_restarts"]["crash"] == 0
+    assert pool.stats().worker_restarts["crash"] == 0
 
 
 async def test_unserialisable_result_and_missing_target_fail_permanently(pool: Pool) -> None:
@@ -114,8 +114,8 @@ async def test_crash_is_detected_and_the_worker_replaced(
     after = (await run(pool, "p2", "pid")).result
     assert after != before
     stats = pool.stats()
-    assert stats["worker_restarts"]["crash"] == 1
-    assert stats["jobs"]["crashed"] == 1
+    assert stats.worker_restarts["crash"] == 1
+    assert stats.jobs.crashed == 1
 
 
 async def test_crash_then_retry_follows_the_policy(pool: Pool, events: Events, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -140,7 +140,7 @@ async def test_crash_then_retry_follows_the_policy(pool: Pool, events: Events, t
     assert retrying[0]["error"]["exit_code"] == 9
     assert retrying[1]["error"]["kind"] == "exception"
     assert all(0 <= e["retry_in_s"] <= 0.05 for e in retrying)
-    assert pool.stats()["jobs"]["retried"] == 2
+    assert pool.stats().jobs.retried == 2
 
 
 async def test_dead_after_the_last_retry(pool: Pool, events: Events) -> None:
@@ -183,8 +183,8 @@ async def test_timeout_kills_and_replaces_the_worker(pool: Pool, events: Events,
     # The whole process group went (SIGKILL completes asynchronously for the grandchild).
     await wait_until(lambda: gone(grandchild_pid), timeout_s=2)
     stats = pool.stats()
-    assert stats["worker_restarts"]["timeout"] == 1
-    assert stats["jobs"]["timed_out"] == 1
+    assert stats.worker_restarts["timeout"] == 1
+    assert stats.jobs.timed_out == 1
     assert (await run(pool, "e", "echo")).state == "succeeded"
 
 
@@ -201,7 +201,7 @@ async def test_recycled_after_max_jobs_per_worker(events: Events) -> None:
     async with Pool(config, make_tasks(), on_event=events) as pool:
         pids = [(await run(pool, f"p{i}", "pid")).result for i in range(5)]
         assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
-        assert pool.stats()["worker_restarts"]["max_jobs"] == 2
+        assert pool.stats().worker_restarts["max_jobs"] == 2
 
 
 async def test_recycled_when_rss_passes_the_limit(events: Events) -> None:
@@ -211,7 +211,7 @@ async def test_recycled_when_rss_passes_the_limit(events: Events) -> None:
         # Between jobs, never mid-job: the job that grew the worker past the limit succeeds.
         assert (await run(pool, "g3", "grow", args={"mb": 250})).state == "succeeded"
         assert (await run(pool, "p", "pid")).result != first
-        assert pool.stats()["worker_restarts"]["rss"] == 1
+        assert pool.stats().worker_restarts["rss"] == 1
 
 
 async def test_cancel_a_running_job_kills_its_worker(pool: Pool, events: Events, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -225,7 +225,7 @@ async def test_cancel_a_running_job_kills_its_worker(pool: Pool, events: Events,
     assert gone(int(pid_file.read_text()))
     assert pool.cancel("h") is False
     assert events.states("h") == ["queued", "running", "cancelled"]
-    assert pool.stats()["worker_restarts"]["cancelled"] == 1
+    assert pool.stats().worker_restarts["cancelled"] == 1
 
 
 async def test_cancel_during_backoff(events: Events) -> None:
@@ -246,9 +246,9 @@ async def test_pool_grows_under_load_and_shrinks_when_idle(events: Events) -> No
         ]
         for handle in handles:
             assert (await handle.wait()).state == "succeeded"
-        assert pool.stats()["workers_started"] == 3
-        await wait_until(lambda: pool.stats()["workers"]["total"] == 1)
-        assert pool.stats()["workers_retired_idle"] == 2
+        assert pool.stats().workers_started == 3
+        await wait_until(lambda: pool.stats().workers.total == 1)
+        assert pool.stats().workers_retired_idle == 2
         assert (await run(pool, "e", "echo")).state == "succeeded"
 
 
@@ -256,11 +256,9 @@ async def test_an_idle_worker_that_dies_is_replaced_at_once(pool: Pool) -> None:
     before = (await run(pool, "p1", "pid")).result
     os.kill(before, signal.SIGKILL)
     await wait_until(
-        lambda: (
-            pool.stats()["worker_restarts"]["crash"] == 1 and pool.stats()["workers"]["idle"] == 1
-        )
+        lambda: pool.stats().worker_restarts["crash"] == 1 and pool.stats().workers.idle == 1
     )
-    assert pool.stats()["workers_started"] == 2
+    assert pool.stats().workers_started == 2
     outcome = await run(pool, "p2", "pid")
     assert (outcome.state, outcome.attempts) == ("succeeded", 1)
     assert outcome.result != before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from pool_helpers import Events, fast_config, make_tasks, wait_until
 
@@ -65,18 +66,21 @@ async def test_task_priority_is_the_default() -> None:
 async def test_full_queue_rejects_at_submit() -> None:
     async with one_worker(max_queue=2) as pool:
         running = pool.submit(JobSpec(id="r", task="sleep", args={"seconds": 0.2}))
-        await wait_until(lambda: pool.stats()["running"] == 1)
+        await wait_until(lambda: pool.stats().running == 1)
+        assert pool.queue_room() == 2  # the running job is not queued
         queued = [pool.submit(JobSpec(id=f"q{i}", task="echo")) for i in range(2)]
+        assert pool.queue_room() == 0
         with pytest.raises(QueueFull) as info:
             pool.submit(JobSpec(id="over", task="echo"))
         assert info.value.status == 429
         assert info.value.retry_after_s >= 1
         stats = pool.stats()
-        assert stats["queue"]["normal"] == 2
-        assert stats["jobs"]["rejected"] == 1
+        assert stats.queue.normal == 2
+        assert stats.jobs.rejected == 1
         for handle in [running, *queued]:
             assert (await handle.wait()).state == "succeeded"
         # Room again once the queue drained.
+        assert pool.queue_room() == 2
         assert (await pool.submit(JobSpec(id="later", task="echo")).wait()).state == "succeeded"
 
 
@@ -100,7 +104,7 @@ async def test_invalid_jobs_are_422_at_submit(spec: JobSpec, field: str) -> None
             pool.submit(spec)
         assert info.value.status == 422
         assert info.value.extra.get("field") == field
-        assert pool.stats()["jobs"]["submitted"] == 0
+        assert pool.stats().jobs.submitted == 0
 
 
 async def test_duplicate_live_id_is_refused(pool: Pool) -> None:
@@ -122,7 +126,7 @@ async def test_cancel_a_queued_job(events: Events) -> None:
         outcome = await queued.wait()
         assert (outcome.state, outcome.attempts) == ("cancelled", 0)
         assert events.states("q") == ["queued", "cancelled"]
-        assert pool.stats()["queue"]["total"] == 0
+        assert pool.stats().queue.total == 0
         assert (await blocker.wait()).state == "succeeded"
 
 
@@ -135,7 +139,7 @@ async def test_drain_waits_for_live_jobs_and_refuses_new_ones() -> None:
         assert all(h.outcome is not None and h.outcome.state == "succeeded" for h in handles)
         with pytest.raises(Unavailable):
             pool.submit(JobSpec(id="late", task="echo"))
-        assert pool.stats()["accepting"] is False
+        assert pool.stats().accepting is False
 
 
 async def test_drain_deadline_returns_false() -> None:
@@ -170,7 +174,7 @@ async def test_on_event_errors_are_contained() -> None:
 async def test_stats_shape(pool: Pool) -> None:
     await pool.submit(JobSpec(id="e", task="echo")).wait()
     stats = pool.stats()
-    assert stats["workers"] == {
+    assert attrs.asdict(stats.workers) == {
         "idle": 1,
         "busy": 0,
         "starting": 0,
@@ -178,7 +182,13 @@ async def test_stats_shape(pool: Pool) -> None:
         "min": 1,
         "max": 2,
     }
-    assert stats["queue"] == {"high": 0, "normal": 0, "low": 0, "total": 0, "max": 10_000}
-    assert stats["jobs"]["completed"] == 1
-    assert stats["run_time_ms"]["p99"] >= stats["run_time_ms"]["mean"] > 0
-    assert set(stats["worker_restarts"]) >= {"crash", "timeout", "max_jobs", "rss"}
+    assert attrs.asdict(stats.queue) == {
+        "high": 0,
+        "normal": 0,
+        "low": 0,
+        "total": 0,
+        "max": 10_000,
+    }
+    assert stats.jobs.completed == 1
+    assert stats.run_time_ms.p99 >= stats.run_time_ms.mean > 0
+    assert set(stats.worker_restarts) >= {"crash", "timeout", "max_jobs", "rss"}

@@ -12,8 +12,8 @@ from perfgate.config import TaskConfig, load_config
 from perfgate.errors import ConfigError
 from perfgate.jobs.lifecycle import PoolEvent, StateEvent
 from perfgate.pool import JobSpec, Pool
-from perfgate.pool.limits import TaskLimits
 from perfgate.pool.queue import PriorityQueue
+from perfgate.pool.task_limits import TaskLimits
 
 # -- pure -----------------------------------------------------------------------------------
 
@@ -115,9 +115,9 @@ async def test_max_concurrency_holds_its_jobs_and_lets_others_pass() -> None:
         ]
         # Queued behind three high-priority jobs of the capped task: they run at once anyway.
         fast = [pool.submit(JobSpec(id=f"echo{n}", task="echo", priority="low")) for n in range(3)]
-        await wait_until(lambda: pool.stats()["limited"]["slow"]["held"])
-        stats = pool.stats()["limited"]["slow"]
-        assert stats["waiting"] == 2 and stats["running"] == 1 and stats["max_concurrency"] == 1
+        await wait_until(lambda: pool.stats().limited["slow"].held)
+        stats = pool.stats().limited["slow"]
+        assert stats.waiting == 2 and stats.running == 1 and stats.max_concurrency == 1
         for handle in fast:
             await handle.wait()
         assert {h.outcome.state for h in slow if h.outcome} <= {"succeeded"}
@@ -127,7 +127,7 @@ async def test_max_concurrency_holds_its_jobs_and_lets_others_pass() -> None:
     assert peak == 1
     slow_order = [job for job in order if job.startswith("slow")]
     assert slow_order == ["slow0", "slow1", "slow2"]  # FIFO among themselves
-    assert pool.stats()["limited"]["slow"]["running"] == 0
+    assert pool.stats().limited["slow"].running == 0
 
 
 async def test_rate_per_s_spaces_the_starts() -> None:

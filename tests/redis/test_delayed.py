@@ -70,7 +70,7 @@ async def test_a_due_job_is_moved_once_by_racing_instances(two: Any) -> None:
     assert sorted(ids) == sorted(f"d{n}" for n in range(0, 20, 2))
     assert (await a.get("d0")).state == JobState.QUEUED  # type: ignore[union-attr]
     assert (await a.get("d1")).state == JobState.SCHEDULED  # type: ignore[union-attr]
-    assert {j.id for j in (await a.list(state="scheduled", limit=100))[0]} == {
+    assert {j.id for j in (await a.list_jobs(state="scheduled", limit=100))[0]} == {
         f"d{n}" for n in range(1, 20, 2)
     }
 

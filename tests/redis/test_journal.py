@@ -88,14 +88,14 @@ async def test_list_by_state_with_cursor_pages(journal: RedisJournal) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        page, cursor = await journal.list(limit=3, cursor=cursor)
+        page, cursor = await journal.list_jobs(limit=3, cursor=cursor)
         seen += [r.id for r in page]
         if cursor is None:
             break
     assert seen == [f"j{i}" for i in reversed(range(7))]
-    queued, _ = await journal.list(state="queued")
+    queued, _ = await journal.list_jobs(state="queued")
     assert [r.id for r in queued] == ["j6", "j4", "j2", "j1", "j0"]
-    assert [r.id for r in (await journal.list(state="running"))[0]] == ["j3"]
+    assert [r.id for r in (await journal.list_jobs(state="running"))[0]] == ["j3"]
     counts = await journal.counts()
     assert counts["queued"] == 5 and counts["running"] == 1 and counts["succeeded"] == 1
 
@@ -105,7 +105,7 @@ async def test_expired_jobs_leave_the_listing(journal: RedisJournal) -> None:
     await journal.create(job("e2", 2.0))
     await journal.mark_finished("e1", "failed", error={"message": "x"})
     await journal.client.delete([journal.keys.job("e1")])  # as its TTL would
-    page, cursor = await journal.list()
+    page, cursor = await journal.list_jobs()
     assert [r.id for r in page] == ["e2"] and cursor is None
     assert (await journal.counts())["failed"] == 1  # until the sweep
     assert await journal.sweep(now=10**10) == 1
@@ -119,16 +119,16 @@ async def test_a_tenants_listing_is_its_own_and_pages_are_full(journal: RedisJou
     pages: list[list[str]] = []
     cursor = None
     while True:
-        page, cursor = await journal.list(limit=2, cursor=cursor, tenant="acme")
+        page, cursor = await journal.list_jobs(limit=2, cursor=cursor, tenant="acme")
         pages.append([r.id for r in page])
         if cursor is None:
             break
     assert pages == [["t6", "t3"], ["t0"]]  # read from acme's index: no short pages
-    queued, _ = await journal.list(state="queued", tenant="acme")
+    queued, _ = await journal.list_jobs(state="queued", tenant="acme")
     assert [r.id for r in queued] == ["t6", "t0"]
-    running, _ = await journal.list(state="running", tenant="bravo")
+    running, _ = await journal.list_jobs(state="running", tenant="bravo")
     assert running == []
-    assert len((await journal.list(limit=100))[0]) == 9  # no tenant: every job
+    assert len((await journal.list_jobs(limit=100))[0]) == 9  # no tenant: every job
     assert (await journal.get("t3")).tenant == "acme"  # type: ignore[union-attr]
 
 

@@ -152,8 +152,8 @@ class FakePool:
         self.cancelled.append(job_id)
         return True
 
-    def stats(self) -> dict[str, Any]:
-        return {"queue": {"total": 0, "max": 100}}
+    def queue_room(self) -> int:
+        return 100
 
 
 async def started_queue(

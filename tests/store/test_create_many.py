@@ -56,10 +56,10 @@ async def test_one_conflict_fails_alone(journal: Any) -> None:
 
 async def test_sqlite_batch_is_one_transaction(tmp_path: Path) -> None:
     async with Journal.open(tmp_path, max_log_lines=5, result_ttl_s=100, sweep=False) as journal:
-        before = journal.stats()["batches"]
+        before = journal.stats().batches
         answers = await journal.create_many([(_job(n), None, None) for n in range(50)])
         assert all(isinstance(a, tuple) and a[1] for a in answers)
-        assert journal.stats()["batches"] == before + 1
+        assert journal.stats().batches == before + 1
 
 
 async def test_redis_batch_enqueues_the_queued_jobs(redis_url: str) -> None:

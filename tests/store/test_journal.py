@@ -84,7 +84,7 @@ async def test_same_key_same_body_returns_the_first_job(journal: Journal, clock:
     )
     assert not created_again
     assert again.id == first.id
-    jobs, _ = await journal.list()
+    jobs, _ = await journal.list_jobs()
     assert len(jobs) == 1
 
 
@@ -98,7 +98,7 @@ async def test_same_key_different_body_is_a_conflict(journal: Journal, clock: Fa
             idempotency_key="k",
             fingerprint=body_fingerprint({"args": {"x": 2}}),
         )
-    jobs, _ = await journal.list()
+    jobs, _ = await journal.list_jobs()
     assert len(jobs) == 1
 
 
@@ -141,7 +141,7 @@ async def test_a_failing_write_does_not_undo_its_batch_neighbours(
         nursery.start_soon(create, "other", "c")
         nursery.start_soon(create, "k", "d")
     assert sorted(map(str, outcomes)) == ["True", "conflict", "conflict"]
-    jobs, _ = await journal.list()
+    jobs, _ = await journal.list_jobs()
     assert len(jobs) == 2
 
 
@@ -225,7 +225,7 @@ async def test_progress_is_batched_and_only_while_running(
     stored = await journal.get(job.id)
     assert stored is not None
     assert (stored.progress, stored.progress_message) == (0.5, "step 100")
-    assert journal.stats()["batches"] < journal.stats()["ops"]
+    assert journal.stats().batches < journal.stats().ops
 
 
 # -- listing ----------------------------------------------------------------------------------
@@ -233,9 +233,9 @@ async def test_progress_is_batched_and_only_while_running(
 
 async def test_list_pages_newest_first(journal: Journal, clock: FakeClock) -> None:
     ids = [(await journal.create(make_job(clock)))[0].id for _ in range(7)]
-    page1, cursor = await journal.list(limit=3)
-    page2, cursor2 = await journal.list(limit=3, cursor=cursor)
-    page3, cursor3 = await journal.list(limit=3, cursor=cursor2)
+    page1, cursor = await journal.list_jobs(limit=3)
+    page2, cursor2 = await journal.list_jobs(limit=3, cursor=cursor)
+    page3, cursor3 = await journal.list_jobs(limit=3, cursor=cursor2)
     seen = [job.id for job in page1 + page2 + page3]
     assert seen == list(reversed(ids))
     assert cursor3 is None
@@ -246,7 +246,7 @@ async def test_pagination_is_stable_while_inserting(journal: Journal, clock: Fak
     seen: list[str] = []
     cursor = None
     while True:
-        page, cursor = await journal.list(limit=3, cursor=cursor)
+        page, cursor = await journal.list_jobs(limit=3, cursor=cursor)
         seen.extend(job.id for job in page)
         # Jobs keep arriving while the client pages through.
         await journal.create(make_job(clock))
@@ -262,7 +262,7 @@ async def test_same_timestamp_ties_break_on_id(journal: Journal, clock: FakeCloc
     seen: list[str] = []
     cursor = None
     while True:
-        page, cursor = await journal.list(limit=2, cursor=cursor)
+        page, cursor = await journal.list_jobs(limit=2, cursor=cursor)
         seen.extend(job.id for job in page)
         if cursor is None:
             break
@@ -276,20 +276,20 @@ async def test_list_filters_by_state(journal: Journal, clock: FakeClock) -> None
     await journal.mark_running(b.id)
     await journal.mark_running(c.id)
     await journal.mark_finished(c.id, FAILED, error="x")
-    assert [j.id for j in (await journal.list(state=QUEUED))[0]] == [a.id]
-    assert [j.id for j in (await journal.list(state=RUNNING))[0]] == [b.id]
-    assert [j.id for j in (await journal.list(state=FAILED))[0]] == [c.id]
-    assert (await journal.list(state=DEAD))[0] == []
+    assert [j.id for j in (await journal.list_jobs(state=QUEUED))[0]] == [a.id]
+    assert [j.id for j in (await journal.list_jobs(state=RUNNING))[0]] == [b.id]
+    assert [j.id for j in (await journal.list_jobs(state=FAILED))[0]] == [c.id]
+    assert (await journal.list_jobs(state=DEAD))[0] == []
     assert (await journal.counts())[QUEUED] == 1
 
 
 async def test_list_rejects_bad_input(journal: Journal) -> None:
     with pytest.raises(BadRequest):
-        await journal.list(cursor="garbage")
+        await journal.list_jobs(cursor="garbage")
     with pytest.raises(ValidationError):
-        await journal.list(state="sleeping")
+        await journal.list_jobs(state="sleeping")
     with pytest.raises(ValidationError):
-        await journal.list(limit=0)
+        await journal.list_jobs(limit=0)
 
 
 # -- logs -------------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ async def test_sweep_works_in_chunks(journal: Journal, clock: FakeClock) -> None
         await journal.mark_finished(job.id, SUCCEEDED)
     clock.advance(1000)
     assert await journal.sweep(clock.now) == count
-    assert (await journal.list())[0] == []
+    assert (await journal.list_jobs())[0] == []
 
 
 async def test_run_sweeper_sweeps_periodically(tmp_path: Path) -> None:
@@ -425,8 +425,8 @@ async def test_concurrent_creates_share_commits(journal: Journal, clock: FakeClo
     async with trio.open_nursery() as nursery:
         for _ in range(100):
             nursery.start_soon(journal.create, make_job(clock))
-    assert len((await journal.list(limit=1000))[0]) == 100
-    assert journal.stats()["batches"] < 100
+    assert len((await journal.list_jobs(limit=1000))[0]) == 100
+    assert journal.stats().batches < 100
 
 
 async def test_bad_values_fail_their_own_write_only(journal: Journal, clock: FakeClock) -> None:

@@ -54,14 +54,14 @@ async def test_a_tenants_listing_is_its_own_and_pages_are_full(
     pages: list[list[str]] = []
     cursor = None
     while True:
-        page, cursor = await journal.list(limit=2, cursor=cursor, tenant="acme")
+        page, cursor = await journal.list_jobs(limit=2, cursor=cursor, tenant="acme")
         pages.append([r.id for r in page])
         if cursor is None:
             break
     assert pages == [ids["acme"][:2], ids["acme"][2:]]
-    running, _ = await journal.list(state="running", tenant="bravo")
+    running, _ = await journal.list_jobs(state="running", tenant="bravo")
     assert running == []
-    everyone, _ = await journal.list(limit=100)
+    everyone, _ = await journal.list_jobs(limit=100)
     assert len(everyone) == 9
     assert (await journal.get(ids["acme"][0])).tenant == "acme"  # type: ignore[union-attr]
 
@@ -103,7 +103,7 @@ async def test_a_journal_from_before_tenants_opens_and_is_migrated(
         # Another tenant's use of the key is its own.
         mine, created = await j.create(owned(clock, "acme"), idempotency_key="key", fingerprint="z")
         assert created and mine.tenant == "acme"
-        page, _ = await j.list(tenant=DEFAULT_TENANT)
+        page, _ = await j.list_jobs(tenant=DEFAULT_TENANT)
         assert [r.id for r in page] == ["old1"]
 
     conn = sqlite3.connect(tmp_path / FILENAME)

@@ -98,7 +98,7 @@ async def test_redis_journal_matches_the_table_for_every_pair(redis_url: str) ->
             stored = await journal.get(before.id)
             assert stored == (before if after is None else after)
             # The listing index follows the state.
-            listed, _ = await journal.list(state=(before if after is None else after).state)
+            listed, _ = await journal.list_jobs(state=(before if after is None else after).state)
             assert before.id in {job.id for job in listed}
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from trio_websocket import open_websocket_url
 
 from perfgate.bench.scenarios._base import ScenarioClient, ws_endpoint
-from perfgate.bench.scenarios.wsproto import subscribe
+from perfgate.bench.scenarios.ws_client import subscribe
 
 if TYPE_CHECKING:
     from perfgate.bench.loadgen import Op

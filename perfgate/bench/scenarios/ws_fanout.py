@@ -20,7 +20,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, connect_websoc
 from perfgate.bench.recorder import Recorder
 from perfgate.bench.scenarios._base import ScenarioClient, expect_status, ws_endpoint
 from perfgate.bench.scenarios.http11 import HttpConnection
-from perfgate.bench.scenarios.wsproto import payloads, subscribe
+from perfgate.bench.scenarios.ws_client import payloads, subscribe
 from perfgate.bench.schedule import Schedule
 
 

@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, connect_websoc
 
 from perfgate.bench.recorder import Recorder
 from perfgate.bench.scenarios._base import ScenarioClient, ws_endpoint
-from perfgate.bench.scenarios.wsproto import subscribe
+from perfgate.bench.scenarios.ws_client import subscribe
 
 #: connections opened at once per client process
 OPENING_CONCURRENCY = 32

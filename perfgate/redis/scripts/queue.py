@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from perfgate.jobs.lifecycle import JobInput, rule
+from perfgate.priorities import PRIORITIES
 from perfgate.redis.scripts.common import LUA_HELPERS
 from perfgate.redis.scripts.limits import PURGE_SLOTS
 
@@ -70,6 +71,10 @@ local function claim_one(stream, entry, id, out)
 end
 """
 
+# The priorities as Lua tables, rendered from the one definition.
+_LUA_PRIORITIES = "{" + ", ".join(f"'{name}'" for name in PRIORITIES) + "}"
+_LUA_RANKS = "{" + ", ".join(f"{name} = {rank}" for rank, name in enumerate(PRIORITIES)) + "}"
+
 # ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim), stale
 # consumer idle ms, the tasks' max_concurrency caps (JSON object, task -> cap). Reclaims
 # entries idle past the lease (their owner stopped refreshing) and drops long-idle consumers with nothing pending, then reads new entries, high priority first;
@@ -80,7 +85,9 @@ CLAIM_LUA = (
 local group, consumer, count = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local lease_ms, idle_ms, stale_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local caps = cjson.decode(ARGV[8] or '{}')
-local RANKS = {high = 0, normal = 1, low = 2}
+local RANKS = """
+    + _LUA_RANKS
+    + """
 local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
@@ -89,7 +96,9 @@ local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
     + """
 local out = {}
 local streams = {}
-for _, priority in ipairs({'high', 'normal', 'low'}) do
+for _, priority in ipairs("""
+    + _LUA_PRIORITIES
+    + """) do
   local stream = P .. '{q}:' .. priority
   streams[#streams + 1] = stream
   -- Cheap when the group exists; recreates it after Redis lost its data.

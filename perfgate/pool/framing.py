@@ -28,7 +28,7 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 """A frame larger than this is a protocol error: it bounds what one bad message can allocate."""
 
 
-class ProtocolError(Exception):
+class FrameError(Exception):
     """The byte stream is not a valid sequence of frames; the connection cannot continue."""
 
 
@@ -57,7 +57,7 @@ class FrameDecoder:
         return len(self._buffer)
 
     def feed(self, data: bytes | bytearray) -> list[dict[str, Any]]:
-        """Add ``data``; return every message now complete. Raises :class:`ProtocolError`."""
+        """Add ``data``; return every message now complete. Raises :class:`FrameError`."""
         self._buffer += data
         messages: list[dict[str, Any]] = []
         offset = 0
@@ -65,7 +65,7 @@ class FrameDecoder:
         while len(buffer) - offset >= HEADER_BYTES:
             (length,) = _HEADER.unpack_from(buffer, offset)
             if length > self._max_frame_bytes:
-                raise ProtocolError(f"frame of {length} bytes exceeds {self._max_frame_bytes}")
+                raise FrameError(f"frame of {length} bytes exceeds {self._max_frame_bytes}")
             end = offset + HEADER_BYTES + length
             if len(buffer) < end:
                 break
@@ -74,9 +74,9 @@ class FrameDecoder:
                 # a frame, paid on both sides of every job. UnicodeDecodeError is a ValueError.
                 message = _DECODER.decode(buffer[offset + HEADER_BYTES : end].decode())
             except ValueError as exc:
-                raise ProtocolError(f"frame is not UTF-8 JSON: {exc}") from None
+                raise FrameError(f"frame is not UTF-8 JSON: {exc}") from None
             if not isinstance(message, dict):
-                raise ProtocolError(f"frame is not a JSON object: {type(message).__name__}")
+                raise FrameError(f"frame is not a JSON object: {type(message).__name__}")
             messages.append(message)
             offset = end
         if offset:

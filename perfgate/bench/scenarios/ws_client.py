@@ -1,4 +1,4 @@
-"""The client half of DESIGN.md §5 that the WebSocket scenarios need.
+"""The client half of the WebSocket protocol (docs/architecture.md §4) that the scenarios need.
 
 :func:`payloads` is pure (frame text -> the ``data`` of each delivered message), so the
 batch/message handling is tested without a socket.
@@ -12,7 +12,7 @@ from typing import Any
 from trio_websocket import WebSocketConnection
 
 
-class ProtocolError(Exception):
+class ServerReplyError(Exception):
     """The server sent something the protocol does not allow here."""
 
 
@@ -20,14 +20,14 @@ def payloads(frame: str | bytes) -> list[Any]:
     """The ``data`` of every message a server frame delivers (none for acks, welcomes...).
 
     ``{"type": "message", "data": D}`` gives ``[D]``; ``{"type": "batch", "messages": [...]}``
-    gives each message's ``data`` in order. Raises :class:`ProtocolError` on non-JSON.
+    gives each message's ``data`` in order. Raises :class:`ServerReplyError` on non-JSON.
     """
     try:
         obj = json.loads(frame)
     except ValueError as exc:
-        raise ProtocolError(f"frame is not JSON: {frame[:80]!r}") from exc
+        raise ServerReplyError(f"frame is not JSON: {frame[:80]!r}") from exc
     if not isinstance(obj, dict):
-        raise ProtocolError("frame is not a JSON object")
+        raise ServerReplyError("frame is not a JSON object")
     kind = obj.get("type")
     if kind == "message":
         return [obj.get("data")]
@@ -39,7 +39,7 @@ def payloads(frame: str | bytes) -> list[Any]:
 async def subscribe(ws: WebSocketConnection, channel: str, request_id: str) -> None:
     """Subscribe and wait for the matching ack; frames before it (welcome) are skipped.
 
-    Raises :class:`ProtocolError` on an error reply.
+    Raises :class:`ServerReplyError` on an error reply.
     """
     await ws.send_message(json.dumps({"op": "subscribe", "channel": channel, "id": request_id}))
     while True:
@@ -48,4 +48,4 @@ async def subscribe(ws: WebSocketConnection, channel: str, request_id: str) -> N
             continue
         if obj.get("type") == "ack":
             return
-        raise ProtocolError(f"subscribe {channel}: {obj}")
+        raise ServerReplyError(f"subscribe {channel}: {obj}")
