@@ -13,7 +13,14 @@ The pool reports typed events synchronously (``on_pool_event``, see
 :mod:`perfgate.jobs.lifecycle`); they are applied in order by one task, :meth:`_apply_events`,
 which writes the journal first and publishes the event's JSON to ``jobs:{id}`` second, so a
 subscriber never sees a state the journal does not hold (the journal refuses what the
-lifecycle table refuses; see the job lifecycle section of docs/architecture.md).
+lifecycle table refuses; see the job lifecycle section of docs/architecture.md). Events are
+applied in groups: each job's events in order, different jobs' concurrently, so the journal
+commits a group's transitions together (one fsync) instead of one commit per event.
+
+Finished jobs are also kept in memory (:class:`FinishedJobs`, bounded) when the journal is
+this process's own SQLite file: a final state never changes again, so a ``GET`` or the end of
+a long-poll is answered without a read of the journal. Live jobs are always read from the
+journal.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -54,6 +61,7 @@ from perfgate.store import (
     SUCCEEDED,
     JobJournal,
     JobRecord,
+    Journal,
     body_fingerprint,
     new_job_id,
 )
@@ -65,6 +73,10 @@ Publish = Callable[[str, Any], Awaitable[Any]]
 #: state, result, error and log events are never dropped.
 MAX_PENDING_PROGRESS = 10_000
 RECOVERY_RETRY_S = 0.5
+#: Pool events applied as one group (each job's in order, jobs concurrently).
+APPLY_GROUP_MAX = 1024
+#: Finished jobs kept in memory for reads (the newest; older ones are read from the journal).
+FINISHED_CACHE_MAX = 1024
 _MISS = object()  # a task may legitimately return None: a cache miss is not None
 
 
@@ -90,6 +102,47 @@ class _Prepared:
 class _Waiters:
     event: trio.Event = attrs.field(factory=trio.Event)
     count: int = 0
+    #: The job's final record, set with ``event`` when it finished here: no read needed.
+    record: JobRecord | None = None
+
+
+class FinishedJobs:
+    """The newest finished jobs, at most ``max_jobs``, for reads without the journal. Pure.
+
+    Exact because a final state is never left: a record enters only once final and is served
+    only until its retention ends (``finished_at + ttl_s``), when the sweep may delete it.
+    Only for a journal no other process writes (the SQLite journal, owned through the
+    data-dir lock); a component that changes a finished job must :meth:`forget` it.
+    """
+
+    def __init__(self, max_jobs: int, ttl_s: float) -> None:
+        self.max_jobs = max_jobs
+        self.ttl_s = ttl_s
+        self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
+
+    def remember(self, record: JobRecord) -> None:
+        if not record.finished or self.max_jobs <= 0:
+            self._jobs.pop(record.id, None)
+            return
+        self._jobs[record.id] = record
+        self._jobs.move_to_end(record.id)
+        while len(self._jobs) > self.max_jobs:
+            self._jobs.popitem(last=False)
+
+    def get(self, job_id: str, now: float) -> JobRecord | None:
+        record = self._jobs.get(job_id)
+        if record is None:
+            return None
+        if record.finished_at is None or record.finished_at + self.ttl_s <= now:
+            del self._jobs[job_id]  # past retention: the journal decides (it may be swept)
+            return None
+        return record
+
+    def forget(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+
+    def __len__(self) -> int:
+        return len(self._jobs)
 
 
 class JobService:
@@ -123,6 +176,9 @@ class JobService:
         self._reserved = 0
         self._overflow: deque[JobRecord] = deque()
         self.recovered = 0
+        # Only this process writes its SQLite journal; a Redis journal is shared.
+        owned = isinstance(journal, Journal)
+        self.finished = FinishedJobs(FINISHED_CACHE_MAX if owned else 0, config.store.result_ttl_s)
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -203,7 +259,9 @@ class JobService:
         record, created = await self.submit(body, tenant=tenant)
         if record.finished:
             return record, created
-        return await self.wait(record.id, wait_s, tenant=tenant), created
+        # No checkpoint since the job was queued: the waiter is registered before it can
+        # finish, and the record in hand is the first read.
+        return await self._wait(record.id, wait_s, tenant, record), created
 
     async def submit_many(
         self, bodies: Sequence[Any], *, tenant: str = DEFAULT_TENANT
@@ -308,6 +366,7 @@ class JobService:
         stored, created = await self.journal.create(
             done, idempotency_key=key, fingerprint=fingerprint
         )
+        self.finished.remember(stored)
         if created:
             channel = f"jobs:{stored.id}"
             await self._publish(channel, ResultEvent(result, cached=True).to_json())
@@ -319,7 +378,9 @@ class JobService:
     async def get(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
         """The job; :class:`NotFound` if there is none, or if ``tenant`` is given and does
         not own it (another tenant's job is indistinguishable from no job)."""
-        record = await self.journal.get(job_id)
+        record = self.finished.get(job_id, time.time())
+        if record is None:
+            record = await self.journal.get(job_id)
         if record is None or (tenant is not None and record.tenant != tenant):
             raise NotFound(f"no job {job_id!r}")
         return record
@@ -331,15 +392,22 @@ class JobService:
         The waiter is registered *before* the first read of the journal: a job that finishes
         while that read is in flight then still wakes it (no lost wake-up).
         """
+        return await self._wait(job_id, wait_s, tenant, None)
+
+    async def _wait(
+        self, job_id: str, wait_s: float, tenant: str | None, first: JobRecord | None
+    ) -> JobRecord:
         wait_s = min(wait_s, self.config.http.max_wait_s)
         waiters = self._waiters.setdefault(job_id, _Waiters())
         waiters.count += 1
         try:
-            record = await self.get(job_id, tenant=tenant)
+            record = first if first is not None else await self.get(job_id, tenant=tenant)
             if record.finished or wait_s <= 0 or not self._readiness.accepting:
                 return record
             with trio.move_on_after(wait_s):
                 await self._wait_finished(job_id, waiters.event)
+            if waiters.record is not None:
+                return waiters.record  # the final record itself, as the journal committed it
         finally:
             waiters.count -= 1
             if waiters.count == 0 and self._waiters.get(job_id) is waiters:
@@ -380,6 +448,7 @@ class JobService:
             "waiters": sum(w.count for w in self._waiters.values()),
             "recovered": self.recovered,
             "overflow": len(self._overflow),
+            "finished_cached": len(self.finished),
         }
 
     # -- pool events ---------------------------------------------------------------------
@@ -402,11 +471,40 @@ class JobService:
                 await self._apply_pending()
 
     async def _apply_pending(self) -> None:
-        """Apply queued events in order. An event leaves the queue only once applied, so one
-        interrupted by a cancellation is applied again by the next :meth:`settle` (the
-        journal refuses a transition made twice)."""
+        """Apply queued events: a group at a time, each job's events in order, different
+        jobs' concurrently, so that their journal writes share a commit.
+
+        An event leaves the queue only once applied, so one interrupted by a cancellation is
+        applied again by the next :meth:`settle` (the journal refuses a transition made
+        twice), and still in order with the rest of its job's events."""
         while self._events:
-            job_id, event = self._events[0]
+            group = [self._events.popleft() for _ in range(min(len(self._events), APPLY_GROUP_MAX))]
+            applied = [False] * len(group)
+            chains: dict[str, list[int]] = {}
+            for index, (job_id, _event) in enumerate(group):
+                chains.setdefault(job_id, []).append(index)
+            try:
+                if len(chains) == 1:
+                    await self._apply_chain(group, next(iter(chains.values())), applied)
+                else:
+                    async with trio.open_nursery() as nursery:
+                        for indexes in chains.values():
+                            nursery.start_soon(self._apply_chain, group, indexes, applied)
+            finally:
+                # Unapplied events go back in front, in their order (sync: safe when cancelled).
+                self._events.extendleft(
+                    reversed([item for item, done in zip(group, applied, strict=True) if not done])
+                )
+                for (_job_id, event), done in zip(group, applied, strict=True):
+                    if done and isinstance(event, ProgressEvent):
+                        self._progress_pending -= 1
+
+    async def _apply_chain(
+        self, group: list[tuple[str, PoolEvent]], indexes: list[int], applied: list[bool]
+    ) -> None:
+        """Apply one job's events of a group, in order; contain every failure."""
+        for index in indexes:
+            job_id, event = group[index]
             try:
                 await self._apply(job_id, event)
             except JOURNAL_FAILURES as exc:  # a progress or log line lost, or a publish
@@ -427,9 +525,7 @@ class JobService:
                     job=job_id,
                     event=type(event).__name__,
                 )
-            self._events.popleft()
-            if isinstance(event, ProgressEvent):
-                self._progress_pending -= 1
+            applied[index] = True
 
     async def _apply(self, job_id: str, event: PoolEvent) -> None:
         if not self.queue.owns_events(job_id):
@@ -483,8 +579,10 @@ class JobService:
         return True
 
     async def _after_final(self, record: JobRecord) -> None:
+        self.finished.remember(record)
         waiters = self._waiters.get(record.id)
         if waiters is not None:
+            waiters.record = record
             waiters.event.set()
         if self._on_finished is not None:
             run_s = (
