@@ -4,7 +4,8 @@
 the TCP peer is a trusted proxy (``[http] trusted_proxies``, CIDRs). The client is then the
 right-most address in the chain that is *not* itself a trusted proxy: everything to its left
 was written by the client and cannot be trusted. Hypercorn's ProxyFixMiddleware trusts a hop
-*count*, not peer addresses, so this small ASGI wrapper does it instead.
+*count*, not peer addresses, so the server's ASGI wrapper does it instead, with
+:func:`rewrite_scope`.
 """
 
 from __future__ import annotations
@@ -78,22 +79,14 @@ def resolve_client(
     return client, proto or scheme
 
 
-class TrustedProxyMiddleware:
-    """Rewrite ``scope["client"]`` and ``scope["scheme"]`` per :func:`resolve_client`."""
-
-    def __init__(self, app: Any, trusted_proxies: Iterable[str]) -> None:
-        self.app = app
-        self.trusted = parse_networks(trusted_proxies)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if self.trusted and scope["type"] in ("http", "websocket"):
-            peer = scope.get("client")
-            host, port = (peer[0], peer[1]) if peer else (None, 0)
-            client, scheme = resolve_client(
-                host, scope.get("scheme", "http"), scope["headers"], self.trusted
-            )
-            if client != host or scheme != scope.get("scheme"):
-                scope = dict(scope)
-                scope["client"] = (client, port)
-                scope["scheme"] = scheme
-        await self.app(scope, receive, send)
+def rewrite_scope(scope: dict[str, Any], trusted: Sequence[IPNetwork]) -> dict[str, Any]:
+    """``scope`` with ``client`` and ``scheme`` per :func:`resolve_client` (a copy when they
+    change; ``scope`` itself otherwise)."""
+    peer = scope.get("client")
+    host, port = (peer[0], peer[1]) if peer else (None, 0)
+    client, scheme = resolve_client(host, scope.get("scheme", "http"), scope["headers"], trusted)
+    if client != host or scheme != scope.get("scheme"):
+        scope = dict(scope)
+        scope["client"] = (client, port)
+        scope["scheme"] = scheme
+    return scope
