@@ -23,15 +23,15 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quart_hello import make_app  # noqa: E402
+from quart_hello import make_app
 
-from perfgate.auth import Authenticator  # noqa: E402
-from perfgate.config import load_config  # noqa: E402
-from perfgate.http.app import AppState, create_app  # noqa: E402
-from perfgate.http.server import wrap_app  # noqa: E402
-from perfgate.logs import configure_logging  # noqa: E402
-from perfgate.monitor import Monitor  # noqa: E402
-from perfgate.readiness import Phase, Readiness  # noqa: E402
+from perfgate.auth import Authenticator
+from perfgate.config import load_config
+from perfgate.http.app import AppState, create_app
+from perfgate.http.server import wrap_app
+from perfgate.logs import configure_logging
+from perfgate.monitor import Monitor
+from perfgate.readiness import Phase, Readiness
 
 
 def perfgate_asgi() -> Any:
@@ -102,7 +102,9 @@ async def main(requests: int, path: str) -> None:
         results["perfgate"].append(await _drive(ours, path, requests // 3))
         results["quart_hello"].append(await _drive(hello, "/healthz", requests // 3))
     p, h = min(results["perfgate"]), min(results["quart_hello"])
-    print(f"perfgate {path}: {p:.1f} us/request; quart hello: {h:.1f} us/request; extra {p - h:.1f} us")
+    print(
+        f"perfgate {path}: {p:.1f} us/request; quart hello: {h:.1f} us/request; extra {p - h:.1f} us"
+    )
 
 
 if __name__ == "__main__":
