@@ -39,9 +39,9 @@ class LocalQueue:
         self.pool = pool
 
     def check_room(self, reserved: int) -> None:
-        queue = self.pool.stats()["queue"]
-        if queue["total"] + reserved >= queue["max"]:
-            raise QueueFull(f"the job queue is full ({queue['max']} waiting)", retry_after_s=1.0)
+        limit = self.pool.config.max_queue
+        if self.pool.queued() + reserved >= limit:
+            raise QueueFull(f"the job queue is full ({limit} waiting)", retry_after_s=1.0)
 
     def submit(self, spec: JobSpec) -> None:
         self.pool.submit(spec)

@@ -16,11 +16,8 @@ subscriber never sees a state the journal does not hold (the journal refuses wha
 lifecycle table refuses; see the job lifecycle section of docs/architecture.md). Events are
 applied in groups: each job's events in order, different jobs' concurrently, so the journal
 commits a group's transitions together (one fsync) instead of one commit per event.
-
-Finished jobs are also kept in memory (:class:`FinishedJobs`, bounded) when the journal is
-this process's own SQLite file: a final state never changes again, so a ``GET`` or the end of
-a long-poll is answered without a read of the journal. Live jobs are always read from the
-journal.
+A long-poll woken by its job's final state answers with the record that state was committed
+as, without reading the journal again.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -61,7 +58,6 @@ from perfgate.store import (
     SUCCEEDED,
     JobJournal,
     JobRecord,
-    Journal,
     body_fingerprint,
     new_job_id,
 )
@@ -75,8 +71,6 @@ MAX_PENDING_PROGRESS = 10_000
 RECOVERY_RETRY_S = 0.5
 #: Pool events applied as one group (each job's in order, jobs concurrently).
 APPLY_GROUP_MAX = 1024
-#: Finished jobs kept in memory for reads (the newest; older ones are read from the journal).
-FINISHED_CACHE_MAX = 1024
 _MISS = object()  # a task may legitimately return None: a cache miss is not None
 
 
@@ -104,45 +98,6 @@ class _Waiters:
     count: int = 0
     #: The job's final record, set with ``event`` when it finished here: no read needed.
     record: JobRecord | None = None
-
-
-class FinishedJobs:
-    """The newest finished jobs, at most ``max_jobs``, for reads without the journal. Pure.
-
-    Exact because a final state is never left: a record enters only once final and is served
-    only until its retention ends (``finished_at + ttl_s``), when the sweep may delete it.
-    Only for a journal no other process writes (the SQLite journal, owned through the
-    data-dir lock); a component that changes a finished job must :meth:`forget` it.
-    """
-
-    def __init__(self, max_jobs: int, ttl_s: float) -> None:
-        self.max_jobs = max_jobs
-        self.ttl_s = ttl_s
-        self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
-
-    def remember(self, record: JobRecord) -> None:
-        if not record.finished or self.max_jobs <= 0:
-            self._jobs.pop(record.id, None)
-            return
-        self._jobs[record.id] = record
-        self._jobs.move_to_end(record.id)
-        while len(self._jobs) > self.max_jobs:
-            self._jobs.popitem(last=False)
-
-    def get(self, job_id: str, now: float) -> JobRecord | None:
-        record = self._jobs.get(job_id)
-        if record is None:
-            return None
-        if record.finished_at is None or record.finished_at + self.ttl_s <= now:
-            del self._jobs[job_id]  # past retention: the journal decides (it may be swept)
-            return None
-        return record
-
-    def forget(self, job_id: str) -> None:
-        self._jobs.pop(job_id, None)
-
-    def __len__(self) -> int:
-        return len(self._jobs)
 
 
 class JobService:
@@ -176,9 +131,6 @@ class JobService:
         self._reserved = 0
         self._overflow: deque[JobRecord] = deque()
         self.recovered = 0
-        # Only this process writes its SQLite journal; a Redis journal is shared.
-        owned = isinstance(journal, Journal)
-        self.finished = FinishedJobs(FINISHED_CACHE_MAX if owned else 0, config.store.result_ttl_s)
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -366,7 +318,6 @@ class JobService:
         stored, created = await self.journal.create(
             done, idempotency_key=key, fingerprint=fingerprint
         )
-        self.finished.remember(stored)
         if created:
             channel = f"jobs:{stored.id}"
             await self._publish(channel, ResultEvent(result, cached=True).to_json())
@@ -378,9 +329,7 @@ class JobService:
     async def get(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
         """The job; :class:`NotFound` if there is none, or if ``tenant`` is given and does
         not own it (another tenant's job is indistinguishable from no job)."""
-        record = self.finished.get(job_id, time.time())
-        if record is None:
-            record = await self.journal.get(job_id)
+        record = await self.journal.get(job_id)
         if record is None or (tenant is not None and record.tenant != tenant):
             raise NotFound(f"no job {job_id!r}")
         return record
@@ -448,7 +397,6 @@ class JobService:
             "waiters": sum(w.count for w in self._waiters.values()),
             "recovered": self.recovered,
             "overflow": len(self._overflow),
-            "finished_cached": len(self.finished),
         }
 
     # -- pool events ---------------------------------------------------------------------
@@ -579,7 +527,6 @@ class JobService:
         return True
 
     async def _after_final(self, record: JobRecord) -> None:
-        self.finished.remember(record)
         waiters = self._waiters.get(record.id)
         if waiters is not None:
             waiters.record = record

@@ -274,6 +274,11 @@ class Pool:
 
     # -- observing ------------------------------------------------------------------------
 
+    def queued(self) -> int:
+        """How many jobs wait in the queue: what admission needs, without the cost of
+        :meth:`stats` (run-time percentiles) on every submit."""
+        return len(self._queue)
+
     def stats(self) -> dict[str, Any]:
         """A JSON-able snapshot: workers, queue depth, job counters, run times, restarts."""
         idle = len(self._crew.idle)

@@ -17,6 +17,14 @@ Why one writer task fed by a channel, rather than ``trio.to_thread`` per call:
 Reads use a second connection (WAL lets readers run beside the writer), serialised by a
 lock, each read in a worker thread. Reads see every committed write; a progress or log event
 is visible once its batch commits (call :meth:`Journal.flush` to wait for that).
+
+**Recent jobs from memory.** A job read (:meth:`Journal.get`) is answered without a query when
+the writer has the job's record from a write it committed (:mod:`perfgate.store.recent`):
+every create and transition returns the job as written, and the writer files those records
+in commit order before it wakes anyone. That took a thread hop and a query off every
+``GET /v1/jobs/{id}`` and long-poll of a live job. Only this process writes the file (the
+data-dir lock), so nothing else can change a job behind the cache's back; a write whose
+effect on jobs the writer cannot vouch for empties it.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import trio
 from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput, finish_input
 from perfgate.store import _sql, paging, retention
+from perfgate.store.recent import RecentJobs, records_of
 from perfgate.store.record import STATES, JobRecord, transition_write
 
 log = logging.getLogger("perfgate.store")
@@ -52,12 +61,15 @@ CLOSE_TIMEOUT_S: Final = 5.0
 MAX_PAGE: Final = 1000
 
 _CALL, _LOG, _PROGRESS = 0, 1, 2
+#: What a call does to job records, for the recent-jobs cache: its result is the job(s) as
+#: written; it changes no job; or it may change jobs in ways its result does not say.
+_RECORDS, _NO_JOB, _UNKNOWN = 0, 1, 2
 
 
 class _Op:
     """One queued write. ``done`` is set once its batch committed (or failed)."""
 
-    __slots__ = ("done", "error", "fn", "kind", "payload", "result")
+    __slots__ = ("done", "effect", "error", "fn", "kind", "payload", "result")
 
     def __init__(
         self,
@@ -65,10 +77,12 @@ class _Op:
         *,
         fn: Callable[[sqlite3.Connection], Any] | None = None,
         payload: Any = None,
+        effect: int = _UNKNOWN,
     ) -> None:
         self.kind = kind
         self.fn = fn
         self.payload = payload
+        self.effect = effect
         self.done = trio.Event() if kind == _CALL else None
         self.result: Any = None
         self.error: BaseException | None = None
@@ -107,6 +121,7 @@ class Journal:
         self._events_lost = 0
         self._failing = False  # the last batch failed (touched by the writer thread only)
         self._closed = False
+        self._recent = RecentJobs(result_ttl_s)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -199,6 +214,11 @@ class Journal:
                         await trio.to_thread.run_sync(self._commit, batch)
                         committed = True
                     finally:
+                        # Before anyone is woken: a caller told "done" reads what it wrote.
+                        if committed:
+                            self._file_recent(batch)
+                        else:
+                            self._recent.clear()
                         # Wake every waiter, even when the commit blew up: they may be in
                         # tasks outside our nursery that nothing else would wake.
                         for op in batch:
@@ -220,6 +240,19 @@ class Journal:
                 receive.close()
                 if leftover:
                     log.warning("journal closed with %d writes not committed", leftover)
+
+    def _file_recent(self, batch: list[_Op]) -> None:
+        """Keep the records a committed batch wrote, in its order (see the module doc)."""
+        recent = self._recent
+        for op in batch:
+            if op.kind == _PROGRESS:
+                recent.forget(op.payload[0])  # its progress changed (or the job finished)
+            elif op.kind == _CALL and op.error is None:
+                if op.effect == _RECORDS:
+                    for record in records_of(op.result):
+                        recent.put(record)
+                elif op.effect == _UNKNOWN:
+                    recent.clear()
 
     def _commit(self, batch: list[_Op]) -> None:
         """Run one batch as one transaction (in a worker thread)."""
@@ -282,8 +315,8 @@ class Journal:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise Unavailable("the journal is closed") from None
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        op = _Op(_CALL, fn=fn)
+    async def _call(self, fn: Callable[[sqlite3.Connection], T], effect: int = _UNKNOWN) -> T:
+        op = _Op(_CALL, fn=fn, effect=effect)
         await self._enqueue(op)
         assert op.done is not None
         await op.done.wait()
@@ -322,7 +355,8 @@ class Journal:
                 record=record,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
-            )
+            ),
+            _RECORDS,
         )
 
     async def create_many(
@@ -338,7 +372,7 @@ class Journal:
                 raise ValidationError(f"unknown job state {record.state!r}")
         if not jobs:
             return []
-        return await self._call(functools.partial(_sql.insert_many, jobs=list(jobs)))
+        return await self._call(functools.partial(_sql.insert_many, jobs=list(jobs)), _RECORDS)
 
     async def apply(
         self,
@@ -359,7 +393,9 @@ class Journal:
         write = transition_write(
             job_input, result=result, error=error, cached=cached, now=self._clock()
         )
-        return await self._call(functools.partial(_sql.transition, job_id=job_id, write=write))
+        return await self._call(
+            functools.partial(_sql.transition, job_id=job_id, write=write), _RECORDS
+        )
 
     async def mark_running(self, job_id: str) -> JobRecord | None:
         """``queued``/``retrying`` → ``running``: one more attempt, ``started_at`` = now.
@@ -413,7 +449,7 @@ class Journal:
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is committed."""
-        await self._call(lambda _conn: None)
+        await self._call(lambda _conn: None, _NO_JOB)
 
     async def recover(self) -> list[JobRecord]:
         """Re-queue the jobs that were queued, running or retrying when the process stopped,
@@ -464,7 +500,14 @@ class Journal:
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> JobRecord | None:
-        return await self._read(functools.partial(_sql.get, job_id=job_id))
+        """The job as last committed: from memory when the writer has it, else a query."""
+        recent = self._recent.get(job_id, self._clock())
+        if recent is None:
+            return await self._read(functools.partial(_sql.get, job_id=job_id))
+        if self._closed:
+            raise Unavailable("the journal is closed")
+        await trio.lowlevel.checkpoint()
+        return recent
 
     async def list(
         self,
@@ -516,6 +559,7 @@ class Journal:
             "batches": self._batches,
             "ops": self._ops,
             "events_lost": self._events_lost,
+            "recent_jobs": len(self._recent),
         }
 
     async def journal_mode(self) -> str:
@@ -525,4 +569,4 @@ class Journal:
         """The ``synchronous`` setting the writer commits with (``FULL``: every commit is
         fsynced before the caller is answered). Read on the write connection, through the
         writer, since the setting is per connection."""
-        return await self._call(_sql.synchronous)
+        return await self._call(_sql.synchronous, _NO_JOB)

@@ -1,24 +1,21 @@
 """Pool events are applied in groups (each job's in order, jobs concurrently, so a group's
-transitions share one commit), and reads are served from memory only where that is exact:
-finished jobs, kept bounded, while their retention lasts."""
+transitions share one commit); a published state is the state a read returns; a long-poll
+woken by the final state answers without reading the journal again."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 import trio
 
 from perfgate.jobs import JobService
 from perfgate.jobs.lifecycle import JobError, JobState, LogEvent, ResultEvent, StateEvent
-from perfgate.jobs.service import FinishedJobs
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
-from perfgate.store import JobRecord, Journal, new_job_id
+from perfgate.store import JobRecord, Journal, _sql, new_job_id
 from tests.conftest import make_config
 
 
@@ -84,9 +81,10 @@ async def test_a_group_of_transitions_shares_one_commit(tmp_path: Path, journal:
 async def test_every_published_state_is_the_state_a_read_returns(
     tmp_path: Path, journal: Journal
 ) -> None:
-    """Journal first, channel second, even with groups and the finished-jobs cache: a read made
-    as each state event is published sees that state (from the journal or from memory)."""
+    """Journal first, channel second, even with groups and the journal's recent-jobs cache: a
+    read made as each state event is published sees that state, in memory and on disk."""
     config = make_config(tmp_path)
+    disk = _sql.connect(tmp_path / "data", readonly=True)  # bypasses the journal's memory
     seen: list[tuple[str, str]] = []
     relay: list[JobService] = []
 
@@ -94,7 +92,7 @@ async def test_every_published_state_is_the_state_a_read_returns(
         if data.get("event") == "state":
             job_id = channel.removeprefix("jobs:")
             read = await relay[0].get(job_id)
-            on_disk = await journal.get(job_id)
+            on_disk = _sql.get(disk, job_id)
             assert on_disk is not None
             assert data["state"] == read.state == on_disk.state, (data, read, on_disk)
             seen.append((job_id, data["state"]))
@@ -125,9 +123,6 @@ async def test_every_published_state_is_the_state_a_read_returns(
     for job in jobs:
         assert [s for j, s in seen if j == job.id and s != "queued"] == ["running", "succeeded"]
     assert [s for j, s in seen if j == cancelled.id and s != "queued"] == ["running", "cancelled"]
-    # the finished ones are served from memory now, exactly as the journal holds them
-    for job in done:
-        assert service.finished.get(job.id, time.time()) == await journal.get(job.id)
 
 
 async def test_an_interrupted_group_is_applied_again_in_order_without_repeats(
@@ -188,32 +183,3 @@ async def test_submit_and_wait_reads_nothing_and_a_long_poll_reads_once(
                 counting.reads == 1
             )  # the first read only: the final record came with the wake-up
             nursery.cancel_scope.cancel()
-
-
-def _finished(job_id: str, finished_at: float, state: str = "succeeded") -> JobRecord:
-    record = JobRecord(id=job_id, task="echo", args={})
-    return attrs.evolve(record, state=state, finished_at=finished_at)
-
-
-def test_finished_jobs_are_bounded_newest_kept() -> None:
-    cache = FinishedJobs(max_jobs=3, ttl_s=60)
-    for i in range(5):
-        cache.remember(_finished(f"j{i}", 100.0))
-    assert len(cache) == 3
-    assert cache.get("j0", 100.0) is None and cache.get("j1", 100.0) is None
-    assert all(cache.get(f"j{i}", 100.0) is not None for i in (2, 3, 4))
-
-
-def test_finished_jobs_end_with_retention_and_never_hold_a_live_state() -> None:
-    cache = FinishedJobs(max_jobs=10, ttl_s=60)
-    cache.remember(_finished("a", 100.0))
-    assert cache.get("a", 159.9) is not None
-    assert cache.get("a", 160.0) is None  # the sweep may have deleted it: ask the journal
-    cache.remember(_finished("b", 100.0))
-    cache.remember(attrs.evolve(_finished("b", 100.0), state="queued", finished_at=None))
-    assert cache.get("b", 100.0) is None
-    cache.remember(JobRecord(id="c", task="echo", args={}))
-    assert cache.get("c", 100.0) is None and len(cache) == 0
-    off = FinishedJobs(max_jobs=0, ttl_s=60)
-    off.remember(_finished("d", 100.0))
-    assert off.get("d", 100.0) is None
