@@ -6,12 +6,14 @@
 
 ``healthz``: ``wrk -t1 -c32`` against perfgate's ``/healthz`` and a Quart-trio hello-world on the
 same Hypercorn-trio (``quart_hello.py``), interleaved for ``--rounds`` rounds; prints req/s of
-each and the ratio. ``jobs``: the server's own CPU (``psutil`` user + system of the main process,
+each and their ratio, and each server's CPU per request and their ratio (hello / perfgate:
+the req/s ratio the two would have on idle cores; it holds up when the machine is busy). ``jobs``: the server's own CPU (``psutil`` user + system of the main process,
 its workers excluded) over ``--jobs`` no-op ``echo`` jobs from a load process
 (``_job_load.py``), in ms per job. ``--pyspy OUT`` records the main process with py-spy during
 the (first) measured run: a flame graph for ``.svg``, speedscope for ``.json``, else collapsed
 stacks that ``pyspy_top.py`` summarises.
-Short and bounded; figures drift on a shared machine: compare runs made together.
+Short and bounded; figures drift on a shared machine: compare runs made together
+(``--code DIR`` serves another source tree, e.g. main's, for the "before").
 """
 
 from __future__ import annotations
@@ -58,9 +60,20 @@ def _server(argv: list[str], ready: Path, log: Path) -> Iterator[dict[str, objec
             proc.wait()
 
 
+#: Runs ``perfgate`` from the source tree in argv[1] instead of the installed (editable) one.
+_FROM_TREE = (
+    "import runpy, sys; tree = sys.argv.pop(1); "
+    "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+    "sys.path.insert(0, tree); sys.argv[0] = 'perfgate'; "
+    "runpy.run_module('perfgate', run_name='__main__', alter_sys=True)"
+)
+CODE: str | None = None
+
+
 def _perfgate(tmp: Path, extra: list[str]) -> contextlib.AbstractContextManager[dict[str, object]]:
     ready = tmp / "perfgate.ready"
-    argv = [PY, "-m", "perfgate", "serve", "--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]
+    launcher = ["-m", "perfgate"] if CODE is None else ["-c", _FROM_TREE, CODE]
+    argv = [PY, *launcher, "serve", "--http", "127.0.0.1:0", "--ws", "127.0.0.1:0"]
     argv += ["--data-dir", str(tmp / "data"), "--ready-file", str(ready), *extra]
     return _server(argv, ready, tmp / "perfgate.log")
 
@@ -75,17 +88,27 @@ def _pyspy(pid: int, out: str, seconds: float) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _wrk(url: str, seconds: float) -> float:
+def _wrk(url: str, seconds: float, pid: int | None = None) -> tuple[float, float]:
+    """``(req/s, server CPU µs per request)`` of one ``wrk -t1 -c32`` run (CPU 0 without
+    ``pid``). The CPU figure holds up on a busy machine; req/s does not."""
+    server = psutil.Process(pid) if pid is not None else None
+    before = server.cpu_times() if server is not None else None
     out = subprocess.run(
         ["wrk", "-t1", "-c32", f"-d{seconds:g}s", f"{url}/healthz"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    found = re.search(r"Requests/sec:\s+([0-9.]+)", out)
-    if found is None:
+    rate = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    count = re.search(r"([0-9]+) requests in", out)
+    if rate is None or count is None:
         raise SystemExit(f"wrk said: {out}")
-    return float(found.group(1))
+    cpu_us = 0.0
+    if server is not None and before is not None:
+        after = server.cpu_times()
+        used_s = (after.user - before.user) + (after.system - before.system)
+        cpu_us = used_s * 1e6 / max(1, int(count.group(1)))
+    return float(rate.group(1)), cpu_us
 
 
 def healthz(args: argparse.Namespace) -> None:
@@ -102,27 +125,34 @@ def healthz(args: argparse.Namespace) -> None:
             _perfgate(tmp, args.serve_args) as perfgate,
             _server(hello_argv, hello_ready, tmp / "hello.log") as hello,
         ):
+            ours_pid, hello_pid = int(str(perfgate["pid"])), int(str(hello["pid"]))
             _wrk(str(perfgate["http"]), 2)  # warm
             _wrk(str(hello["http"]), 2)
-            ours: list[float] = []
-            floor: list[float] = []
+            ours: list[tuple[float, float]] = []
+            floor: list[tuple[float, float]] = []
             for index in range(args.rounds):
                 spy = (
-                    _pyspy(int(perfgate["pid"]), args.pyspy, args.seconds)
+                    _pyspy(ours_pid, args.pyspy, args.seconds)
                     if args.pyspy and index == 0
                     else None
-                )  # type: ignore[arg-type]
-                ours.append(_wrk(str(perfgate["http"]), args.seconds))
+                )
+                ours.append(_wrk(str(perfgate["http"]), args.seconds, ours_pid))
                 if spy is not None:
                     spy.wait()
-                floor.append(_wrk(str(hello["http"]), args.seconds))
-    p, h = statistics.median(ours), statistics.median(floor)
+                floor.append(_wrk(str(hello["http"]), args.seconds, hello_pid))
+    p = statistics.median(r for r, _ in ours)
+    h = statistics.median(r for r, _ in floor)
+    p_cpu = statistics.median(c for _, c in ours)
+    h_cpu = statistics.median(c for _, c in floor)
     print(
         json.dumps(
             {
                 "perfgate_req_s": round(p),
                 "quart_hello_req_s": round(h),
                 "ratio": round(p / h, 3),
+                "perfgate_cpu_us_per_request": round(p_cpu, 1),
+                "quart_hello_cpu_us_per_request": round(h_cpu, 1),
+                "cpu_ratio": round(h_cpu / p_cpu, 3),
                 "rounds": {"perfgate": ours, "quart_hello": floor},
             }
         )
@@ -198,6 +228,12 @@ def main() -> None:
     for p in (h, j):
         p.add_argument("--pyspy", metavar="OUT")
         p.add_argument(
+            "--code",
+            metavar="DIR",
+            help="serve perfgate from this source tree (e.g. 'git archive main perfgate' "
+            "unpacked in DIR) to compare before and after in the same conditions",
+        )
+        p.add_argument(
             "--serve-arg",
             dest="serve_args",
             action="append",
@@ -205,6 +241,8 @@ def main() -> None:
             help="one more argument for 'perfgate serve'",
         )
     args = parser.parse_args()
+    global CODE
+    CODE = args.code
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     healthz(args) if args.what == "healthz" else jobs(args)
 

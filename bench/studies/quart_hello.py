@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/studies/quart_hello.py --ready-file FILE
 
-Serves ``GET /healthz`` → ``{"status": "ok"}`` on a free loopback port, writes
+Serves ``GET /healthz`` → ``{"status": "ok"}`` on a free loopback port (with Hypercorn's
+defaults, or with perfgate's settings given ``--perfgate-config``), writes
 ``{"http": URL, "pid": N}`` to the ready file, runs until SIGTERM/SIGINT. Used by
 ``profile_main.py`` to compare perfgate's ``/healthz`` with what the same stack costs bare.
 """
@@ -39,11 +40,16 @@ def _write_ready(path: str, data: dict[str, Any]) -> None:
     os.replace(path + ".tmp", path)
 
 
-async def _run(ready_file: str) -> None:
+async def _run(ready_file: str, perfgate_config: bool) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
     config = Config()
+    if perfgate_config:  # perfgate's own Hypercorn settings (timeouts, limits)
+        from perfgate.config import HttpConfig
+        from perfgate.http.server import hypercorn_config
+
+        config = hypercorn_config(HttpConfig(), graceful_timeout_s=1.0)
     config.bind = [f"fd://{sock.fileno()}"]
     config.accesslog = None
     config.errorlog = None
@@ -65,4 +71,8 @@ async def _run(ready_file: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ready-file", required=True)
-    trio.run(_run, parser.parse_args().ready_file)
+    parser.add_argument(
+        "--perfgate-config", action="store_true", help="with perfgate's Hypercorn settings"
+    )
+    args = parser.parse_args()
+    trio.run(_run, args.ready_file, args.perfgate_config)
