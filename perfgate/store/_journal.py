@@ -6,6 +6,12 @@ Why one writer task fed by a channel, rather than ``trio.to_thread`` per call:
   on disk before its 202 is sent), and a durable commit costs an fsync. The writer takes
   every operation waiting in its channel and commits them in one transaction, so N
   concurrent submits cost one fsync, not N, and a lone submit waits for no timer.
+* **Only promises pay for an fsync.** A batch that holds nothing but a job's start
+  (``running``), progress and log lines commits without an fsync (``synchronous=NORMAL`` for
+  that one transaction): in WAL mode it still survives ``kill -9`` (it is in the log file; only
+  a power loss can take it, and the next fsynced commit makes it durable too), and a job whose
+  start was lost is simply run again by recovery, which is what happens to a running job
+  anyway. Creates and final states (what a 202 or a published result promises) are fsynced.
 * **Chatty events are cheap.** Progress and log lines are fire-and-forget: they are queued
   behind the state changes, coalesced (the latest progress per job wins) and written in the
   same batch. A task printing thousands of lines a second costs a few transactions a second.
@@ -69,7 +75,7 @@ _RECORDS, _NO_JOB, _UNKNOWN = 0, 1, 2
 class _Op:
     """One queued write. ``done`` is set once its batch committed (or failed)."""
 
-    __slots__ = ("done", "effect", "error", "fn", "kind", "payload", "result")
+    __slots__ = ("done", "durable", "effect", "error", "fn", "kind", "payload", "result")
 
     def __init__(
         self,
@@ -78,11 +84,13 @@ class _Op:
         fn: Callable[[sqlite3.Connection], Any] | None = None,
         payload: Any = None,
         effect: int = _UNKNOWN,
+        durable: bool = True,
     ) -> None:
         self.kind = kind
         self.fn = fn
         self.payload = payload
         self.effect = effect
+        self.durable = durable and kind == _CALL  # progress and log lines promise nothing
         self.done = trio.Event() if kind == _CALL else None
         self.result: Any = None
         self.error: BaseException | None = None
@@ -268,7 +276,10 @@ class Journal:
                 _sql.append_logs(conn, lines, self.max_log_lines)
                 lines.clear()
 
+        fsync = any(op.durable for op in batch)
         try:
+            if not fsync:
+                conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
                 if op.kind == _LOG:
@@ -288,9 +299,14 @@ class Journal:
                     conn.execute("RELEASE op")
             flush_events()
             conn.execute("COMMIT")
+            if not fsync:
+                conn.execute("PRAGMA synchronous = FULL")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if not fsync:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA synchronous = FULL")
             if not isinstance(exc, sqlite3.Error):
                 raise  # a bug, not a disk problem: let it take the component down
             if not self._failing:  # once per outage: a full disk fails every batch, retried
@@ -315,8 +331,14 @@ class Journal:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise Unavailable("the journal is closed") from None
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T], effect: int = _UNKNOWN) -> T:
-        op = _Op(_CALL, fn=fn, effect=effect)
+    async def _call(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        effect: int = _UNKNOWN,
+        *,
+        durable: bool = True,
+    ) -> T:
+        op = _Op(_CALL, fn=fn, effect=effect, durable=durable)
         await self._enqueue(op)
         assert op.done is not None
         await op.done.wait()
@@ -394,7 +416,10 @@ class Journal:
             job_input, result=result, error=error, cached=cached, now=self._clock()
         )
         return await self._call(
-            functools.partial(_sql.transition, job_id=job_id, write=write), _RECORDS
+            functools.partial(_sql.transition, job_id=job_id, write=write),
+            _RECORDS,
+            # A start promises nothing: lost, the job runs again (see the module doc).
+            durable=job_input != JobInput.START,
         )
 
     async def mark_running(self, job_id: str) -> JobRecord | None:
