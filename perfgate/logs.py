@@ -6,13 +6,20 @@ text line is greppable (``key=value``) and the JSON line is machine-readable wit
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any, TextIO
 
 _FIELDS = "perfgate_fields"
+#: The record attribute holding a line's fields (for a caller that builds its own record).
+FIELDS_ATTRIBUTE = _FIELDS
+#: What makes a text value need quoting (``\s`` is ``str.isspace``); one regex search per
+#: value instead of a generator over its characters.
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
 
 
 def log_event(
@@ -28,14 +35,19 @@ def log_event(
         logger.log(level, message, exc_info=exc_info, extra={_FIELDS: fields})
 
 
+@functools.lru_cache(maxsize=4)
+def _utc_second(epoch_s: int) -> str:
+    # Lines come many to a second: format each second once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-    return f"{seconds}.{int(record.msecs):03d}Z"
+    return f"{_utc_second(int(record.created))}.{int(record.msecs):03d}Z"
 
 
 def _text_value(value: Any) -> str:
     text = str(value)
-    if not text or any(c.isspace() or c in '"=' for c in text):
+    if not text or _NEEDS_QUOTES.search(text):
         return json.dumps(text)
     return text
 

@@ -142,12 +142,14 @@ class JobsSnapshot:
 class JournalSnapshot:
     """The job journal's writer. ``write_queue``, ``batches`` and ``ops`` are the SQLite
     writer's (``None`` with Redis, whose journal writes as it is called); ``events_lost``
-    counts pool events that could not be recorded."""
+    counts pool events that could not be recorded; ``recent_jobs`` is how many job records the
+    SQLite journal serves from memory (``None`` with Redis, which always reads Redis)."""
 
     events_lost: int
     write_queue: int | None = None
     batches: int | None = None
     ops: int | None = None
+    recent_jobs: int | None = None
 
 
 @attrs.frozen

@@ -16,7 +16,6 @@ from perfgate.auth import Authenticator
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.gateway import WS_PATH
-from perfgate.http.access import install_access_log
 from perfgate.http.channels import blueprint as channels_blueprint
 from perfgate.http.documents import documents_blueprint
 from perfgate.http.edge import install_edge
@@ -66,10 +65,10 @@ def create_app(state: AppState) -> Quart:
     # Long-polls (?wait=S) are capped at max_wait_s; leave room above it before Quart gives up.
     app.config["RESPONSE_TIMEOUT"] = state.config.http.max_wait_s + 30
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    # Quart runs after_request hooks last-registered-first: the edge (ETag, gzip, CORS) shapes
-    # the response before the access log records its final status.
-    install_access_log(app)
-    edge = state.services.edge = install_edge(app, state.config.http)
+    # One set of edge hooks: request id, limits, ETag, gzip, CORS, then the access line and
+    # the monitor's timings with the final status.
+    monitor = state.services.monitor
+    edge = state.services.edge = install_edge(app, state.config.http, monitor)
     _install_error_handlers(app)
 
     @app.get("/healthz")
@@ -125,7 +124,6 @@ def create_app(state: AppState) -> Quart:
     app.register_blueprint(channels_blueprint)
     streams = state.services.event_streams = EventStreams(state.config.http)
     app.register_blueprint(events_blueprint)
-    monitor = state.services.monitor
     if monitor is not None:
         monitor.add_source("http", edge.stats)
         monitor.add_source("event_streams", streams.stats)
@@ -137,7 +135,9 @@ def _guarded_monitor_routes(monitor: Monitor, state: AppState) -> Blueprint:
     """``/metrics`` needs the ``metrics`` scope (a scraper's token can do nothing else) and
     ``/v1/stats`` the admin scope, when tokens are configured; the dashboard page itself holds
     no data (it reads the gateway with the user's token)."""
-    blueprint = monitor_blueprint(monitor, ws_url=lambda: dashboard_ws_url(state))
+    blueprint = monitor_blueprint(
+        monitor, ws_url=lambda: dashboard_ws_url(state), observe_requests=False
+    )  # the edge observes requests, in its own hooks
 
     @blueprint.before_request
     async def _scoped() -> None:

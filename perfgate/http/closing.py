@@ -8,7 +8,8 @@ as soon as hypercorn posts ``http.disconnect``, which lands on that close mid-wa
 (``send_eof`` is cancelled before it shuts the socket). The socket stays open, h11 pauses on
 the next request, and the client waits for a response that never comes.
 
-Shielding the final ``http.response.body`` send lets hypercorn finish what it started. It adds
+Shielding the final ``http.response.body`` send lets hypercorn finish what it started (the
+server's ASGI wrapper, :class:`perfgate.http.server.EdgeASGI`, does it with these functions). It adds
 no new way to block: hypercorn already shields the socket write inside it, and the close after
 it is a shutdown and a close, both immediate.
 """
@@ -20,22 +21,12 @@ from typing import Any
 import trio
 
 
-class ShieldFinalSendMiddleware:
-    """Pass everything through; run the last body message of each HTTP response shielded."""
+def is_final_body(message: dict[str, Any]) -> bool:
+    """The last message of an HTTP response: the one to send shielded."""
+    return message["type"] == "http.response.body" and not message.get("more_body", False)
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_final_shielded(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                with trio.CancelScope(shield=True):
-                    await send(message)
-            else:
-                await send(message)
-
-        await self.app(scope, receive, send_final_shielded)
+async def send_shielded(send: Any, message: dict[str, Any]) -> None:
+    """``await send(message)``, shielded from the app's cancellation (see above)."""
+    with trio.CancelScope(shield=True):
+        await send(message)

@@ -1,5 +1,6 @@
 """The HTTP edge: what every response passes through on its way out, and every request on its
-way in. CORS (with preflight), per-client rate limits, ETag/304, gzip and ``Vary``.
+way in. Request ids, CORS (with preflight), per-client rate limits, ETag/304, gzip and
+``Vary``, the access log and the monitor's request timings.
 
 The decisions are pure functions in :mod:`perfgate.http.negotiation`; this module only applies
 them to Quart's request and response objects.
@@ -8,17 +9,24 @@ them to Quart's request and response objects.
 from __future__ import annotations
 
 import logging
+import time
+from typing import TYPE_CHECKING
 
 import trio
 from quart import Quart, Response, g, request
 from quart.wrappers.response import DataBody
+from werkzeug.datastructures import Headers
 
 from perfgate.config import HttpConfig
 from perfgate.errors import RateLimited
 from perfgate.http import negotiation as neg
+from perfgate.http.access import log_request, request_id_from
 from perfgate.logs import log_event
 from perfgate.ratelimit import KeyedBuckets
 from perfgate.snapshots import EdgeSnapshot
+
+if TYPE_CHECKING:  # the monitor's routes import the OpenAPI helpers, which import this module
+    from perfgate.monitor import Monitor
 
 log = logging.getLogger("perfgate.http")
 
@@ -44,29 +52,55 @@ class EdgeCounters:
         )
 
 
-def install_edge(app: Quart, config: HttpConfig) -> EdgeCounters:
+class _Seen:
+    """What the edge notes about one request on its way in (one ``g`` attribute)."""
+
+    __slots__ = ("headers", "monitored", "preflight", "request_id", "started")
+
+    def __init__(self, started: float, headers: dict[str, str], request_id: str) -> None:
+        self.started = started
+        self.headers = headers
+        self.request_id = request_id
+        self.preflight = False
+        self.monitored = False
+
+
+def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None) -> EdgeCounters:
+    """One ``before_request``, one ``after_request`` and one ``teardown_request`` hook for
+    everything the edge does: request id, preflight, rate limit; ETag/304, gzip, CORS,
+    ``Cache-Control``, the access line and, given a ``monitor``, its per-route timings and
+    in-flight gauge. One set of hooks, not one per concern: each hook Quart runs costs a few
+    microseconds whether it has work or not, and ``/healthz`` is only a few dozen of them.
+    """
+    from perfgate.monitor.routes import UNMATCHED
+
     counters = EdgeCounters()
     buckets = KeyedBuckets(config.rate_limit_per_s, config.rate_burst)
     last_logged: dict[str, float] = {}
 
     @app.before_request
-    async def _preflight_and_limits() -> Response | None:
-        origin = request.headers.get("Origin")
-        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+    async def _arrived() -> Response | None:
+        headers = _lowered(request.headers)
+        seen = g.perfgate_edge = _Seen(
+            time.perf_counter(), headers, request_id_from(headers.get("x-request-id"))
+        )
+        if monitor is not None:
+            monitor.http_started()
+            seen.monitored = True
+        method = request.method
+        if method == "OPTIONS" and headers.get("access-control-request-method"):
             response = Response(b"", status=204)
-            allowed = neg.cors_origin(origin, config.cors_origins)
+            allowed = neg.cors_origin(headers.get("origin"), config.cors_origins)
             if allowed is not None:
                 response.headers.update(
-                    neg.preflight_headers(
-                        allowed, request.headers.get("Access-Control-Request-Headers")
-                    )
+                    neg.preflight_headers(allowed, headers.get("access-control-request-headers"))
                 )
             response.headers["Vary"] = "Origin"
-            g.preflight = True
+            seen.preflight = True
             return response
         if buckets.enabled and request.path not in UNLIMITED_PATHS:
             client = request.remote_addr or "-"
-            cost = WRITE_COST if request.method in ("POST", "DELETE") else 1.0
+            cost = WRITE_COST if method in ("POST", "DELETE") else 1.0
             now = trio.current_time()
             wait_s = buckets.take(client, now, cost)
             if wait_s > 0:
@@ -84,62 +118,114 @@ def install_edge(app: Quart, config: HttpConfig) -> EdgeCounters:
         return None
 
     @app.after_request
-    async def _finish(response: Response) -> Response:
-        if g.get("preflight"):
-            return response
-        if request.method in ("GET", "HEAD") and response.status_code == 200:
-            response = await _conditional(response, counters)
-        await _compress(response, counters)
-        _cors(response, config)
-        if "Cache-Control" not in response.headers:
-            response.headers["Cache-Control"] = "no-cache"
+    async def _leaving(response: Response) -> Response:
+        seen: _Seen | None = g.get("perfgate_edge")
+        if seen is None or not seen.preflight:
+            asked = seen.headers if seen is not None else _lowered(request.headers)
+            has = _lowered(response.headers)
+            if request.method in ("GET", "HEAD") and response.status_code == 200:
+                response = await _conditional(response, asked, has, counters)
+            await _compress(response, asked, has, counters)
+            _cors(response, asked, has, config)
+            if "cache-control" not in has:
+                response.headers["Cache-Control"] = "no-cache"
+        request_id = seen.request_id if seen is not None else request_id_from(None)
+        response.headers["X-Request-ID"] = request_id
+        rule = request.url_rule.rule if request.url_rule is not None else None
+        elapsed_s = time.perf_counter() - seen.started if seen is not None else 0.0
+        status = response.status_code
+        log_request(
+            request_id=request_id,
+            client=request.remote_addr or "-",
+            method=request.method,
+            path=request.path,
+            route=rule or "-",
+            status=status,
+            ms=round(elapsed_s * 1000, 2),
+        )
+        if monitor is not None and seen is not None:
+            monitor.observe_http(rule or UNMATCHED, request.method, status, elapsed_s)
         return response
+
+    if monitor is not None:
+
+        @app.teardown_request
+        async def _gone(_exc: BaseException | None) -> None:
+            # Runs even when the request was cancelled or crashed: the gauge cannot drift.
+            seen: _Seen | None = g.get("perfgate_edge")
+            if seen is not None and seen.monitored:
+                seen.monitored = False
+                monitor.http_finished()
 
     return counters
 
 
-async def _conditional(response: Response, counters: EdgeCounters) -> Response:
-    if not _buffered(response) or response.headers.get("Content-Encoding"):
+def _lowered(headers: Headers) -> dict[str, str]:
+    """The headers as a plain dict by lower-cased name (the last value of a repeated one).
+    One pass, then lookups that cost nothing: a miss in werkzeug's ``Headers`` raises and
+    catches an exception inside, about a microsecond each, and the edge asks for a dozen
+    headers most requests do not have."""
+    return {name.lower(): value for name, value in headers.items()}
+
+
+async def _conditional(
+    response: Response, asked: dict[str, str], has: dict[str, str], counters: EdgeCounters
+) -> Response:
+    if not _buffered(response) or "content-encoding" in has:
         return response
-    if "ETag" not in response.headers:
-        response.headers["ETag"] = neg.strong_etag(await response.get_data(as_text=False))
-    etag = response.headers["ETag"]
-    if neg.etag_matches(request.headers.get("If-None-Match"), etag):
+    etag = has.get("etag")
+    if etag is None:
+        etag = has["etag"] = neg.strong_etag(_body(response))
+        response.headers["ETag"] = etag
+    if neg.etag_matches(asked.get("if-none-match"), etag):
         counters.not_modified += 1
         not_modified = Response(b"", status=304)
         for name in ("ETag", "Cache-Control", "Vary", "Content-Location", "Expires"):
-            if name in response.headers:
-                not_modified.headers[name] = response.headers[name]
+            value = has.get(name.lower())
+            if value is not None:
+                not_modified.headers[name] = value
         return not_modified
     return response
 
 
-async def _compress(response: Response, counters: EdgeCounters) -> None:
-    content_type = response.headers.get("Content-Type")
-    if not neg.is_compressible(content_type) or response.status_code in (204, 304):
+async def _compress(
+    response: Response, asked: dict[str, str], has: dict[str, str], counters: EdgeCounters
+) -> None:
+    if not neg.is_compressible(has.get("content-type")) or response.status_code in (204, 304):
         return
-    response.headers["Vary"] = neg.add_vary(response.headers.get("Vary"), "Accept-Encoding")
-    if not _buffered(response) or response.headers.get("Content-Encoding"):
+    has["vary"] = response.headers["Vary"] = neg.add_vary(has.get("vary"), "Accept-Encoding")
+    if not _buffered(response) or "content-encoding" in has:
         return
-    if not neg.accepts_gzip(request.headers.get("Accept-Encoding")):
+    if not neg.accepts_gzip(asked.get("accept-encoding")):
         return
-    body = await response.get_data(as_text=False)
+    body = _body(response)
     if len(body) < neg.COMPRESS_MIN_BYTES:
         return
     response.set_data(neg.gzip_body(body))
     response.headers["Content-Encoding"] = "gzip"
-    if "ETag" in response.headers:
-        response.headers["ETag"] = neg.coded_etag(response.headers["ETag"])
+    if "etag" in has:
+        response.headers["ETag"] = neg.coded_etag(has["etag"])
     counters.compressed += 1
 
 
-def _cors(response: Response, config: HttpConfig) -> None:
-    allowed = neg.cors_origin(request.headers.get("Origin"), config.cors_origins)
-    if config.cors_origins:
-        response.headers["Vary"] = neg.add_vary(response.headers.get("Vary"), "Origin")
+def _cors(
+    response: Response, asked: dict[str, str], has: dict[str, str], config: HttpConfig
+) -> None:
+    if not config.cors_origins:
+        return
+    allowed = neg.cors_origin(asked.get("origin"), config.cors_origins)
+    response.headers["Vary"] = neg.add_vary(has.get("vary"), "Origin")
     if allowed is not None:
         response.headers["Access-Control-Allow-Origin"] = allowed
         response.headers["Access-Control-Expose-Headers"] = neg.CORS_EXPOSED_HEADERS
+
+
+def _body(response: Response) -> bytes:
+    """A buffered response's body as it is held (``get_data`` would copy it through an async
+    iteration of one chunk)."""
+    body = response.response
+    assert isinstance(body, DataBody)
+    return body.data[body.begin : body.end]
 
 
 def _buffered(response: Response) -> bool:

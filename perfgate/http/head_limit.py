@@ -2,9 +2,10 @@
 
 Hypercorn hands ``[http] max_header_bytes`` to h11 as ``h11_max_incomplete_size``, but h11 only
 applies it to a head that is still *incomplete*: a larger head that arrives whole in one read
-(up to 64 KiB on loopback) is parsed and passed on. This ASGI wrapper closes that gap: any head
-over the limit is answered ``431`` (a problem document, ``Connection: close``) and never reaches
-a route. Either way a client sees 431 and a closed connection, never a 500.
+(up to 64 KiB on loopback) is parsed and passed on. The server's ASGI wrapper
+(:class:`perfgate.http.server.EdgeASGI`) closes that gap with these functions: any head over the
+limit is answered ``431`` (a problem document, ``Connection: close``) and never reaches a route.
+Either way a client sees 431 and a closed connection, never a 500.
 """
 
 from __future__ import annotations
@@ -43,39 +44,32 @@ def _problem(max_header_bytes: int) -> bytes:
     ).encode()
 
 
-class HeadLimitMiddleware:
-    """Answer 431 to a request whose head is over ``max_header_bytes``; refuse such a
-    WebSocket handshake. Costs one pass over the headers per request."""
+def too_large(scope: dict[str, Any], max_header_bytes: int) -> bool:
+    """True when an HTTP or WebSocket request's head is over ``max_header_bytes``."""
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    size = head_bytes(
+        scope.get("method", "GET"), raw_path, scope.get("query_string", b""), scope["headers"]
+    )
+    return size > max_header_bytes
 
-    def __init__(self, app: Any, max_header_bytes: int) -> None:
-        self.app = app
-        self.max_header_bytes = max_header_bytes
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] in ("http", "websocket") and self._too_large(scope):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1009})
-                return
-            body = _problem(self.max_header_bytes)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 431,
-                    "headers": [
-                        (b"content-type", b"application/problem+json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"cache-control", b"no-store"),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self.app(scope, receive, send)
-
-    def _too_large(self, scope: dict[str, Any]) -> bool:
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        size = head_bytes(
-            scope.get("method", "GET"), raw_path, scope.get("query_string", b""), scope["headers"]
-        )
-        return size > self.max_header_bytes
+async def refuse(scope: dict[str, Any], send: Any, max_header_bytes: int) -> None:
+    """Answer a request whose head is too large: ``431`` (a problem document, ``Connection:
+    close``) for HTTP, close code 1009 for a WebSocket handshake."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1009})
+        return
+    body = _problem(max_header_bytes)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 431,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

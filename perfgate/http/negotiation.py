@@ -93,7 +93,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 
 
 def is_compressible(content_type: str | None) -> bool:
-    return bool(content_type) and any(content_type.startswith(p) for p in _COMPRESSIBLE)  # type: ignore[union-attr]
+    return bool(content_type) and content_type.startswith(_COMPRESSIBLE)  # type: ignore[union-attr]
 
 
 def gzip_body(body: bytes) -> bytes:

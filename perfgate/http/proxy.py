@@ -1,36 +1,29 @@
-"""The HTTP side of :mod:`perfgate.forwarded`: an ASGI wrapper.
+"""The HTTP side of :mod:`perfgate.forwarded`: the client and scheme of a request.
 
-Hypercorn's ProxyFixMiddleware trusts a hop *count*, not peer addresses, so this small ASGI
-wrapper applies :func:`~perfgate.forwarded.resolve_client` instead (the gateway applies the
-same function at its handshake).
+Hypercorn's ProxyFixMiddleware trusts a hop *count*, not peer addresses, so the server's one
+ASGI wrapper (:mod:`perfgate.http.server`) applies :func:`rewrite_scope`, built on
+:func:`~perfgate.forwarded.resolve_client` (the gateway applies the same function at its
+handshake).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from perfgate.forwarded import IPNetwork, parse_networks, resolve_client
 
-__all__ = ["IPNetwork", "TrustedProxyMiddleware", "parse_networks", "resolve_client"]
+__all__ = ["IPNetwork", "parse_networks", "resolve_client", "rewrite_scope"]
 
 
-class TrustedProxyMiddleware:
-    """Rewrite ``scope["client"]`` and ``scope["scheme"]`` per :func:`resolve_client`."""
-
-    def __init__(self, app: Any, trusted_proxies: Iterable[str]) -> None:
-        self.app = app
-        self.trusted = parse_networks(trusted_proxies)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if self.trusted and scope["type"] in ("http", "websocket"):
-            peer = scope.get("client")
-            host, port = (peer[0], peer[1]) if peer else (None, 0)
-            client, scheme = resolve_client(
-                host, scope.get("scheme", "http"), scope["headers"], self.trusted
-            )
-            if client != host or scheme != scope.get("scheme"):
-                scope = dict(scope)
-                scope["client"] = (client, port)
-                scope["scheme"] = scheme
-        await self.app(scope, receive, send)
+def rewrite_scope(scope: dict[str, Any], trusted: Sequence[IPNetwork]) -> dict[str, Any]:
+    """``scope`` with ``client`` and ``scheme`` per :func:`resolve_client` (a copy when they
+    change; ``scope`` itself otherwise)."""
+    peer = scope.get("client")
+    host, port = (peer[0], peer[1]) if peer else (None, 0)
+    client, scheme = resolve_client(host, scope.get("scheme", "http"), scope["headers"], trusted)
+    if client != host or scheme != scope.get("scheme"):
+        scope = dict(scope)
+        scope["client"] = (client, port)
+        scope["scheme"] = scheme
+    return scope

@@ -13,10 +13,10 @@ from hypercorn.trio import serve
 from quart import Quart
 
 from perfgate.config import HttpConfig
-from perfgate.http.closing import ShieldFinalSendMiddleware
-from perfgate.http.draining import CloseWhileDrainingMiddleware
-from perfgate.http.head_limit import HeadLimitMiddleware
-from perfgate.http.proxy import TrustedProxyMiddleware
+from perfgate.http.closing import is_final_body, send_shielded
+from perfgate.http.draining import close_header
+from perfgate.http.head_limit import refuse, too_large
+from perfgate.http.proxy import parse_networks, rewrite_scope
 
 
 def _never() -> bool:
@@ -47,16 +47,54 @@ def hypercorn_config(config: HttpConfig, *, graceful_timeout_s: float) -> Hyperc
     return hc
 
 
+class EdgeASGI:
+    """The one ASGI wrapper around the app, in this order: the exact request-head limit
+    (:mod:`perfgate.http.limits`), trusted-proxy resolution (:mod:`perfgate.http.proxy`, when
+    proxies are configured), ``Connection: close`` on HTTP/1 responses while ``closing()``
+    (:mod:`perfgate.http.draining`), and the final-send shield (:mod:`perfgate.http.closing`).
+
+    One wrapper rather than one per concern: each layer cost a coroutine frame on the way in
+    and a wrapped ``send`` per message on the way out, for every request.
+    """
+
+    def __init__(self, app: Any, config: HttpConfig, closing: Callable[[], bool]) -> None:
+        self.app = app
+        self.max_header_bytes = config.max_header_bytes
+        self.trusted = parse_networks(config.trusted_proxies)
+        self.closing = closing
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if too_large(scope, self.max_header_bytes):
+            await refuse(scope, send, self.max_header_bytes)
+            return
+        if self.trusted:
+            scope = rewrite_scope(scope, self.trusted)
+        if kind != "http":
+            await self.app(scope, receive, send)
+            return
+        http1 = scope.get("http_version") in ("1.0", "1.1")
+        closing = self.closing
+
+        async def send_edge(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                if http1 and closing():
+                    message = {**message, "headers": close_header(message.get("headers", ()))}
+                await send(message)
+            elif is_final_body(message):
+                await send_shielded(send, message)
+            else:
+                await send(message)
+
+        await self.app(scope, receive, send_edge)
+
+
 def wrap_app(app: Quart, config: HttpConfig, *, closing: Callable[[], bool] = _never) -> Any:
-    """The ASGI stack Hypercorn runs: ``Connection: close`` while ``closing()``, the
-    final-send shield, the exact request-head limit, trusted-proxy resolution (when proxies
-    are configured), then the app."""
-    asgi: Any = (
-        TrustedProxyMiddleware(app, config.trusted_proxies) if config.trusted_proxies else app
-    )
-    return CloseWhileDrainingMiddleware(
-        ShieldFinalSendMiddleware(HeadLimitMiddleware(asgi, config.max_header_bytes)), closing
-    )
+    """The ASGI stack Hypercorn runs: :class:`EdgeASGI`, then the app."""
+    return EdgeASGI(app, config, closing)
 
 
 async def serve_http(

@@ -13,7 +13,11 @@ The pool reports typed events synchronously (``on_pool_event``, see
 :mod:`perfgate.jobs.lifecycle`); they are applied in order by one task, :meth:`_apply_events`,
 which writes the journal first and publishes the event's JSON to ``jobs:{id}`` second, so a
 subscriber never sees a state the journal does not hold (the journal refuses what the
-lifecycle table refuses; see the job lifecycle section of docs/architecture.md).
+lifecycle table refuses; see the job lifecycle section of docs/architecture.md). Events are
+applied in groups: each job's events in order, different jobs' concurrently, so the journal
+commits a group's transitions together (one fsync) instead of one commit per event.
+A long-poll woken by its job's final state answers with the record that state was committed
+as, without reading the journal again.
 """
 
 from __future__ import annotations
@@ -78,10 +82,11 @@ Publish = Callable[[str, Any], Awaitable[Any]]
 #: state, result, error and log events are never dropped.
 MAX_PENDING_PROGRESS = 10_000
 RECOVERY_RETRY_S = 0.5
-_MISS = object()
-_LATER_FIELDS = frozenset(
-    {"delay_s", "run_at"}
-)  # a task may legitimately return None: a cache miss is not None
+#: Pool events applied as one group (each job's in order, jobs concurrently).
+APPLY_GROUP_MAX = 1024
+_MISS = object()  # a task may legitimately return None: a cache miss is not None
+#: Submit fields added after idempotency keys existed: they count in a fingerprint only when given.
+_LATER_FIELDS = frozenset({"delay_s", "run_at"})
 
 
 class ResultCacheLike(Protocol):
@@ -106,6 +111,8 @@ class _Prepared:
 class _Waiters:
     event: trio.Event = attrs.field(factory=trio.Event)
     count: int = 0
+    #: The job's final record, set with ``event`` when it finished here: no read needed.
+    record: JobRecord | None = None
 
 
 class JobService:
@@ -231,7 +238,9 @@ class JobService:
         record, created = await self.submit(body, tenant=tenant)
         if record.finished:
             return record, created
-        return await self.wait(record.id, wait_s, tenant=tenant), created
+        # No checkpoint since the job was queued: the waiter is registered before it can
+        # finish, and the record in hand is the first read.
+        return await self._wait(record.id, wait_s, tenant, record), created
 
     async def submit_many(
         self, bodies: Sequence[Any], *, tenant: str = DEFAULT_TENANT
@@ -394,15 +403,22 @@ class JobService:
         The waiter is registered *before* the first read of the journal: a job that finishes
         while that read is in flight then still wakes it (no lost wake-up).
         """
+        return await self._wait(job_id, wait_s, tenant, None)
+
+    async def _wait(
+        self, job_id: str, wait_s: float, tenant: str | None, first: JobRecord | None
+    ) -> JobRecord:
         wait_s = min(wait_s, self.config.http.max_wait_s)
         waiters = self._waiters.setdefault(job_id, _Waiters())
         waiters.count += 1
         try:
-            record = await self.get(job_id, tenant=tenant)
+            record = first if first is not None else await self.get(job_id, tenant=tenant)
             if record.finished or wait_s <= 0 or not self._readiness.accepting:
                 return record
             with trio.move_on_after(wait_s):
                 await self._wait_finished(job_id, waiters.event)
+            if waiters.record is not None:
+                return waiters.record  # the final record itself, as the journal committed it
         finally:
             waiters.count -= 1
             if waiters.count == 0 and self._waiters.get(job_id) is waiters:
@@ -506,11 +522,40 @@ class JobService:
                 await self._apply_pending()
 
     async def _apply_pending(self) -> None:
-        """Apply queued events in order. An event leaves the queue only once applied, so one
-        interrupted by a cancellation is applied again by the next :meth:`settle` (the
-        journal refuses a transition made twice)."""
+        """Apply queued events: a group at a time, each job's events in order, different
+        jobs' concurrently, so that their journal writes share a commit.
+
+        An event leaves the queue only once applied, so one interrupted by a cancellation is
+        applied again by the next :meth:`settle` (the journal refuses a transition made
+        twice), and still in order with the rest of its job's events."""
         while self._events:
-            job_id, event = self._events[0]
+            group = [self._events.popleft() for _ in range(min(len(self._events), APPLY_GROUP_MAX))]
+            applied = [False] * len(group)
+            chains: dict[str, list[int]] = {}
+            for index, (job_id, _event) in enumerate(group):
+                chains.setdefault(job_id, []).append(index)
+            try:
+                if len(chains) == 1:
+                    await self._apply_chain(group, next(iter(chains.values())), applied)
+                else:
+                    async with trio.open_nursery() as nursery:
+                        for indexes in chains.values():
+                            nursery.start_soon(self._apply_chain, group, indexes, applied)
+            finally:
+                # Unapplied events go back in front, in their order (sync: safe when cancelled).
+                self._events.extendleft(
+                    reversed([item for item, done in zip(group, applied, strict=True) if not done])
+                )
+                for (_job_id, event), done in zip(group, applied, strict=True):
+                    if done and isinstance(event, ProgressEvent):
+                        self._progress_pending -= 1
+
+    async def _apply_chain(
+        self, group: list[tuple[str, PoolEvent]], indexes: list[int], applied: list[bool]
+    ) -> None:
+        """Apply one job's events of a group, in order; contain every failure."""
+        for index in indexes:
+            job_id, event = group[index]
             try:
                 await self._apply(job_id, event)
             except JOURNAL_FAILURES as exc:  # a progress or log line lost, or a publish
@@ -531,9 +576,7 @@ class JobService:
                     job=job_id,
                     event=type(event).__name__,
                 )
-            self._events.popleft()
-            if isinstance(event, ProgressEvent):
-                self._progress_pending -= 1
+            applied[index] = True
 
     async def _apply(self, job_id: str, event: PoolEvent) -> None:
         if not self.queue.owns_events(job_id):
@@ -589,6 +632,7 @@ class JobService:
     async def _after_final(self, record: JobRecord) -> None:
         waiters = self._waiters.get(record.id)
         if waiters is not None:
+            waiters.record = record
             waiters.event.set()
         if self._on_finished is not None:
             run_s = (

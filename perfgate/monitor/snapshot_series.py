@@ -100,6 +100,7 @@ EXPORTED: dict[type, dict[str, str]] = {
         "write_queue": "perfgate_journal_write_queue",
         "batches": "perfgate_journal_batches",
         "ops": "perfgate_journal_ops",
+        "recent_jobs": "perfgate_journal_recent_jobs",
     },
     EdgeSnapshot: {
         "rate_limited": "perfgate_http_rate_limited",
@@ -304,6 +305,12 @@ def journal_series(stats: JournalSnapshot) -> Iterator[Metric]:
         )
     if stats.ops is not None:
         yield _counter("perfgate_journal_ops", "Journal writes committed.", stats.ops)
+    if stats.recent_jobs is not None:
+        yield _gauge(
+            "perfgate_journal_recent_jobs",
+            "Job records the journal serves from memory.",
+            stats.recent_jobs,
+        )
 
 
 def edge_series(stats: EdgeSnapshot) -> Iterator[Metric]:

@@ -283,6 +283,11 @@ class Pool:
 
     # -- observing ------------------------------------------------------------------------
 
+    def queued(self) -> int:
+        """How many jobs wait in the queue: what admission needs, without the cost of
+        :meth:`stats` (run-time percentiles) on every submit."""
+        return len(self._queue)
+
     def queue_room(self) -> int:
         """How many more jobs the queue takes before ``[pool] max_queue`` (0 when full)."""
         return max(0, self.config.max_queue - len(self._queue))

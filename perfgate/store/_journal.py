@@ -6,6 +6,12 @@ Why one writer task fed by a channel, rather than ``trio.to_thread`` per call:
   on disk before its 202 is sent), and a durable commit costs an fsync. The writer takes
   every operation waiting in its channel and commits them in one transaction, so N
   concurrent submits cost one fsync, not N, and a lone submit waits for no timer.
+* **Only promises pay for an fsync.** A batch that holds nothing but a job's start
+  (``running``), progress and log lines commits without an fsync (``synchronous=NORMAL`` for
+  that one transaction): in WAL mode it still survives ``kill -9`` (it is in the log file; only
+  a power loss can take it, and the next fsynced commit makes it durable too), and a job whose
+  start was lost is simply run again by recovery, which is what happens to a running job
+  anyway. Creates and final states (what a 202 or a published result promises) are fsynced.
 * **Chatty events are cheap.** Progress and log lines are fire-and-forget: they are queued
   behind the state changes, coalesced (the latest progress per job wins) and written in the
   same batch. A task printing thousands of lines a second costs a few transactions a second.
@@ -17,6 +23,14 @@ Why one writer task fed by a channel, rather than ``trio.to_thread`` per call:
 Reads use a second connection (WAL lets readers run beside the writer), serialised by a
 lock, each read in a worker thread. Reads see every committed write; a progress or log event
 is visible once its batch commits (call :meth:`Journal.flush` to wait for that).
+
+**Recent jobs from memory.** A job read (:meth:`Journal.get`) is answered without a query when
+the writer has the job's record from a write it committed (:mod:`perfgate.store.recent`):
+every create and transition returns the job as written, and the writer files those records
+in commit order before it wakes anyone. That took a thread hop and a query off every
+``GET /v1/jobs/{id}`` and long-poll of a live job. Only this process writes the file (the
+data-dir lock), so nothing else can change a job behind the cache's back; a write whose
+effect on jobs the writer cannot vouch for empties it.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput
 from perfgate.snapshots import JournalSnapshot
 from perfgate.store import _sql, paging, retention
+from perfgate.store.recent import RecentJobs, records_of
 from perfgate.store.record import STATES, JobRecord, transition_write
 from perfgate.store.shortcuts import TransitionShortcuts, progress_value
 
@@ -52,12 +67,15 @@ CLOSE_TIMEOUT_S: Final = 5.0
 MAX_PAGE: Final = 1000
 
 _CALL, _LOG, _PROGRESS = 0, 1, 2
+#: What a call does to job records, for the recent-jobs cache: its result is the job(s) as
+#: written; it changes no job; or it may change jobs in ways its result does not say.
+_RECORDS, _NO_JOB, _UNKNOWN = 0, 1, 2
 
 
 class _Op:
     """One queued write. ``done`` is set once its batch committed (or failed)."""
 
-    __slots__ = ("done", "error", "fn", "kind", "payload", "result")
+    __slots__ = ("done", "durable", "effect", "error", "fn", "kind", "payload", "result")
 
     def __init__(
         self,
@@ -65,10 +83,14 @@ class _Op:
         *,
         fn: Callable[[sqlite3.Connection], Any] | None = None,
         payload: Any = None,
+        effect: int = _UNKNOWN,
+        durable: bool = True,
     ) -> None:
         self.kind = kind
         self.fn = fn
         self.payload = payload
+        self.effect = effect
+        self.durable = durable and kind == _CALL  # progress and log lines promise nothing
         self.done = trio.Event() if kind == _CALL else None
         self.result: Any = None
         self.error: BaseException | None = None
@@ -107,6 +129,7 @@ class Journal(TransitionShortcuts):
         self._events_lost = 0
         self._failing = False  # the last batch failed (touched by the writer thread only)
         self._closed = False
+        self._recent = RecentJobs(result_ttl_s)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -199,6 +222,11 @@ class Journal(TransitionShortcuts):
                         await trio.to_thread.run_sync(self._commit, batch)
                         committed = True
                     finally:
+                        # Before anyone is woken: a caller told "done" reads what it wrote.
+                        if committed:
+                            self._file_recent(batch)
+                        else:
+                            self._recent.clear()
                         # Wake every waiter, even when the commit blew up: they may be in
                         # tasks outside our nursery that nothing else would wake.
                         for op in batch:
@@ -221,6 +249,19 @@ class Journal(TransitionShortcuts):
                 if leftover:
                     log.warning("journal closed with %d writes not committed", leftover)
 
+    def _file_recent(self, batch: list[_Op]) -> None:
+        """Keep the records a committed batch wrote, in its order (see the module doc)."""
+        recent = self._recent
+        for op in batch:
+            if op.kind == _PROGRESS:
+                recent.forget(op.payload[0])  # its progress changed (or the job finished)
+            elif op.kind == _CALL and op.error is None:
+                if op.effect == _RECORDS:
+                    for record in records_of(op.result):
+                        recent.put(record)
+                elif op.effect == _UNKNOWN:
+                    recent.clear()
+
     def _commit(self, batch: list[_Op]) -> None:
         """Run one batch as one transaction (in a worker thread)."""
         conn = self._write_conn
@@ -235,7 +276,10 @@ class Journal(TransitionShortcuts):
                 _sql.append_logs(conn, lines, self.max_log_lines)
                 lines.clear()
 
+        fsync = any(op.durable for op in batch)
         try:
+            if not fsync:
+                conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             for op in batch:
                 if op.kind == _LOG:
@@ -255,9 +299,14 @@ class Journal(TransitionShortcuts):
                     conn.execute("RELEASE op")
             flush_events()
             conn.execute("COMMIT")
+            if not fsync:
+                conn.execute("PRAGMA synchronous = FULL")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if not fsync:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA synchronous = FULL")
             if not isinstance(exc, sqlite3.Error):
                 raise  # a bug, not a disk problem: let it take the component down
             if not self._failing:  # once per outage: a full disk fails every batch, retried
@@ -282,8 +331,14 @@ class Journal(TransitionShortcuts):
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise Unavailable("the journal is closed") from None
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        op = _Op(_CALL, fn=fn)
+    async def _call(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        effect: int = _UNKNOWN,
+        *,
+        durable: bool = True,
+    ) -> T:
+        op = _Op(_CALL, fn=fn, effect=effect, durable=durable)
         await self._enqueue(op)
         assert op.done is not None
         await op.done.wait()
@@ -322,7 +377,8 @@ class Journal(TransitionShortcuts):
                 record=record,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
-            )
+            ),
+            _RECORDS,
         )
 
     async def create_many(
@@ -338,7 +394,7 @@ class Journal(TransitionShortcuts):
                 raise ValidationError(f"unknown job state {record.state!r}")
         if not jobs:
             return []
-        return await self._call(functools.partial(_sql.insert_many, jobs=list(jobs)))
+        return await self._call(functools.partial(_sql.insert_many, jobs=list(jobs)), _RECORDS)
 
     async def apply(
         self,
@@ -359,7 +415,12 @@ class Journal(TransitionShortcuts):
         write = transition_write(
             job_input, result=result, error=error, cached=cached, now=self._clock()
         )
-        return await self._call(functools.partial(_sql.transition, job_id=job_id, write=write))
+        return await self._call(
+            functools.partial(_sql.transition, job_id=job_id, write=write),
+            _RECORDS,
+            # A start promises nothing: lost, the job runs again (see the module doc).
+            durable=job_input != JobInput.START,
+        )
 
     async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         """Record a running job's progress (fire-and-forget, batched; waits only when the
@@ -376,7 +437,7 @@ class Journal(TransitionShortcuts):
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is committed."""
-        await self._call(lambda _conn: None)
+        await self._call(lambda _conn: None, _NO_JOB)
 
     async def recover(self) -> list[JobRecord]:
         """Re-queue the jobs that were queued, running or retrying when the process stopped,
@@ -432,7 +493,14 @@ class Journal(TransitionShortcuts):
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, job_id: str) -> JobRecord | None:
-        return await self._read(functools.partial(_sql.get, job_id=job_id))
+        """The job as last committed: from memory when the writer has it, else a query."""
+        recent = self._recent.get(job_id, self._clock())
+        if recent is None:
+            return await self._read(functools.partial(_sql.get, job_id=job_id))
+        if self._closed:
+            raise Unavailable("the journal is closed")
+        await trio.lowlevel.checkpoint()
+        return recent
 
     async def list_jobs(
         self,
@@ -482,6 +550,7 @@ class Journal(TransitionShortcuts):
             batches=self._batches,
             ops=self._ops,
             events_lost=self._events_lost,
+            recent_jobs=len(self._recent),
         )
 
     async def journal_mode(self) -> str:
@@ -491,4 +560,4 @@ class Journal(TransitionShortcuts):
         """The ``synchronous`` setting the writer commits with (``FULL``: every commit is
         fsynced before the caller is answered). Read on the write connection, through the
         writer, since the setting is per connection."""
-        return await self._call(_sql.synchronous)
+        return await self._call(_sql.synchronous, _NO_JOB)

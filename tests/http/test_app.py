@@ -145,3 +145,11 @@ async def test_dashboard_ws_url_uses_the_browsers_host_for_a_wildcard_bind() -> 
 async def _in_request(app: Quart, host: str, fn: Any) -> Any:
     async with app.test_request_context("/", headers={"Host": host}):
         return fn()
+
+
+async def test_made_request_ids_are_distinct_and_well_formed() -> None:
+    app, _ = make_app()
+    client = app.test_client()
+    made = {(await client.get("/healthz")).headers["X-Request-ID"] for _ in range(50)}
+    assert len(made) == 50
+    assert all(len(rid) == 32 and int(rid, 16) >= 0 for rid in made)

@@ -129,3 +129,22 @@ async def test_openapi_document_lists_routes() -> None:
     doc = await (await make_app().test_client().get("/openapi.json")).get_json()
     assert doc["openapi"] == "3.1.0"
     assert "/healthz" in doc["paths"] and "get" in doc["paths"]["/readyz"]
+
+
+async def test_request_headers_are_matched_whatever_their_case() -> None:
+    """The edge reads the request's headers once, by lower-cased name: a client that sends
+    ``if-none-match`` or ``ORIGIN`` gets what one sending the canonical case gets."""
+    client = make_app().test_client()
+    first = await client.get("/openapi.json", headers={"origin": ORIGIN})
+    assert first.headers["Access-Control-Allow-Origin"] == ORIGIN
+    etag = first.headers["ETag"]
+    again = await client.get(
+        "/openapi.json", headers={"IF-NONE-MATCH": etag, "ORIGIN": ORIGIN, "x-request-id": "r-1"}
+    )
+    assert again.status_code == 304
+    assert again.headers["ETag"] == etag and again.headers["X-Request-ID"] == "r-1"
+    assert again.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Origin" in again.headers["Vary"]
+    zipped = await client.get("/openapi.json", headers={"accept-encoding": "GZIP"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert zipped.headers["ETag"].endswith('-gz"')

@@ -98,3 +98,15 @@ async def test_request_hooks_can_be_left_out() -> None:
     app, monitor = make_app(observe_requests=False)
     await app.test_client().get("/healthz")
     assert monitor.snapshot()["http"]["routes"] == {}
+
+
+async def test_the_in_flight_gauge_returns_to_zero_after_errors_and_304s() -> None:
+    """The edge's hooks keep the gauge exact: up once per request, down once in teardown,
+    whatever the answer (an error, a 304, a 404)."""
+    app, monitor = make_app()
+    client = app.test_client()
+    etag = (await client.get("/openapi.json")).headers["ETag"]
+    assert (await client.get("/openapi.json", headers={"If-None-Match": etag})).status_code == 304
+    assert (await client.get("/no/such/path")).status_code == 404
+    assert (await client.post("/healthz")).status_code == 405
+    assert monitor.metrics.registry.get_sample_value("perfgate_http_requests_in_flight") == 0
