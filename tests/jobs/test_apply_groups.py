@@ -68,10 +68,10 @@ async def test_a_group_of_transitions_shares_one_commit(tmp_path: Path, journal:
     for job_id in ids:
         service.on_pool_event(job_id, ResultEvent({"ok": job_id}))
         service.on_pool_event(job_id, StateEvent(JobState.SUCCEEDED, 1))
-    before = journal.stats()["batches"]
+    before = journal.stats().batches
     await service.settle()
     # 40 transitions of 20 jobs: each job's two in order, the jobs side by side.
-    assert journal.stats()["batches"] - before <= 3
+    assert journal.stats().batches - before <= 3
     for job_id in ids:
         record = await journal.get(job_id)
         assert record is not None
@@ -151,7 +151,7 @@ async def test_an_interrupted_group_is_applied_again_in_order_without_repeats(
             nursery.cancel_scope.cancel()
     assert not scope.cancelled_caught
     journal.mark_finished = real_mark_finished  # type: ignore[method-assign]
-    assert service.stats()["events_pending"] == 2  # the final state and the line after it
+    assert service.stats().events_pending == 2  # the final state and the line after it
     await service.settle()
     record = await journal.get(job_id)
     assert record is not None and (record.state, record.attempts) == ("failed", 1)

@@ -74,7 +74,7 @@ def jobs_snapshot() -> JobsSnapshot:
 
 
 def journal_snapshot() -> JournalSnapshot:
-    return JournalSnapshot(events_lost=1, write_queue=2, batches=3, ops=4)
+    return JournalSnapshot(events_lost=1, write_queue=2, batches=3, ops=4, recent_jobs=5)
 
 
 def edge_snapshot() -> EdgeSnapshot:

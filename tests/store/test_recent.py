@@ -59,7 +59,7 @@ async def test_a_read_right_after_each_transition_returns_it(
 ) -> None:
     job, _ = await journal.create(_job(max_retries=2))
     assert (await _same(journal, disk, job.id)).state == "queued"  # type: ignore[union-attr]
-    assert journal.stats()["recent_jobs"] == 1
+    assert journal.stats().recent_jobs == 1
     clock.now += 1
     await journal.mark_running(job.id)
     assert (await _same(journal, disk, job.id)).attempts == 1  # type: ignore[union-attr]
@@ -113,7 +113,7 @@ async def test_past_retention_the_disk_decides(journal: Journal, clock: Clock) -
     clock.now += 61  # expired, not yet swept: still on disk, read from there
     read = await journal.get(job.id)
     assert read is not None and read.state == "succeeded"
-    assert journal.stats()["recent_jobs"] == 0
+    assert journal.stats().recent_jobs == 0
 
 
 def test_bounded_by_count_newest_kept() -> None:
