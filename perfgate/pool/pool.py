@@ -1,17 +1,24 @@
 """The pool: a priority queue of jobs, warm Python workers, command processes, one cancel scope
 per attempt, retries, and a shutdown that leaves no child behind.
 
-Structure (all tasks live in the pool's own nursery)::
+Structure (every task lives in the pool's nursery or in the one its worker set owns)::
 
     Pool nursery
     ├── dispatcher       hands the best queued job to a worker (or starts a command) when
     │                    there is room; never overtakes the best job, so priorities hold
-    ├── worker readers   one per warm worker (worker.py): routes its frames, ends its
-    │                    attempts, sees it die; reads under the running job's deadline
-    ├── worker starts    background starts (warm-up, growth, replacements) and stops
-    ├── idle reaper      stops workers idle past idle_timeout_s, down to min_workers
+    ├── worker set       WorkerSet.run (workers.py), its own nursery; stops every worker on exit
+    │   ├── worker readers  one per warm worker (worker.py): routes its frames, ends its
+    │   │                   attempts, sees it die; reads under the running job's deadline
+    │   ├── worker starts   background starts (warm-up, growth, replacements) and stops
+    │   └── idle reaper     stops workers idle past idle_timeout_s, down to min_workers
+    ├── worker flushes   a write of the frames queued for a worker (jobs sent, jobs skipped)
     ├── command attempts one per command attempt: cancel scope + deadline around it
     └── back-off tasks   one per job waiting to be retried
+
+Modules: this one is the public face (lifetime, submit, cancel, drain, stats); the dispatch
+step is in :mod:`perfgate.pool.dispatch`, the ends of attempts, retries and the command path
+in :mod:`perfgate.pool.attempts`, and the state and event reporting they share in
+:mod:`perfgate.pool.books`.
 
 A Python attempt has no task of its own: its worker's reader reports its start and end through
 callbacks, and the worker's *watch* scope carries its timeout and its cancellation (see
@@ -97,12 +104,9 @@ class Pool(_Dispatcher):
         body_error: BaseException | None = None
         try:
             async with trio.open_nursery() as nursery:
-                self._nursery = self._crew.nursery = nursery
-                async with trio.open_nursery() as warmup:
-                    for _ in range(self.config.min_workers):
-                        warmup.start_soon(self._crew.add_idle)
+                self._nursery = nursery
+                await nursery.start(self._crew.run)
                 nursery.start_soon(self._dispatch)
-                nursery.start_soon(self._crew.reap_idle)
                 self._accepting = True
                 try:
                     yield self
@@ -115,12 +119,11 @@ class Pool(_Dispatcher):
                     self._closing = self._crew.closing = True
                     nursery.cancel_scope.cancel()
         finally:
-            with trio.CancelScope(shield=True):
-                await self._crew.stop_all()
+            # The worker set's run has stopped every worker by now (it is one of our tasks).
             for job in list(self._jobs.values()):
                 job.handle._finish(None)
             self._jobs.clear()
-            self._nursery = self._crew.nursery = None
+            self._nursery = None
         if body_error is not None:
             raise body_error
 
