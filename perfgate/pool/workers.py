@@ -1,7 +1,8 @@
 """The pool's warm workers: start, lend, recycle, replace, idle out, stop.
 
-Every worker's reader task runs in the pool's nursery (given as :attr:`WorkerSet.nursery`), so
-nothing here outlives the pool. Counting is synchronous (a worker leaves :attr:`all` the moment
+Every task here (worker readers, starts, stops, the idle reaper) runs in the set's own nursery,
+opened by :meth:`WorkerSet.run`, which the pool starts in its nursery; leaving it stops every
+worker, so nothing here outlives the pool. Counting is synchronous (a worker leaves :attr:`all` the moment
 it is retired, before its process is stopped), so the ``min_workers``/``max_workers`` checks
 are exact; the only overshoot is a replacement racing an on-demand start, which
 :meth:`settle` trims as soon as the extra worker is free.
@@ -47,6 +48,23 @@ class WorkerSet:
         self.closing = False
         self.nursery: trio.Nursery | None = None
         self._no_start_before = 0.0
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start ``min_workers`` workers and the idle reaper in the set's own nursery; report
+        started once the workers are warm. When cancelled, stop every worker (shielded: SIGTERM,
+        SIGKILL after ``kill_grace_s``, reaped) before returning."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                async with trio.open_nursery() as warmup:
+                    for _ in range(self.config.min_workers):
+                        warmup.start_soon(self.add_idle)
+                nursery.start_soon(self.reap_idle)
+                task_status.started()
+        finally:
+            self.nursery = None
+            with trio.CancelScope(shield=True):
+                await self.stop_all()
 
     @property
     def can_start(self) -> bool:

@@ -172,13 +172,16 @@ async def test_resumed_job_counts_attempts_already_used(pool: Pool) -> None:
 
 async def test_timeout_kills_and_replaces_the_worker(pool: Pool, events: Events, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pid_file = tmp_path / "pids"
-    outcome = await run(
-        pool, "t", "spawn_and_hang", args={"pid_file": str(pid_file)}, timeout_s=0.5
-    )
+    # The timeout must find the grandchild started (a Python start, slow on a loaded machine);
+    # with a sub-second timeout it could fire first, and no grandchild would be left to sweep.
+    spec = JobSpec(id="t", task="spawn_and_hang", args={"pid_file": str(pid_file)}, timeout_s=3)
+    handle = pool.submit(spec)
+    await wait_until(lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2)
+    worker_pid, grandchild_pid = map(int, pid_file.read_text().split())
+    outcome = await handle.wait()
     assert outcome.state == "failed"
     assert outcome.error["type"] == "Timeout"
     assert "timed out" in outcome.error["message"]
-    worker_pid, grandchild_pid = map(int, pid_file.read_text().split())
     assert gone(worker_pid)
     # The whole process group went (SIGKILL completes asynchronously for the grandchild).
     await wait_until(lambda: gone(grandchild_pid), timeout_s=2)
