@@ -14,18 +14,14 @@ from urllib.parse import urlsplit
 
 from quart import Blueprint, Response, request
 
-from perfgate.errors import NotFound
 from perfgate.gateway.asyncapi import build_asyncapi
 from perfgate.http.openapi import document
+from perfgate.http.static import asset_response, page_response
 
 ASSETS = {
     "docs.js": "text/javascript; charset=utf-8",
     "docs.css": "text/css; charset=utf-8",
 }
-_PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
 HTML = {"type": "string", "contentMediaType": "text/html"}
 ANY_JSON = {"type": "object"}
 
@@ -44,10 +40,7 @@ def documents_blueprint(*, ws_url: Callable[[], str], auth_enabled: bool) -> Blu
     @bp.get("/docs")
     @document("This API, browsable", responses={200: HTML}, tags=["meta"], content_type="text/html")
     async def docs() -> Response:
-        response = Response(page, content_type="text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = _PAGE_CSP
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+        return page_response(page)
 
     @bp.get("/docs/<name>")
     @document(
@@ -58,11 +51,7 @@ def documents_blueprint(*, ws_url: Callable[[], str], auth_enabled: bool) -> Blu
         params={"name": {"type": "string", "enum": sorted(ASSETS)}},
     )
     async def docs_asset(name: str) -> Response:
-        if name not in assets:  # a fixed list: no path ever reaches the filesystem
-            raise NotFound(f"no docs asset {name!r}")
-        response = Response(assets[name], content_type=ASSETS[name])
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+        return asset_response(assets, ASSETS, name, what="docs")
 
     @bp.get("/asyncapi.json")
     @document("The WebSocket protocol (AsyncAPI 3.0)", responses={200: ANY_JSON}, tags=["meta"])

@@ -21,8 +21,8 @@ from importlib import resources
 
 from quart import Blueprint, Response, g, request
 
-from perfgate.errors import NotFound
 from perfgate.http.openapi import document
+from perfgate.http.static import asset_response, page_response
 from perfgate.monitor.monitor import Monitor
 
 UNMATCHED = "unmatched"
@@ -85,10 +85,7 @@ def monitor_blueprint(
     async def dashboard() -> Response:
         url = ws_url() if callable(ws_url) else ws_url
         body = page.replace(_PLACEHOLDER, html.escape(url or "/ws", quote=True))
-        response = Response(body, content_type="text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = _PAGE_CSP
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+        return page_response(body, csp=_PAGE_CSP)
 
     @bp.get("/dashboard/<name>")
     @document(
@@ -99,11 +96,7 @@ def monitor_blueprint(
         params={"name": {"type": "string", "enum": sorted(_ASSETS)}},
     )
     async def asset(name: str) -> Response:
-        if name not in assets:  # a fixed list: no path ever reaches the filesystem
-            raise NotFound(f"no dashboard asset {name!r}")
-        response = Response(assets[name], content_type=_ASSETS[name])
-        response.headers["Cache-Control"] = "no-cache"
-        return response
+        return asset_response(assets, _ASSETS, name, what="dashboard")
 
     if observe_requests:
         _install_request_hooks(bp, monitor)
