@@ -17,7 +17,7 @@ LOWEST_US = 1
 HIGHEST_US = 600_000_000
 SIGNIFICANT_FIGURES = 3
 
-#: The percentiles every summary carries (DESIGN.md §7), name -> percentile.
+#: The percentiles every summary carries (docs/architecture.md §7), name -> percentile.
 SUMMARY_PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
 
 

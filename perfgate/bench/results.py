@@ -1,4 +1,4 @@
-"""The result file (DESIGN.md §7): build it, validate it, write it, read it.
+"""The result file (docs/architecture.md §7): build it, validate it, write it, read it.
 
 Top level: ``{"schema", "created_at", "machine", "versions", "settings", "scenarios",
 "peers"}``. A scenario (and each peer's entry) is::

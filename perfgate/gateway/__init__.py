@@ -1,4 +1,4 @@
-"""The WebSocket gateway (DESIGN.md section 5): channels, heartbeats, backpressure, batching."""
+"""The WebSocket gateway (docs/architecture.md §4): channels, heartbeats, backpressure, batching."""
 
 from perfgate.gateway.connection import Connection
 from perfgate.gateway.server import WS_PATH, Gateway

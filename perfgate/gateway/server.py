@@ -46,7 +46,7 @@ INBOUND_QUEUE_MESSAGES = 4
 
 
 class Gateway:
-    """The WebSocket server of DESIGN.md section 5.
+    """The WebSocket server (the protocol: docs/architecture.md §4).
 
     Start it with ``url = await nursery.start(gateway.run)``; stop it gracefully with
     ``await gateway.drain(timeout_s)`` (then ``run`` returns), or by cancelling ``run``

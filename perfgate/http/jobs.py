@@ -1,4 +1,4 @@
-"""Job routes (DESIGN §4): submit, get (with long-poll), cancel, retry, list, logs.
+"""Job routes (the README's HTTP API): submit, get (with long-poll), cancel, retry, list, logs.
 
 Each job belongs to the tenant of the token that submitted it; a token without ``admin``
 reaches its own tenant's jobs only, and another tenant's job answers 404 like an unknown one.

@@ -1,4 +1,4 @@
-"""The job record: one row of the journal, and its JSON face (DESIGN §4); and what a state
+"""The job record: one row of the journal, and its JSON face (the README's HTTP API); and what a state
 transition writes (from the lifecycle table, see the job lifecycle in docs/architecture.md).
 
 Pure: no I/O. Timestamps are epoch seconds (floats) inside perfgate and ISO-8601 UTC strings
@@ -179,7 +179,7 @@ class JobRecord:
         return self.state in FINISHED_STATES
 
     def to_json(self) -> dict[str, Any]:
-        """The job as the HTTP API and the job channels show it (DESIGN §4 field names)."""
+        """The job as the HTTP API and the job channels show it (the field names of the README's HTTP API)."""
         return {
             "id": self.id,
             "task": self.task,

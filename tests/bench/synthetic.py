@@ -1,4 +1,4 @@
-"""Synthetic result documents in the DESIGN.md §7 schema, for gate tests."""
+"""Synthetic result documents in the result-file schema (docs/architecture.md §7), for gate tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The job API over real HTTP against an in-process service (DESIGN §4)."""
+"""The job API over real HTTP against an in-process service."""
 
 from __future__ import annotations
 

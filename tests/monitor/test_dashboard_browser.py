@@ -1,7 +1,7 @@
 """The live dashboard in a real headless Chromium, fed by a stand-in gateway.
 
 The page is served by the real app (monitor blueprint); the gateway is a tiny stand-in built
-with the ``websockets`` package that speaks the DESIGN §5 protocol (welcome, subscribe, ack,
+with the ``websockets`` package that speaks the gateway protocol (docs/architecture.md §4) (welcome, subscribe, ack,
 message and batch frames) and pushes snapshots made by a real :class:`Monitor`. The browser is
 driven over the DevTools protocol; the test reads the DOM (and the canvases' pixels) to check
 that every chart received data and drew it.

@@ -53,7 +53,7 @@ def http_client(base_url: str) -> HttpConnection:
 
 
 def ws_endpoint(ws_url: str) -> str:
-    """The WebSocket endpoint of a ``ws://host:port`` base: DESIGN.md §5 puts it at ``/ws``."""
+    """The WebSocket endpoint of a ``ws://host:port`` base: docs/architecture.md §4 puts it at ``/ws``."""
     parts = urlsplit(ws_url)
     path = parts.path if parts.path not in ("", "/") else "/ws"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))

@@ -1,4 +1,4 @@
-"""``jobs`` and ``jobs-throughput``: a job round trip, submit -> result (DESIGN.md §4).
+"""``jobs`` and ``jobs-throughput``: a job round trip, submit -> result.
 
 ``jobs`` is open-loop latency at a fixed rate (the issue's "sequential submit -> result");
 ``jobs-throughput`` is the same round trip from 32 concurrent callers in a CLOSED LOOP, each

@@ -1,5 +1,5 @@
 // perfgate live dashboard: subscribes to $sys:stats over the gateway and draws canvas charts.
-// No build step and no dependencies. Protocol: DESIGN.md section 5.
+// No build step and no dependencies. Protocol: docs/architecture.md §4.
 "use strict";
 
 (function () {
