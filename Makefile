@@ -41,7 +41,7 @@ bench-baseline: bench-extra
 # resample them into A/A and 30 %-slower pairs (see README, "How good is the gate").
 POWER_OUT ?= bench/power
 bench-power: bench-extra
-	$(PY) -m perfgate.bench.cli bench --peers --runs 14 --out $(POWER_OUT) $(BENCH_ARGS)
+	$(PY) -m perfgate.bench.cli bench http jobs ws-fanout ws-churn --peers --runs 14 --out $(POWER_OUT) $(BENCH_ARGS)
 	$(PY) -m perfgate.bench.cli gate --power $$(ls -t $(POWER_OUT)/*.json | head -1)
 
 # Mutation testing of the pure modules that hold the rules (not part of `make test`: CPU-heavy).
