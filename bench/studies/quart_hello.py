@@ -21,17 +21,10 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
-from quart_trio import QuartTrio
 
-
-def make_app() -> Any:
-    app = QuartTrio("hello")
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return app
+# The same hello-world that `perfgate bench` runs as its quart-trio peer; only the serving
+# differs here (optionally with perfgate's own Hypercorn settings).
+from perfgate.bench.peers.quart_trio import make_app
 
 
 def _write_ready(path: str, data: dict[str, Any]) -> None:
