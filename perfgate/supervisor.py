@@ -46,7 +46,7 @@ from perfgate.gateway import Gateway
 from perfgate.http.app import AppState, create_app
 from perfgate.http.server import serve_http
 from perfgate.jobs import JobService
-from perfgate.jobs.lifecycle import PoolEvent
+from perfgate.jobs.events import PoolEvents
 from perfgate.jobs.scheduler import Scheduler, check_schedules
 from perfgate.logs import log_event
 from perfgate.monitor import Monitor
@@ -85,32 +85,6 @@ class _Parts:
     """The hub, the journal and the queue, and their tasks (:mod:`perfgate.backend`)."""
     scheduler: Scheduler | None = None
     """Submits ``[schedules]`` jobs when due, if any are configured."""
-
-
-@attrs.define
-class _EventRelay:
-    """The pool is built before the job service that consumes its events: relay until then."""
-
-    target: JobService | None = None
-
-    def relay(self, job_id: str, event: PoolEvent) -> None:
-        if self.target is not None:
-            self.target.on_pool_event(job_id, event)
-
-    async def settle(self) -> None:
-        """Once the pool has closed (no event can follow), apply what it reported last
-        (jobs that finished after the drain) before the journal closes. Shielded, with its
-        own deadline: it runs on the way out of a cancellation too."""
-        if self.target is None:
-            return
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + SETTLE_TIMEOUT_S
-            try:
-                await self.target.settle()
-            except PerfgateError as exc:  # e.g. the journal unreachable: recovery re-runs
-                log_event(log, logging.WARNING, "could not settle job events", error=str(exc))
-        if scope.cancelled_caught:
-            log_event(log, logging.WARNING, "settling job events timed out")
 
 
 @attrs.define
@@ -211,21 +185,20 @@ class Supervisor:
             trusted_proxies=config.http.trusted_proxies,
         )
         cache = await enter_store(stack, data_dir, ResultCache(config.cache, data_dir))
-        relay = _EventRelay()
-        # Runs after the pool closes and before the cache and the journal do.
-        stack.push_async_callback(relay.settle)
-        pool = await stack.enter_async_context(
-            Pool(
-                config.pool,
-                config.tasks,
-                max_log_lines=config.store.max_log_lines,
-                on_event=relay.relay,
-            )
-        )
 
         def job_finished(task: str, outcome: str, run_s: float | None) -> None:
             monitor.observe_job(task, outcome, run_s or 0.0)
 
+        # The pool's events channel first, handed to both the pool and the job service; the
+        # job service is built before the pool starts, so its settle can be stacked to run
+        # after the pool closes (no event can follow) and before the cache and journal close.
+        events = PoolEvents()
+        pool = Pool(
+            config.pool,
+            config.tasks,
+            max_log_lines=config.store.max_log_lines,
+            on_event=events.put,
+        )
         queue = backend.attach_pool(pool)
         for name, stats in backend.sources.items():
             monitor.add_source(name, stats)
@@ -235,11 +208,13 @@ class Supervisor:
             journal=journal,
             publish=gateway.publish,
             readiness=self.readiness,
+            events=events,
             cache=cache,
             on_finished=job_finished,
             queue=queue,
         )
-        relay.target = jobs
+        stack.push_async_callback(_settle_last_events, jobs)
+        await stack.enter_async_context(pool)
         scheduler = Scheduler(config.schedules, jobs) if config.schedules else None
         if scheduler is not None:
             monitor.add_source("scheduler", scheduler.stats)
@@ -350,6 +325,20 @@ class Supervisor:
     def _remove_ready_file(self) -> None:
         if self.ready_file is not None and self._ready_file_ours:
             self.ready_file.unlink(missing_ok=True)
+
+
+async def _settle_last_events(jobs: JobService) -> None:
+    """Once the pool has closed (no event can follow), apply what it reported last (jobs that
+    finished after the drain) before the journal closes. Shielded, with its own deadline: it
+    runs on the way out of a cancellation too."""
+    with trio.CancelScope(shield=True) as scope:
+        scope.deadline = trio.current_time() + SETTLE_TIMEOUT_S
+        try:
+            await jobs.settle()
+        except PerfgateError as exc:  # e.g. the journal unreachable: recovery re-runs
+            log_event(log, logging.WARNING, "could not settle job events", error=str(exc))
+    if scope.cancelled_caught:
+        log_event(log, logging.WARNING, "settling job events timed out")
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from perfgate.jobs import JobService
+from perfgate.jobs.events import PoolEvents
 from perfgate.jobs.lifecycle import JobError, JobState, LogEvent, ResultEvent, StateEvent
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
@@ -40,7 +41,9 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
         yield opened
 
 
-def _service(config: Any, pool: Any, journal: Any, publish: Any = None) -> JobService:
+def _service(
+    config: Any, pool: Any, journal: Any, publish: Any = None, events: PoolEvents | None = None
+) -> JobService:
     readiness = Readiness()
     readiness.advance(Phase.READY)
 
@@ -48,7 +51,12 @@ def _service(config: Any, pool: Any, journal: Any, publish: Any = None) -> JobSe
         return 0
 
     return JobService(
-        config=config, pool=pool, journal=journal, publish=publish or _quiet, readiness=readiness
+        config=config,
+        pool=pool,
+        journal=journal,
+        publish=publish or _quiet,
+        readiness=readiness,
+        events=events,
     )
 
 
@@ -86,23 +94,20 @@ async def test_every_published_state_is_the_state_a_read_returns(
     config = make_config(tmp_path)
     disk = _sql.connect(tmp_path / "data", readonly=True)  # bypasses the journal's memory
     seen: list[tuple[str, str]] = []
-    relay: list[JobService] = []
+    events = PoolEvents()
 
     async def publish(channel: str, data: Any) -> int:
         if data.get("event") == "state":
             job_id = channel.removeprefix("jobs:")
-            read = await relay[0].get(job_id)
+            read = await service.get(job_id)
             on_disk = _sql.get(disk, job_id)
             assert on_disk is not None
             assert data["state"] == read.state == on_disk.state, (data, read, on_disk)
             seen.append((job_id, data["state"]))
         return 0
 
-    async with Pool(
-        config.pool, config.tasks, on_event=lambda j, e: relay[0].on_pool_event(j, e)
-    ) as pool:
-        service = _service(config, pool, journal, publish)
-        relay.append(service)
+    async with Pool(config.pool, config.tasks, on_event=events.put) as pool:
+        service = _service(config, pool, journal, publish, events)
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
             jobs = [
@@ -163,12 +168,9 @@ async def test_submit_and_wait_reads_nothing_and_a_long_poll_reads_once(
 ) -> None:
     config = make_config(tmp_path)
     counting = CountingJournal(journal)
-    relay: list[JobService] = []
-    async with Pool(
-        config.pool, config.tasks, on_event=lambda j, e: relay[0].on_pool_event(j, e)
-    ) as pool:
-        service = _service(config, pool, counting)
-        relay.append(service)
+    events = PoolEvents()
+    async with Pool(config.pool, config.tasks, on_event=events.put) as pool:
+        service = _service(config, pool, counting, events=events)
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
             with trio.fail_after(30):

@@ -20,6 +20,7 @@ import trio
 from perfgate.errors import Unavailable
 from perfgate.jobs import JobService
 from perfgate.jobs.durable import RETRY_CAP_S, write_durably
+from perfgate.jobs.events import PoolEvents
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import Journal
@@ -75,18 +76,16 @@ async def test_a_state_change_refused_by_a_full_disk_is_written_once_space_retur
     async with Journal.open(tmp_path / "data", max_log_lines=100, result_ttl_s=60) as journal:
         # Enough failures to refuse the running state and then the final one.
         flaky = FullDiskJournal(journal, error, failures=5)
-        relay: list[JobService] = []
-        async with Pool(
-            config.pool, config.tasks, on_event=lambda j, e: relay[0].on_pool_event(j, e)
-        ) as pool:
+        events = PoolEvents()
+        async with Pool(config.pool, config.tasks, on_event=events.put) as pool:
             service = JobService(
                 config=config,
                 pool=pool,
                 journal=flaky,  # type: ignore[arg-type]
                 publish=publish,
                 readiness=readiness,
+                events=events,
             )
-            relay.append(service)
             async with trio.open_nursery() as nursery:
                 await nursery.start(service.run)
                 with caplog.at_level(logging.INFO):

@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 from perfgate.jobs import JobService
+from perfgate.jobs.events import PoolEvents
 from perfgate.jobs.lifecycle import JobState, LogEvent, ResultEvent, StateEvent
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
@@ -40,11 +41,16 @@ async def _publish(channel: str, data: Any) -> int:
     return 0
 
 
-def _service(config: Any, pool: Any, journal: Any) -> JobService:
+def _service(config: Any, pool: Any, journal: Any, events: PoolEvents | None = None) -> JobService:
     readiness = Readiness()
     readiness.advance(Phase.READY)
     return JobService(
-        config=config, pool=pool, journal=journal, publish=_publish, readiness=readiness
+        config=config,
+        pool=pool,
+        journal=journal,
+        publish=_publish,
+        readiness=readiness,
+        events=events,
     )
 
 
@@ -59,12 +65,9 @@ async def test_drain_returns_only_once_the_finished_job_is_committed(
 ) -> None:
     config = make_config(tmp_path)
     held = HeldFinishJournal(journal)
-    relay: list[JobService] = []
-    async with Pool(
-        config.pool, config.tasks, on_event=lambda j, e: relay[0].on_pool_event(j, e)
-    ) as pool:
-        service = _service(config, pool, held)
-        relay.append(service)
+    events = PoolEvents()
+    async with Pool(config.pool, config.tasks, on_event=events.put) as pool:
+        service = _service(config, pool, held, events)
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
             job, _ = await service.submit({"task": "echo", "args": {"x": 1}})

@@ -1,0 +1,76 @@
+"""Long-polls: requests waiting for their job to finish.
+
+A waiter is registered *before* the first read of the journal, so that a job that finishes
+while that read is in flight still wakes it (no lost wake-up). A long-poll woken by its job's
+final state answers with the record that state was committed as, without reading the journal
+again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+import attrs
+import trio
+
+from perfgate.store import JobRecord
+
+
+@attrs.define
+class Waiter:
+    """The long-polls of one job."""
+
+    event: trio.Event = attrs.field(factory=trio.Event)
+    count: int = 0
+    #: The job's final record, set with ``event`` when it finished here: no read needed.
+    record: JobRecord | None = None
+
+    async def until_finished(
+        self, poll_s: float | None, finished: Callable[[], Awaitable[bool]]
+    ) -> None:
+        """Until the job finished here or, when it may finish in another process
+        (``poll_s`` is not ``None``), until a re-read every ``poll_s`` finds it finished."""
+        if poll_s is None:
+            await self.event.wait()
+            return
+        while not self.event.is_set():
+            with trio.move_on_after(poll_s):
+                await self.event.wait()
+            if not self.event.is_set() and await finished():
+                return
+
+
+class LongPolls:
+    """The waiters, by job; a job's entry lives as long as someone waits for it."""
+
+    def __init__(self) -> None:
+        self._by_job: dict[str, Waiter] = {}
+
+    def __len__(self) -> int:
+        """How many long-polls are waiting."""
+        return sum(waiter.count for waiter in self._by_job.values())
+
+    @contextmanager
+    def waiting(self, job_id: str) -> Iterator[Waiter]:
+        """Register a long-poll on ``job_id`` for the block's duration."""
+        waiter = self._by_job.setdefault(job_id, Waiter())
+        waiter.count += 1
+        try:
+            yield waiter
+        finally:
+            waiter.count -= 1
+            if waiter.count == 0 and self._by_job.get(job_id) is waiter:
+                del self._by_job[job_id]
+
+    def finished(self, record: JobRecord) -> None:
+        """Wake the long-polls on ``record``'s job with its final record."""
+        waiter = self._by_job.get(record.id)
+        if waiter is not None:
+            waiter.record = record
+            waiter.event.set()
+
+    def wake_all(self) -> None:
+        """Wake every long-poll (they answer with their job as it is): the drain."""
+        for waiter in self._by_job.values():
+            waiter.event.set()
