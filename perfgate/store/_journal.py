@@ -17,7 +17,7 @@ Why one writer task fed by a channel, rather than ``trio.to_thread`` per call:
   same batch. A task printing thousands of lines a second costs a few transactions a second.
 * **Order.** One queue means one order: a job's log lines, queued before its final state,
   are committed no later than that state, so ``logs()`` after a finished ``get()`` is whole.
-* **Backpressure.** The channel is bounded (:data:`QUEUE_SIZE`): when the disk cannot keep
+* **Backpressure.** The channel is bounded (:data:`perfgate.store._writer.QUEUE_SIZE`): when the disk cannot keep
   up, producers wait in ``send`` instead of memory growing.
 
 Reads use a second connection (WAL lets readers run beside the writer), serialised by a
@@ -50,7 +50,8 @@ from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.jobs.lifecycle import JobInput
 from perfgate.snapshots import JournalSnapshot
 from perfgate.store import _sql, paging, retention
-from perfgate.store.recent import RecentJobs, records_of
+from perfgate.store._writer import LOG, NO_JOB, PROGRESS, QUEUE_SIZE, RECORDS, Op, Writer
+from perfgate.store.recent import RecentJobs
 from perfgate.store.record import STATES, JobRecord, transition_write
 from perfgate.store.shortcuts import TransitionShortcuts, progress_value
 
@@ -58,42 +59,9 @@ log = logging.getLogger("perfgate.store")
 
 T = TypeVar("T")
 
-#: Operations waiting for the writer. Full means the disk is behind: producers wait.
-QUEUE_SIZE: Final = 4096
-#: Operations per transaction, so one batch never holds the write lock for long.
-BATCH_MAX: Final = 1024
 #: How long closing the journal may spend committing what is still queued.
 CLOSE_TIMEOUT_S: Final = 5.0
 MAX_PAGE: Final = 1000
-
-_CALL, _LOG, _PROGRESS = 0, 1, 2
-#: What a call does to job records, for the recent-jobs cache: its result is the job(s) as
-#: written; it changes no job; or it may change jobs in ways its result does not say.
-_RECORDS, _NO_JOB, _UNKNOWN = 0, 1, 2
-
-
-class _Op:
-    """One queued write. ``done`` is set once its batch committed (or failed)."""
-
-    __slots__ = ("done", "durable", "effect", "error", "fn", "kind", "payload", "result")
-
-    def __init__(
-        self,
-        kind: int,
-        *,
-        fn: Callable[[sqlite3.Connection], Any] | None = None,
-        payload: Any = None,
-        effect: int = _UNKNOWN,
-        durable: bool = True,
-    ) -> None:
-        self.kind = kind
-        self.fn = fn
-        self.payload = payload
-        self.effect = effect
-        self.durable = durable and kind == _CALL  # progress and log lines promise nothing
-        self.done = trio.Event() if kind == _CALL else None
-        self.result: Any = None
-        self.error: BaseException | None = None
 
 
 class Journal(TransitionShortcuts):
@@ -109,27 +77,21 @@ class Journal(TransitionShortcuts):
     def __init__(
         self,
         *,
-        send: trio.MemorySendChannel[_Op],
-        write_conn: sqlite3.Connection,
+        writer: Writer,
         read_conn: sqlite3.Connection,
         max_log_lines: int,
         result_ttl_s: float,
         clock: Callable[[], float],
+        recent: RecentJobs,
     ) -> None:
-        self._send = send
-        self._write_conn = write_conn
+        self._writer = writer
         self._read_conn = read_conn
         self._read_lock = trio.Lock()
         self.max_log_lines = max_log_lines
         self.result_ttl_s = result_ttl_s
         self._clock = clock
-        self._writer_scope: trio.CancelScope | None = None
-        self._batches = 0
-        self._ops = 0
-        self._events_lost = 0
-        self._failing = False  # the last batch failed (touched by the writer thread only)
         self._closed = False
-        self._recent = RecentJobs(result_ttl_s)
+        self._recent = recent
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -162,17 +124,21 @@ class Journal(TransitionShortcuts):
                 functools.partial(_sql.connect, data_dir, readonly=True)
             )
             try:
-                send, receive = trio.open_memory_channel[_Op](QUEUE_SIZE)
+                send, receive = trio.open_memory_channel[Op](QUEUE_SIZE)
+                recent = RecentJobs(result_ttl_s)
+                writer = Writer(
+                    send=send, conn=write_conn, max_log_lines=max_log_lines, recent=recent
+                )
                 journal = cls(
-                    send=send,
-                    write_conn=write_conn,
+                    writer=writer,
                     read_conn=read_conn,
                     max_log_lines=max_log_lines,
                     result_ttl_s=result_ttl_s,
                     clock=clock,
+                    recent=recent,
                 )
                 async with trio.open_nursery() as nursery:
-                    await nursery.start(journal._write_loop, receive)
+                    await nursery.start(writer.run, receive)
                     if sweep:
                         await nursery.start(journal.run_sweeper)
                     try:
@@ -183,169 +149,14 @@ class Journal(TransitionShortcuts):
                         # queued, within its own deadline, then sees the channel close.
                         nursery.cancel_scope.cancel()
                         send.close()
-                        assert journal._writer_scope is not None
-                        journal._writer_scope.deadline = trio.current_time() + CLOSE_TIMEOUT_S
+                        assert writer.scope is not None
+                        writer.scope.deadline = trio.current_time() + CLOSE_TIMEOUT_S
             finally:
                 read_conn.close()
         finally:
             # Blocking, but brief (a WAL checkpoint at most), and it must happen even when
             # we are being cancelled, which rules out awaiting a thread here.
             write_conn.close()
-
-    async def _write_loop(
-        self,
-        receive: trio.MemoryReceiveChannel[_Op],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        """Commit queued operations in batches until the channel closes.
-
-        Shielded: shutdown closes the channel instead of cancelling, so that queued writes
-        are not lost; closing sets a deadline on this scope to bound that.
-        """
-        with trio.CancelScope(shield=True) as scope:
-            self._writer_scope = scope
-            task_status.started()
-            try:
-                while True:
-                    try:
-                        batch = [await receive.receive()]
-                    except trio.EndOfChannel:
-                        return
-                    while len(batch) < BATCH_MAX:
-                        try:
-                            batch.append(receive.receive_nowait())
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-                    committed = False
-                    try:
-                        await trio.to_thread.run_sync(self._commit, batch)
-                        committed = True
-                    finally:
-                        # Before anyone is woken: a caller told "done" reads what it wrote.
-                        if committed:
-                            self._file_recent(batch)
-                        else:
-                            self._recent.clear()
-                        # Wake every waiter, even when the commit blew up: they may be in
-                        # tasks outside our nursery that nothing else would wake.
-                        for op in batch:
-                            if op.done is not None:
-                                if not committed and op.error is None:
-                                    op.error = Unavailable("the journal writer failed")
-                                op.done.set()
-            finally:
-                leftover = 0
-                while True:
-                    try:
-                        op = receive.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                    leftover += 1
-                    if op.done is not None:
-                        op.error = Unavailable("the journal closed before this write")
-                        op.done.set()
-                receive.close()
-                if leftover:
-                    log.warning("journal closed with %d writes not committed", leftover)
-
-    def _file_recent(self, batch: list[_Op]) -> None:
-        """Keep the records a committed batch wrote, in its order (see the module doc)."""
-        recent = self._recent
-        for op in batch:
-            if op.kind == _PROGRESS:
-                recent.forget(op.payload[0])  # its progress changed (or the job finished)
-            elif op.kind == _CALL and op.error is None:
-                if op.effect == _RECORDS:
-                    for record in records_of(op.result):
-                        recent.put(record)
-                elif op.effect == _UNKNOWN:
-                    recent.clear()
-
-    def _commit(self, batch: list[_Op]) -> None:
-        """Run one batch as one transaction (in a worker thread)."""
-        conn = self._write_conn
-        lines: list[tuple[str, str, str, float]] = []
-        progress: dict[str, tuple[float, str | None]] = {}
-
-        def flush_events() -> None:
-            if progress:
-                _sql.set_progress(conn, progress)
-                progress.clear()
-            if lines:
-                _sql.append_logs(conn, lines, self.max_log_lines)
-                lines.clear()
-
-        fsync = any(op.durable for op in batch)
-        try:
-            if not fsync:
-                conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for op in batch:
-                if op.kind == _LOG:
-                    lines.append(op.payload)
-                elif op.kind == _PROGRESS:
-                    job_id, fraction, message = op.payload
-                    progress[job_id] = (fraction, message)
-                else:
-                    assert op.fn is not None
-                    flush_events()
-                    conn.execute("SAVEPOINT op")
-                    try:
-                        op.result = op.fn(conn)
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO op")
-                        op.error = exc
-                    conn.execute("RELEASE op")
-            flush_events()
-            conn.execute("COMMIT")
-            if not fsync:
-                conn.execute("PRAGMA synchronous = FULL")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if not fsync:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA synchronous = FULL")
-            if not isinstance(exc, sqlite3.Error):
-                raise  # a bug, not a disk problem: let it take the component down
-            if not self._failing:  # once per outage: a full disk fails every batch, retried
-                log.error("journal writes failing: %s (batch of %d writes)", exc, len(batch))
-            self._failing = True
-            for op in batch:
-                if op.kind != _CALL:
-                    self._events_lost += 1
-                elif op.error is None:
-                    op.result = None
-                    op.error = Unavailable(f"journal write failed: {exc}")
-        else:
-            if self._failing:
-                log.warning("journal writes succeed again")
-            self._failing = False
-        self._batches += 1
-        self._ops += len(batch)
-
-    async def _enqueue(self, op: _Op) -> None:
-        try:
-            await self._send.send(op)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise Unavailable("the journal is closed") from None
-
-    async def _call(
-        self,
-        fn: Callable[[sqlite3.Connection], T],
-        effect: int = _UNKNOWN,
-        *,
-        durable: bool = True,
-    ) -> T:
-        op = _Op(_CALL, fn=fn, effect=effect, durable=durable)
-        await self._enqueue(op)
-        assert op.done is not None
-        await op.done.wait()
-        if op.error is not None:
-            raise op.error
-        result: T = op.result
-        return result
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         async with self._read_lock:
@@ -371,14 +182,14 @@ class Journal(TransitionShortcuts):
         """
         if record.state not in STATES:
             raise ValidationError(f"unknown job state {record.state!r}")
-        return await self._call(
+        return await self._writer.call(
             functools.partial(
                 _sql.insert,
                 record=record,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
             ),
-            _RECORDS,
+            RECORDS,
         )
 
     async def create_many(
@@ -394,7 +205,9 @@ class Journal(TransitionShortcuts):
                 raise ValidationError(f"unknown job state {record.state!r}")
         if not jobs:
             return []
-        return await self._call(functools.partial(_sql.insert_many, jobs=list(jobs)), _RECORDS)
+        return await self._writer.call(
+            functools.partial(_sql.insert_many, jobs=list(jobs)), RECORDS
+        )
 
     async def apply(
         self,
@@ -415,9 +228,9 @@ class Journal(TransitionShortcuts):
         write = transition_write(
             job_input, result=result, error=error, cached=cached, now=self._clock()
         )
-        return await self._call(
+        return await self._writer.call(
             functools.partial(_sql.transition, job_id=job_id, write=write),
-            _RECORDS,
+            RECORDS,
             # A start promises nothing: lost, the job runs again (see the module doc).
             durable=job_input != JobInput.START,
         )
@@ -426,18 +239,18 @@ class Journal(TransitionShortcuts):
         """Record a running job's progress (fire-and-forget, batched; waits only when the
         writer is behind). Ignored once the job is no longer running."""
         fraction, text = progress_value(fraction, message)
-        await self._enqueue(_Op(_PROGRESS, payload=(str(job_id), fraction, text)))
+        await self._writer.enqueue(Op(PROGRESS, payload=(str(job_id), fraction, text)))
 
     async def append_log(self, job_id: str, line: str, stream: str = "stdout") -> None:
         """Append one log line (fire-and-forget, batched; waits only when the writer is
         behind). The job keeps its last ``max_log_lines`` lines (see
         :mod:`perfgate.store.retention`); lines are cut at 8 KiB."""
         payload = (str(job_id), str(stream), str(line), self._clock())
-        await self._enqueue(_Op(_LOG, payload=payload))
+        await self._writer.enqueue(Op(LOG, payload=payload))
 
     async def flush(self) -> None:
         """Wait until every write queued before this call is committed."""
-        await self._call(lambda _conn: None, _NO_JOB)
+        await self._writer.call(lambda _conn: None, NO_JOB)
 
     async def recover(self) -> list[JobRecord]:
         """Re-queue the jobs that were queued, running or retrying when the process stopped,
@@ -447,7 +260,7 @@ class Journal(TransitionShortcuts):
         Delivery is at-least-once: a job that was running is run again, and its ``attempts``
         grows by one more when it starts.
         """
-        return await self._call(_sql.requeue_pending)
+        return await self._writer.call(_sql.requeue_pending)
 
     async def scheduled(self) -> list[JobRecord]:
         """The jobs waiting for their ``run_at``, soonest first: the service re-arms them at
@@ -460,7 +273,7 @@ class Journal(TransitionShortcuts):
         cutoff = now - self.result_ttl_s
         total = 0
         while True:
-            deleted = await self._call(
+            deleted = await self._writer.call(
                 functools.partial(
                     _sql.sweep_chunk, finished_before=cutoff, chunk=retention.SWEEP_CHUNK
                 )
@@ -546,10 +359,10 @@ class Journal(TransitionShortcuts):
     def stats(self) -> JournalSnapshot:
         """Writer counters for the monitor."""
         return JournalSnapshot(
-            write_queue=self._send.statistics().current_buffer_used,
-            batches=self._batches,
-            ops=self._ops,
-            events_lost=self._events_lost,
+            write_queue=self._writer.queued,
+            batches=self._writer.batches,
+            ops=self._writer.ops,
+            events_lost=self._writer.events_lost,
             recent_jobs=len(self._recent),
         )
 
@@ -560,4 +373,4 @@ class Journal(TransitionShortcuts):
         """The ``synchronous`` setting the writer commits with (``FULL``: every commit is
         fsynced before the caller is answered). Read on the write connection, through the
         writer, since the setting is per connection."""
-        return await self._call(_sql.synchronous, _NO_JOB)
+        return await self._writer.call(_sql.synchronous, NO_JOB)

@@ -21,7 +21,7 @@ async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
 
 def _trace(journal: Journal) -> list[str]:
     statements: list[str] = []
-    journal._write_conn.set_trace_callback(statements.append)
+    journal._writer.conn.set_trace_callback(statements.append)
     return statements
 
 

@@ -464,7 +464,7 @@ async def test_a_writer_bug_wakes_its_waiters_and_surfaces(
             trio.open_nursery() as outside,
             Journal.open(tmp_path, max_log_lines=5, result_ttl_s=10.0) as journal,
         ):
-            monkeypatch.setattr(journal, "_commit", broken)
+            monkeypatch.setattr(journal._writer, "_commit", broken)
             outside.start_soon(waiter, journal)
             await trio.sleep_forever()
     assert info.group_contains(RuntimeError, match="bug")
