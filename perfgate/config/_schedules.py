@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 from cronsim import CronSim, CronSimError
 
-from perfgate.config._model import DEFAULT_TENANT
+from perfgate.config._auth import DEFAULT_TENANT
 from perfgate.errors import ConfigError
 from perfgate.priorities import PRIORITIES
 
