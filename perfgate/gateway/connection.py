@@ -336,8 +336,8 @@ class Connection(Writer, JobOps):
 
     # -- ops ----------------------------------------------------------------------------------
 
-    async def _handle(self, op: protocol.Op | protocol.ProtocolError) -> str:
-        if isinstance(op, protocol.ProtocolError):
+    async def _handle(self, op: protocol.Op | protocol.BadFrame) -> str:
+        if isinstance(op, protocol.BadFrame):
             return protocol.error(op.id, op.code, op.message)
         try:
             if isinstance(op, protocol.Ping):

@@ -1,7 +1,7 @@
 """The WebSocket message protocol, sans I/O: parse client frames, build server frames.
 
 Client frames are JSON objects with an ``op`` and an optional ``id`` (echoed in the reply).
-Parsing never raises for bad input: it returns a :class:`ProtocolError` carrying the ``id``
+Parsing never raises for bad input: it returns a :class:`BadFrame` (a value, not an exception) carrying the ``id``
 when one could be read, so that the reply can still be matched. Server frames are built as
 ``str`` here and nowhere else; a channel message is encoded once per fan-out and cached on
 the shared :class:`~perfgate.broker.Message`.
@@ -61,7 +61,7 @@ class Submit:
 
 
 @attrs.frozen
-class ProtocolError:
+class BadFrame:
     """A frame that could not be understood; ``id`` is set when the frame carried one."""
 
     id: RequestId
@@ -72,28 +72,28 @@ class ProtocolError:
 Op = Subscribe | Unsubscribe | Publish | Ping | Submit
 
 
-def _request_id(value: Any) -> RequestId | ProtocolError:
+def _request_id(value: Any) -> RequestId | BadFrame:
     if value is None or (isinstance(value, str | int) and not isinstance(value, bool)):
         if isinstance(value, str) and len(value) > 128:
-            return ProtocolError(None, "bad_request", "id: at most 128 characters")
+            return BadFrame(None, "bad_request", "id: at most 128 characters")
         return value
-    return ProtocolError(None, "bad_request", "id must be a string or an integer")
+    return BadFrame(None, "bad_request", "id must be a string or an integer")
 
 
-def parse(frame: str | bytes) -> Op | ProtocolError:
+def parse(frame: str | bytes) -> Op | BadFrame:
     """Parse one client frame. Never raises."""
     if isinstance(frame, bytes):
-        return ProtocolError(None, "bad_request", "binary frames are not supported; send JSON text")
+        return BadFrame(None, "bad_request", "binary frames are not supported; send JSON text")
     try:
         obj = jsontext.loads(frame)
     except jsontext.JsonTextError as exc:
         # Refused before anything is published: a value that cannot be encoded again
         # (NaN, a lone surrogate) would be acked with an offset and then never delivered.
-        return ProtocolError(None, "bad_request", f"not valid JSON: {exc}"[:200])
+        return BadFrame(None, "bad_request", f"not valid JSON: {exc}"[:200])
     if not isinstance(obj, dict):
-        return ProtocolError(None, "bad_request", "a frame must be a JSON object")
+        return BadFrame(None, "bad_request", "a frame must be a JSON object")
     rid = _request_id(obj.get("id"))
-    if isinstance(rid, ProtocolError):
+    if isinstance(rid, BadFrame):
         return rid
     op = obj.get("op")
     if op == "ping":
@@ -103,25 +103,25 @@ def parse(frame: str | bytes) -> Op | ProtocolError:
         if since is not None and (
             not isinstance(since, int) or isinstance(since, bool) or since < 0
         ):
-            return ProtocolError(rid, "invalid", "since must be a non-negative integer")
+            return BadFrame(rid, "invalid", "since must be a non-negative integer")
         epoch = obj.get("epoch")
         if epoch is not None and not isinstance(epoch, str):
-            return ProtocolError(rid, "invalid", "epoch must be a string")
+            return BadFrame(rid, "invalid", "epoch must be a string")
         return Subscribe(rid, obj.get("channel"), since, epoch)
     if op == "unsubscribe":
         return Unsubscribe(rid, obj.get("channel"))
     if op == "publish":
         if "data" not in obj:
-            return ProtocolError(rid, "invalid", "publish needs 'data'")
+            return BadFrame(rid, "invalid", "publish needs 'data'")
         priority = obj.get("priority", "normal")
         if priority not in PRIORITIES:
-            return ProtocolError(rid, "invalid", f"priority must be one of {list(PRIORITIES)}")
+            return BadFrame(rid, "invalid", f"priority must be one of {list(PRIORITIES)}")
         return Publish(rid, obj.get("channel"), obj["data"], priority)
     if op == "submit":
         return Submit(rid, {k: v for k, v in obj.items() if k not in ("op", "id")})
     if op is None:
-        return ProtocolError(rid, "bad_request", "missing 'op'")
-    return ProtocolError(rid, "unknown_op", f"unknown op {str(op)[:64]!r}")
+        return BadFrame(rid, "bad_request", "missing 'op'")
+    return BadFrame(rid, "unknown_op", f"unknown op {str(op)[:64]!r}")
 
 
 # -- server frames ----------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_parse_ops() -> None:
 )
 def test_parse_errors_carry_the_id(frame: str | bytes, code: str, rid: object) -> None:
     result = protocol.parse(frame)
-    assert isinstance(result, protocol.ProtocolError)
+    assert isinstance(result, protocol.BadFrame)
     assert (result.code, result.id) == (code, rid)
 
 
@@ -87,16 +87,16 @@ def test_parse_never_raises_and_answers_each_frame_for_what_it_is(text: str) -> 
     except ValueError:
         obj = None
     if not isinstance(obj, dict):
-        assert result == protocol.ProtocolError(None, "bad_request", result.message)
+        assert result == protocol.BadFrame(None, "bad_request", result.message)
         return
     rid = obj.get("id")
     good_id = rid is None or (type(rid) in (int, str) and len(str(rid)) <= 128)
     if not good_id:
-        assert result == protocol.ProtocolError(None, "bad_request", result.message)
+        assert result == protocol.BadFrame(None, "bad_request", result.message)
         assert result.message.startswith("id")
         return
     op = obj.get("op")
-    if isinstance(result, protocol.ProtocolError):
+    if isinstance(result, protocol.BadFrame):
         # A frame with a readable id is always answered with that id.
         assert result.id == rid
         assert result.code in ("bad_request", "invalid", "unknown_op") and result.message
@@ -256,7 +256,7 @@ def test_submit_frame_carries_the_body_without_op_and_id() -> None:
     op = protocol.parse('{"op": "submit", "id": 3, "task": "echo", "args": {"x": 1}}')
     assert op == protocol.Submit(3, {"task": "echo", "args": {"x": 1}})
     bad = protocol.parse('{"op": "submit", "id": true, "task": "echo"}')
-    assert isinstance(bad, protocol.ProtocolError) and bad.code == "bad_request"
+    assert isinstance(bad, protocol.BadFrame) and bad.code == "bad_request"
 
 
 def test_error_frames_carry_the_field_errors_of_the_http_problem() -> None:
