@@ -1,4 +1,5 @@
-"""Pool events are applied in groups (each job's in order, jobs concurrently, so a group's
+"""The pool's events (perfgate/jobs/events.py): the channel drops only progress, and gives back
+what was not applied in order. Pool events are applied in groups (each job's in order, jobs concurrently, so a group's
 transitions share one commit); a published state is the state a read returns; a long-poll
 woken by the final state answers without reading the journal again."""
 
@@ -12,8 +13,15 @@ import pytest
 import trio
 
 from perfgate.jobs import JobService
-from perfgate.jobs.events import PoolEvents
-from perfgate.jobs.lifecycle import JobError, JobState, LogEvent, ResultEvent, StateEvent
+from perfgate.jobs.events import MAX_PENDING_PROGRESS, PoolEvents
+from perfgate.jobs.lifecycle import (
+    JobError,
+    JobState,
+    LogEvent,
+    ProgressEvent,
+    ResultEvent,
+    StateEvent,
+)
 from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobRecord, Journal, _sql, new_job_id
@@ -185,3 +193,27 @@ async def test_submit_and_wait_reads_nothing_and_a_long_poll_reads_once(
                 counting.reads == 1
             )  # the first read only: the final record came with the wake-up
             nursery.cancel_scope.cancel()
+
+
+def test_only_progress_is_dropped_past_the_limit_and_applying_frees_room() -> None:
+    events = PoolEvents()
+    for _ in range(MAX_PENDING_PROGRESS + 2):
+        events.put("a", ProgressEvent(0.5))
+    events.put("a", StateEvent(JobState.SUCCEEDED, 1))  # never dropped
+    assert (len(events), events.progress_dropped) == (MAX_PENDING_PROGRESS + 1, 2)
+    group = events.take(3)
+    events.give_back(group, [True, True, True])  # three progress events applied: room for three
+    for fraction in (0.6, 0.7, 0.8, 0.9):
+        events.put("a", ProgressEvent(fraction))
+    assert events.progress_dropped == 3
+
+
+def test_unapplied_events_go_back_in_front_in_their_order() -> None:
+    events = PoolEvents()
+    sent = [("a", LogEvent(f"line {i}", "stdout")) for i in range(5)]
+    for job_id, event in sent:
+        events.put(job_id, event)
+    group = events.take(4)
+    assert group == sent[:4] and len(events) == 1
+    events.give_back(group, [True, False, True, False])
+    assert events.take(10) == [sent[1], sent[3], sent[4]]

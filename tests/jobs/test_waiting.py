@@ -1,4 +1,5 @@
-"""``?wait=S`` answers as soon as the job finishes, never after the full wait."""
+"""Long-polls (perfgate/jobs/waiting.py): ``?wait=S`` answers as soon as the job finishes,
+never after the full wait."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 import attrs
 import httpx
 import trio
+import trio.testing
 
 from perfgate.config import load_config
 from perfgate.jobs import JobService
+from perfgate.jobs.waiting import LongPolls
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobRecord
 
@@ -62,3 +65,61 @@ async def test_a_finish_during_the_first_read_is_not_missed(autojump_clock: Any)
     done = await service.wait("j1", 30)
     assert done.state == "succeeded"
     assert trio.current_time() - started < 1, "the long-poll slept through the job's end"
+
+
+# -- LongPolls and Waiter, without a service ---------------------------------------------------
+
+
+def _record(job_id: str, state: str) -> JobRecord:
+    return JobRecord(id=job_id, task="echo", args={}, state=state)
+
+
+async def test_a_final_record_wakes_every_waiter_of_its_job_only(autojump_clock: Any) -> None:
+    polls = LongPolls()
+    woken: list[JobRecord | None] = []
+
+    async def wait(job_id: str) -> None:
+        with polls.waiting(job_id) as waiter:
+            with trio.move_on_after(60):
+                await waiter.until_finished(None, _never)
+            woken.append(waiter.record)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait, "a")
+        nursery.start_soon(wait, "a")
+        nursery.start_soon(wait, "b")
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(polls) == 3
+        done = _record("a", "succeeded")
+        polls.finished(done)
+        await trio.testing.wait_all_tasks_blocked()
+        assert woken == [done, done] and len(polls) == 1
+    assert woken == [done, done, None]  # "b" timed out, with no record
+    assert len(polls) == 0
+
+
+async def test_wake_all_lets_every_waiter_answer_without_a_record(autojump_clock: Any) -> None:
+    polls = LongPolls()
+    with polls.waiting("a") as waiter:
+        polls.wake_all()
+        with trio.fail_after(1):
+            await waiter.until_finished(None, _never)
+        assert waiter.record is None
+
+
+async def test_a_job_finishing_elsewhere_is_found_by_polling(autojump_clock: Any) -> None:
+    polls = LongPolls()
+    reads: list[float] = []
+
+    async def finished() -> bool:
+        reads.append(trio.current_time())
+        return len(reads) == 3
+
+    start = trio.current_time()
+    with polls.waiting("a") as waiter:
+        await waiter.until_finished(0.5, finished)
+    assert [round(t - start, 6) for t in reads] == [0.5, 1.0, 1.5]
+
+
+async def _never() -> bool:
+    return False
