@@ -17,9 +17,6 @@ from perfgate.pool import JobSpec, check_args
 from perfgate.schema import SUBMIT_JOB
 from perfgate.store import QUEUED, SCHEDULED, JobRecord, body_fingerprint, new_job_id
 
-#: Submit fields added after idempotency keys existed: they count in a fingerprint only when given.
-_LATER_FIELDS = frozenset({"delay_s", "run_at"})
-
 
 @attrs.frozen
 class Prepared:
@@ -59,15 +56,8 @@ def prepare(
     )
     validate(spec)
     key = request["idempotency_key"]
-    # Fields added later count only when given, so a key's fingerprint stays the same across
-    # an upgrade.
-    fingerprint = body_fingerprint(
-        {
-            k: v
-            for k, v in request.items()
-            if k != "idempotency_key" and not (k in _LATER_FIELDS and v is None)
-        }
-    )
+    # The key names the request and is not part of it; only the job's own fields count.
+    fingerprint = body_fingerprint(request)
     record = JobRecord(
         id=spec.id,
         task=spec.task,

@@ -15,9 +15,11 @@ from typing import Any
 
 from perfgate.errors import ValidationError
 
-#: The submit-body fields that decide what a job *does*. ``idempotency_key`` is left out: it
-#: names the request, it is not part of it. Absent fields and ``null`` fields are the same.
-FINGERPRINT_FIELDS = ("task", "args", "priority", "timeout_s", "max_retries")
+#: The submit-body fields that decide what a job *does* (and when: ``delay_s``, ``run_at``).
+#: ``idempotency_key`` is left out: it names the request, it is not part of it. Absent fields
+#: and ``null`` fields are the same, so a field added later leaves the fingerprints of bodies
+#: that do not use it unchanged (a key stays valid across an upgrade).
+FINGERPRINT_FIELDS = ("task", "args", "priority", "timeout_s", "max_retries", "delay_s", "run_at")
 
 
 def canonical_json(value: Any) -> bytes:

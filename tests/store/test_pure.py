@@ -68,6 +68,8 @@ def test_body_fingerprint_null_is_absent_but_a_value_is_not() -> None:
         {"timeout_s": 5},
         {"max_retries": 1},
         {"args": {"x": 1.0}},
+        {"delay_s": 5},
+        {"run_at": "2030-01-01T09:00:00Z"},
     ],
 )
 def test_body_fingerprint_differs_when_the_job_differs(change: dict[str, object]) -> None:
