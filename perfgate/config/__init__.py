@@ -1,11 +1,9 @@
 """Configuration: frozen attrs sections, loaded from TOML, ``PERFGATE_*`` and flags."""
 
 from perfgate.config._args import ARG_TYPES, TEMPLATE_TOKEN, TaskArg, placeholders
+from perfgate.config._auth import DEFAULT_TENANT, SCOPES, AuthConfig, TokenGrant
 from perfgate.config._load import DEFAULT_FILE, ENV_PREFIX, load_config
 from perfgate.config._model import (
-    DEFAULT_TENANT,
-    SCOPES,
-    AuthConfig,
     CacheConfig,
     Config,
     GatewayConfig,
@@ -14,14 +12,10 @@ from perfgate.config._model import (
     PoolConfig,
     ServerConfig,
     StoreConfig,
-    TaskConfig,
-    TokenGrant,
-    builtin_tasks,
-    is_loopback,
-    parse_address,
-    parse_redis_url,
 )
 from perfgate.config._schedules import CATCH_UP, ScheduleConfig
+from perfgate.config._tasks import TaskConfig, builtin_tasks
+from perfgate.config._values import is_loopback, parse_address, parse_redis_url
 from perfgate.priorities import PRIORITIES
 
 __all__ = [

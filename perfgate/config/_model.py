@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from perfgate.config._auth import DEFAULT_TENANT, SCOPES, AuthConfig, TokenGrant
+from perfgate.config._auth import AuthConfig
 from perfgate.config._tasks import TaskConfig, builtin_tasks
 from perfgate.config._values import (
     address,
@@ -26,33 +26,11 @@ from perfgate.config._values import (
     non_negative,
     origins,
     parse_address,
-    parse_redis_url,
     percent,
     positive,
     public_ws_url,
 )
 from perfgate.errors import ConfigError
-
-__all__ = [
-    "DEFAULT_TENANT",
-    "SCOPES",
-    "SECTIONS",
-    "AuthConfig",
-    "CacheConfig",
-    "Config",
-    "GatewayConfig",
-    "HttpConfig",
-    "MonitorConfig",
-    "PoolConfig",
-    "ServerConfig",
-    "StoreConfig",
-    "TaskConfig",
-    "TokenGrant",
-    "builtin_tasks",
-    "is_loopback",
-    "parse_address",
-    "parse_redis_url",
-]
 
 
 @attrs.frozen
