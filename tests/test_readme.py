@@ -14,8 +14,9 @@ import attrs
 import pytest
 
 from perfgate.config import TaskArg
-from perfgate.config._model import SECTIONS, TaskConfig, builtin_tasks
+from perfgate.config._model import SECTIONS
 from perfgate.config._schedules import ScheduleConfig
+from perfgate.config._tasks import TaskConfig, builtin_tasks
 from tests.helpers import start_server, stop_server
 
 README = (Path(__file__).parent.parent / "README.md").read_text()

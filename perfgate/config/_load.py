@@ -17,8 +17,9 @@ from typing import Any
 
 import attrs
 
-from perfgate.config._model import SECTIONS, Config, TaskConfig, builtin_tasks
+from perfgate.config._model import SECTIONS, Config
 from perfgate.config._schedules import ScheduleConfig
+from perfgate.config._tasks import TaskConfig, builtin_tasks
 from perfgate.errors import ConfigError
 
 ENV_PREFIX = "PERFGATE_"
