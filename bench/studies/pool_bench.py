@@ -77,9 +77,9 @@ async def pool_round(
     expected = 0
 
     def on_event(job_id: str, event: PoolEvent) -> None:
-        # How the server consumes the pool (the job service is an on_event relay and never
-        # awaits a handle), so the throughput phase counts final states here instead of
-        # running 3000 JobHandle.wait() calls that no real caller makes.
+        # How the server consumes the pool (its on_event is the job service's events channel;
+        # nothing awaits a handle), so the throughput phase counts final states here instead
+        # of running 3000 JobHandle.wait() calls that no real caller makes.
         if isinstance(event, StateEvent) and event.state in FINAL_STATES:
             finished[event.state] = finished.get(event.state, 0) + 1
             if sum(finished.values()) == expected:
