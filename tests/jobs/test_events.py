@@ -5,14 +5,11 @@ woken by the final state answers without reading the journal again."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
-from perfgate.jobs import JobService
 from perfgate.jobs.events import MAX_PENDING_PROGRESS, PoolEvents
 from perfgate.jobs.lifecycle import (
     JobError,
@@ -22,10 +19,9 @@ from perfgate.jobs.lifecycle import (
     ResultEvent,
     StateEvent,
 )
-from perfgate.pool import Pool
-from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobRecord, Journal, _sql, new_job_id
 from tests.conftest import make_config
+from tests.jobs.service_helpers import make_service, service_over_pool
 
 
 class CountingJournal:
@@ -43,31 +39,6 @@ class CountingJournal:
         return await self._journal.get(job_id)
 
 
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    async with Journal.open(tmp_path / "data", max_log_lines=100, result_ttl_s=60) as opened:
-        yield opened
-
-
-def _service(
-    config: Any, pool: Any, journal: Any, publish: Any = None, events: PoolEvents | None = None
-) -> JobService:
-    readiness = Readiness()
-    readiness.advance(Phase.READY)
-
-    async def _quiet(channel: str, data: Any) -> int:
-        return 0
-
-    return JobService(
-        config=config,
-        pool=pool,
-        journal=journal,
-        publish=publish or _quiet,
-        readiness=readiness,
-        events=events,
-    )
-
-
 async def _queued(journal: Journal, count: int) -> list[str]:
     ids = []
     for _ in range(count):
@@ -77,7 +48,7 @@ async def _queued(journal: Journal, count: int) -> list[str]:
 
 
 async def test_a_group_of_transitions_shares_one_commit(tmp_path: Path, journal: Journal) -> None:
-    service = _service(make_config(tmp_path), None, journal)
+    service = make_service(make_config(tmp_path), None, journal)
     ids = await _queued(journal, 20)
     for job_id in ids:
         service.on_pool_event(job_id, StateEvent(JobState.RUNNING, 1))
@@ -102,7 +73,6 @@ async def test_every_published_state_is_the_state_a_read_returns(
     config = make_config(tmp_path)
     disk = _sql.connect(tmp_path / "data", readonly=True)  # bypasses the journal's memory
     seen: list[tuple[str, str]] = []
-    events = PoolEvents()
 
     async def publish(channel: str, data: Any) -> int:
         if data.get("event") == "state":
@@ -114,24 +84,23 @@ async def test_every_published_state_is_the_state_a_read_returns(
             seen.append((job_id, data["state"]))
         return 0
 
-    async with Pool(config.pool, config.tasks, on_event=events.put) as pool:
-        service = _service(config, pool, journal, publish, events)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(service.run)
-            jobs = [
-                (await service.submit({"task": "echo", "args": {"i": i}}))[0] for i in range(12)
-            ]
-            with trio.fail_after(30):
-                done = [await service.wait(job.id, 30) for job in jobs]
-            assert [job.state for job in done] == ["succeeded"] * 12
-            cancelled = (await service.submit({"task": "sleep", "args": {"seconds": 30}}))[0]
-            with trio.fail_after(30):
-                while (await service.get(cancelled.id)).state != "running":  # noqa: ASYNC110
-                    await trio.sleep(0.01)
-            assert (await service.cancel(cancelled.id)).state == "cancelled"
-            await service.settle()
-            assert (await service.get(cancelled.id)).state == "cancelled"
-            nursery.cancel_scope.cancel()
+    async with (
+        service_over_pool(config, journal, publish) as service,
+        trio.open_nursery() as nursery,
+    ):
+        await nursery.start(service.run)
+        jobs = [(await service.submit({"task": "echo", "args": {"i": i}}))[0] for i in range(12)]
+        with trio.fail_after(30):
+            done = [await service.wait(job.id, 30) for job in jobs]
+        assert [job.state for job in done] == ["succeeded"] * 12
+        cancelled = (await service.submit({"task": "sleep", "args": {"seconds": 30}}))[0]
+        with trio.fail_after(30):
+            while (await service.get(cancelled.id)).state != "running":  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        assert (await service.cancel(cancelled.id)).state == "cancelled"
+        await service.settle()
+        assert (await service.get(cancelled.id)).state == "cancelled"
+        nursery.cancel_scope.cancel()
     # (the pool may also report ``queued`` as it takes a job)
     for job in jobs:
         assert [s for j, s in seen if j == job.id and s != "queued"] == ["running", "succeeded"]
@@ -143,7 +112,7 @@ async def test_an_interrupted_group_is_applied_again_in_order_without_repeats(
 ) -> None:
     """A cancellation in the middle of a group leaves what was not applied queued, in order,
     and applies nothing twice: the next settle finishes the job with one copy of its log."""
-    service = _service(make_config(tmp_path), None, journal)
+    service = make_service(make_config(tmp_path), None, journal)
     [job_id] = await _queued(journal, 1)
     held = trio.Event()
     real_mark_finished = journal.mark_finished
@@ -176,23 +145,18 @@ async def test_submit_and_wait_reads_nothing_and_a_long_poll_reads_once(
 ) -> None:
     config = make_config(tmp_path)
     counting = CountingJournal(journal)
-    events = PoolEvents()
-    async with Pool(config.pool, config.tasks, on_event=events.put) as pool:
-        service = _service(config, pool, counting, events=events)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(service.run)
-            with trio.fail_after(30):
-                job, created = await service.submit_and_wait({"task": "echo", "args": {"a": 1}}, 30)
-            assert created and job.state == "succeeded" and job.result == {"a": 1}
-            assert counting.reads == 0
-            queued, _ = await service.submit({"task": "echo", "args": {"b": 2}})
-            with trio.fail_after(30):
-                finished = await service.wait(queued.id, 30)
-            assert finished.state == "succeeded" and finished.result == {"b": 2}
-            assert (
-                counting.reads == 1
-            )  # the first read only: the final record came with the wake-up
-            nursery.cancel_scope.cancel()
+    async with service_over_pool(config, counting) as service, trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        with trio.fail_after(30):
+            job, created = await service.submit_and_wait({"task": "echo", "args": {"a": 1}}, 30)
+        assert created and job.state == "succeeded" and job.result == {"a": 1}
+        assert counting.reads == 0
+        queued, _ = await service.submit({"task": "echo", "args": {"b": 2}})
+        with trio.fail_after(30):
+            finished = await service.wait(queued.id, 30)
+        assert finished.state == "succeeded" and finished.result == {"b": 2}
+        assert counting.reads == 1  # the first read only: the final record came with the wake-up
+        nursery.cancel_scope.cancel()
 
 
 def test_only_progress_is_dropped_past_the_limit_and_applying_frees_room() -> None:

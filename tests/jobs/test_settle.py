@@ -3,21 +3,16 @@ and ``settle`` applies events nobody applied yet (those reported as the pool clo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 import trio.testing
 
-from perfgate.jobs import JobService
-from perfgate.jobs.events import PoolEvents
 from perfgate.jobs.lifecycle import JobState, LogEvent, ResultEvent, StateEvent
-from perfgate.pool import Pool
-from perfgate.readiness import Phase, Readiness
 from perfgate.store import JobRecord, Journal, new_job_id
 from tests.conftest import make_config
+from tests.jobs.service_helpers import make_service, service_over_pool
 
 
 class HeldFinishJournal:
@@ -37,63 +32,37 @@ class HeldFinishJournal:
         return await self._journal.mark_finished(*args, **kwargs)
 
 
-async def _publish(channel: str, data: Any) -> int:
-    return 0
-
-
-def _service(config: Any, pool: Any, journal: Any, events: PoolEvents | None = None) -> JobService:
-    readiness = Readiness()
-    readiness.advance(Phase.READY)
-    return JobService(
-        config=config,
-        pool=pool,
-        journal=journal,
-        publish=_publish,
-        readiness=readiness,
-        events=events,
-    )
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    async with Journal.open(tmp_path / "data", max_log_lines=100, result_ttl_s=60) as opened:
-        yield opened
-
-
 async def test_drain_returns_only_once_the_finished_job_is_committed(
     tmp_path: Path, journal: Journal
 ) -> None:
     config = make_config(tmp_path)
     held = HeldFinishJournal(journal)
-    events = PoolEvents()
-    async with Pool(config.pool, config.tasks, on_event=events.put) as pool:
-        service = _service(config, pool, held, events)
-        async with trio.open_nursery() as nursery:
-            await nursery.start(service.run)
-            job, _ = await service.submit({"task": "echo", "args": {"x": 1}})
-            drained = trio.Event()
+    async with service_over_pool(config, held) as service, trio.open_nursery() as nursery:
+        await nursery.start(service.run)
+        job, _ = await service.submit({"task": "echo", "args": {"x": 1}})
+        drained = trio.Event()
 
-            async def drain() -> None:
-                await service.drain(20)
-                drained.set()
+        async def drain() -> None:
+            await service.drain(20)
+            drained.set()
 
-            nursery.start_soon(drain)
-            with trio.fail_after(20):
-                await held.entered.wait()  # the job ended; its final state is being written
-            await trio.testing.wait_all_tasks_blocked()
-            assert not drained.is_set(), "drain returned before the final state was written"
-            held.release.set()
-            with trio.fail_after(20):
-                await drained.wait()
-            record = await journal.get(job.id)
-            nursery.cancel_scope.cancel()
+        nursery.start_soon(drain)
+        with trio.fail_after(20):
+            await held.entered.wait()  # the job ended; its final state is being written
+        await trio.testing.wait_all_tasks_blocked()
+        assert not drained.is_set(), "drain returned before the final state was written"
+        held.release.set()
+        with trio.fail_after(20):
+            await drained.wait()
+        record = await journal.get(job.id)
+        nursery.cancel_scope.cancel()
     assert record is not None and (record.state, record.result) == ("succeeded", {"x": 1})
 
 
 async def test_settle_applies_events_no_task_applied(tmp_path: Path, journal: Journal) -> None:
     """After the pool closed (the event pump already cancelled), what it reported last still
     reaches the journal."""
-    service = _service(make_config(tmp_path), None, journal)
+    service = make_service(make_config(tmp_path), None, journal)
     record, _ = await journal.create(JobRecord(id=new_job_id(), task="echo", args={"x": 2}))
     service.on_pool_event(record.id, StateEvent(JobState.RUNNING, attempt=1))
     service.on_pool_event(record.id, LogEvent(line="hello", stream="stdout"))
