@@ -66,7 +66,8 @@ class AsyncClient:
         self._link: JobLink | None = None
         self._link_lock = anyio.Lock()
         self._ws_retry_at = 0.0
-        # Unknown until /v1/info says; the gateway's default limit until then.
+        # How fast submit frames may go: unknown until /v1/info says; the gateway's default
+        # frame limit until then.
         self._pace = p.FramePace(100.0)
         self._submit_over_ws = use_ws
         self._tg: anyio.abc.TaskGroup | None = None
@@ -116,9 +117,7 @@ class AsyncClient:
             info = await self.request("GET", "/v1/info")
             info = info if isinstance(info, dict) else {}
             self._ws_endpoint = p.resolve_ws_url(self._endpoint, info.get("ws"))
-            rate = info.get("ws_rate_limit_per_s")
-            if isinstance(rate, int | float) and not isinstance(rate, bool) and rate >= 0:
-                self._pace = p.FramePace(float(rate))
+            self._pace = p.submit_pace(info)
         return self._ws_endpoint
 
     async def connect_ws(self) -> WebSocket:
@@ -180,8 +179,9 @@ class AsyncClient:
 
     async def _submit(self, body: dict[str, Any]) -> AsyncJob:
         link = await self._job_link()
-        # Over the gateway's frame limit the connection would be closed (1008): the frames
-        # the pace does not allow go over HTTP instead of waiting.
+        # A server that holds submit frames to its frame limit would close the connection
+        # over it (1008): the frames the pace does not allow go over HTTP instead of waiting.
+        # A server that paces submits itself (by those in flight) sets no pace.
         if link is not None and self._pace.take(anyio.current_time()):
             try:
                 job, watch = await link.submit(body, timeout_s=self.timeout_s)

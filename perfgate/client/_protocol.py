@@ -370,3 +370,21 @@ class FramePace:
             self.tokens -= 1.0
             return True
         return False
+
+
+def submit_pace(info: Any) -> FramePace:
+    """The pace of ``submit`` frames on a gateway, from ``GET /v1/info``: none when it says
+    ``ws_submits_in_flight`` (submits are paced by the server, by those in flight: TCP pushes
+    back), else its frame limit ``ws_rate_limit_per_s`` (a server closing the connection
+    over it), else the gateway's default limit."""
+    info = info if isinstance(info, dict) else {}
+    if _is_number(info.get("ws_submits_in_flight")):
+        return FramePace(0.0)
+    rate = info.get("ws_rate_limit_per_s")
+    if _is_number(rate) and rate >= 0:
+        return FramePace(float(rate))
+    return FramePace(100.0)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

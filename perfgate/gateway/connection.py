@@ -41,7 +41,7 @@ from perfgate.errors import WS_CLOSE_CODES, Conflict, NotFound, PerfgateError, V
 from perfgate.gateway import channels, protocol
 from perfgate.gateway._wire import GatewayStream
 from perfgate.gateway.heartbeat import HeartbeatPolicy, HeartbeatTiming, Timer
-from perfgate.gateway.jobs import JobOps, JobSubmitter
+from perfgate.gateway.jobs import SUBMIT_SETTLE_S, JobOps, JobSubmitter, SubmitSlots
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, FrameCache
 from perfgate.gateway.pulse import Pulse
 from perfgate.gateway.state import ConnInput, ConnState, takes_close_request, transition
@@ -77,6 +77,7 @@ class Connection(Writer, JobOps):
         "_read_scope",
         "_state",
         "_stats",
+        "_submits",
         "_subs",
         "_timer",
         "_wire",
@@ -146,6 +147,7 @@ class Connection(Writer, JobOps):
         self._last_sent_at = -math.inf
         self._pending_reserved = 0
         self._subs: dict[str, Subscription] = {}
+        self._submits: SubmitSlots | None = None
         self._state = ConnState.OPEN
         self.close_code: int | None = None
         self.close_reason: str | None = None
@@ -179,6 +181,19 @@ class Connection(Writer, JobOps):
         self.budget.drop(trio.current_time())
         self._stats.messages_dropped += 1
         self._wake_for_budget()
+
+    def flush_now(self) -> None:
+        """Write what is queued now, batch window or not (a job's final state is queued:
+        someone waits for it)."""
+        if self._queue:
+            self._urgent = True
+            self._ensure_writer(-math.inf)
+
+    def _submit_slots(self) -> SubmitSlots:
+        slots = self._submits
+        if slots is None:  # made on the first submit: most connections never submit
+            slots = self._submits = SubmitSlots()
+        return slots
 
     def on_timer(self, now: float) -> None:
         """The :class:`Pulse` calls this at the time set by :meth:`_schedule`: close a slow
@@ -238,6 +253,8 @@ class Connection(Writer, JobOps):
             self.request_close(None)  # the peer left, or a limit was hit
             await self._close()
         finally:
+            with trio.CancelScope(shield=True):
+                await self._settle_submits(SUBMIT_SETTLE_S)
             self._nursery = None
             with trio.CancelScope(shield=True) as cleanup:
                 cleanup.deadline = trio.current_time() + 1.0
@@ -245,7 +262,9 @@ class Connection(Writer, JobOps):
 
     async def _close(self) -> None:
         if self._state is ConnState.DRAINING:
-            # Graceful (drain): let the writer empty the queue first, within the bound.
+            # Graceful (drain): the submits in flight queue their acks, then the writer
+            # empties the queue, within the bound.
+            await self._settle_submits(self._close_timeout_s)
             self._ensure_writer(-math.inf)
             if self._writer_running:
                 self._writer_done = done = trio.Event()
@@ -297,11 +316,13 @@ class Connection(Writer, JobOps):
                 text = await ws.get_message()
                 now = trio.current_time()
                 self._policy.on_traffic(now)
-                if self._bucket.take(now) > 0:
+                op = protocol.parse(text)
+                # Submits are paced by the submits in flight, not by the frame rate (JobOps).
+                if not isinstance(op, protocol.Submit) and self._bucket.take(now) > 0:
                     self.request_close("rate limit exceeded")
                     return
                 self._stats.requests += 1
-                reply = await self._handle(protocol.parse(text))
+                reply = await self._handle(op)
                 if reply:
                     await self._queue_control(reply)
         except Exception as exc:
@@ -342,12 +363,13 @@ class Connection(Writer, JobOps):
         try:
             if isinstance(op, protocol.Ping):
                 return protocol.ack(op.id)
+            if isinstance(op, protocol.Submit):
+                await self._start_submit(op)  # its reply is queued by its own task
+                return ""
             if isinstance(op, protocol.Subscribe):
                 return await self._subscribe(op)
             if isinstance(op, protocol.Unsubscribe):
                 return await self._unsubscribe(op)
-            if isinstance(op, protocol.Submit):
-                return await self._submit(op)
             name = channels.check_client_publish(self.principal, op.channel)
             offset = await self._hub.publish(name, op.data, priority=op.priority)
             return protocol.ack(op.id, channel=name, offset=offset)

@@ -16,6 +16,7 @@ from perfgate.auth import Authenticator
 from perfgate.config import Config
 from perfgate.errors import PerfgateError
 from perfgate.gateway import WS_PATH
+from perfgate.gateway.jobs import SUBMITS_IN_FLIGHT
 from perfgate.http.channels import blueprint as channels_blueprint
 from perfgate.http.documents import documents_blueprint
 from perfgate.http.edge import install_edge
@@ -39,6 +40,7 @@ INFO_SCHEMA = {
         "version": {"type": "string"},
         "ws": {"type": "string"},
         "ws_rate_limit_per_s": {"type": "number"},
+        "ws_submits_in_flight": {"type": "integer"},
     },
     "required": ["version", "ws"],
 }
@@ -100,6 +102,8 @@ def create_app(state: AppState) -> Quart:
             "version": __version__,
             "ws": dashboard_ws_url(state),
             "ws_rate_limit_per_s": state.config.gateway.rate_limit_per_s,
+            # Submit frames are held to this many in flight, not to the frame rate.
+            "ws_submits_in_flight": SUBMITS_IN_FLIGHT,
         }
 
     @app.get("/openapi.json")

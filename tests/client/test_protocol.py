@@ -185,3 +185,14 @@ def test_frame_pace_stays_under_the_gateway_limit() -> None:
     assert sent <= 100 * 10
     assert p.FramePace(0.0).take(0.0) and p.FramePace(0.0).room(0.0) == float("inf")
     assert p.FramePace(1.0).capacity == 1.0
+
+
+def test_submit_pace_follows_what_the_server_says() -> None:
+    # A server that paces submits itself (by those in flight): none on the client side.
+    unpaced = p.submit_pace({"ws_rate_limit_per_s": 100, "ws_submits_in_flight": 64})
+    assert unpaced.room(0.0) == float("inf")
+    # An older server closes the connection over its frame limit: keep under it.
+    assert p.submit_pace({"ws_rate_limit_per_s": 10}).rate_per_s == 10.0
+    assert p.submit_pace({"ws_rate_limit_per_s": 0}).room(0.0) == float("inf")
+    for info in ({}, None, {"ws_rate_limit_per_s": True}, {"ws_submits_in_flight": "64"}):
+        assert p.submit_pace(info).rate_per_s == 100.0  # the gateway's default limit

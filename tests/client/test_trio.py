@@ -166,3 +166,33 @@ async def test_info_tells_where_the_gateway_is(service_factory: Any) -> None:
     plain = await service_factory()
     async with AsyncClient(plain.http, timeout_s=10) as client:
         assert (await client.request("GET", "/v1/info"))["ws"] == plain.ws + "/ws"
+
+
+async def test_many_submits_in_flight_all_go_over_the_websocket(
+    service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gateway paces submits by those in flight, not by its frame limit (100/s by
+    # default): a client with hundreds in flight keeps them all on the WebSocket, pipelined,
+    # instead of spilling the ones over the frame limit onto HTTP.
+    async with AsyncClient(service.http, timeout_s=20) as client:
+        http_calls: list[tuple[str, str]] = []
+        request = client._http.request
+
+        async def counted(method: str, path: str, **kwargs: Any) -> Any:
+            http_calls.append((method, path))
+            return await request(method, path, **kwargs)
+
+        monkeypatch.setattr(client._http, "request", counted)
+        results: list[Any] = [None] * 300
+
+        async def one(i: int) -> None:
+            results[i] = await (await client.submit("echo", {"i": i})).result(timeout=30)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(300):
+                nursery.start_soon(one, i)
+        assert results == [{"i": i} for i in range(300)]
+        assert await client.map("echo", [{"m": i} for i in range(300)], timeout=30) == [
+            {"m": i} for i in range(300)
+        ]
+        assert http_calls == [("GET", "/v1/info")]
