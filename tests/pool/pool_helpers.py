@@ -11,6 +11,7 @@ import trio
 
 from perfgate.config import PoolConfig, TaskConfig, builtin_tasks
 from perfgate.jobs.lifecycle import PoolEvent
+from perfgate.pool import JobOutcome, JobSpec, Pool
 
 
 class Events:
@@ -62,6 +63,17 @@ def fast_config(**overrides: Any) -> PoolConfig:
     }
     values.update(overrides)
     return PoolConfig(**values)
+
+
+def one_worker(**overrides: Any) -> Pool:
+    """A pool of exactly one worker over :func:`make_tasks`."""
+    return Pool(fast_config(min_workers=1, max_workers=1, **overrides), make_tasks())
+
+
+async def run(pool: Pool, job_id: str, task: str, **kwargs: Any) -> JobOutcome:
+    """Submit one job and wait for its outcome."""
+    args = kwargs.pop("args", {})
+    return await pool.submit(JobSpec(id=job_id, task=task, args=args, **kwargs)).wait()
 
 
 def children() -> list[psutil.Process]:

@@ -3,6 +3,7 @@ idles through a round trip; that job is not an attempt until it starts."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,32 @@ async def test_a_burst_of_jobs_all_complete_in_order_of_their_own_events(events:
         for i in range(300):
             assert events.states(f"j{i}") == ["queued", "running", "succeeded"]
         assert pool.stats().reuse_rate > 0.9
+
+
+# -- the pure rule (perfgate.pool.prefetch) ----------------------------------------------
+
+
+def test_short_means_known_and_at_most_the_limit() -> None:
+    assert prefetch.is_short(0.001)
+    assert prefetch.is_short(prefetch.MAX_RUN_S)
+    assert not prefetch.is_short(prefetch.MAX_RUN_S * 1.01)
+    assert not prefetch.is_short(None)
+
+
+def test_one_short_job_ahead_is_fine_a_long_or_unknown_one_is_not() -> None:
+    assert not prefetch.may_queue_behind([])  # an idle worker is picked as idle, not here
+    assert prefetch.may_queue_behind([prefetch.MAX_RUN_S])
+    assert not prefetch.may_queue_behind([1.0])
+    assert not prefetch.may_queue_behind([math.inf])
+
+
+def test_several_ahead_only_while_their_sum_is_small_and_depth_bounded() -> None:
+    tiny = prefetch.MAX_AHEAD_S / 20
+    assert prefetch.may_queue_behind([tiny, tiny])
+    assert not prefetch.may_queue_behind([prefetch.MAX_RUN_S, tiny])  # 50 ms + a queue: no
+    assert not prefetch.may_queue_behind([tiny, math.inf])
+    assert prefetch.may_queue_behind([tiny] * (prefetch.MAX_DEPTH - 1))
+    assert not prefetch.may_queue_behind([tiny] * prefetch.MAX_DEPTH)
+    half = prefetch.MAX_AHEAD_S / 2
+    assert prefetch.may_queue_behind([half, half])
+    assert not prefetch.may_queue_behind([half, half, half])

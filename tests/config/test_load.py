@@ -1,4 +1,6 @@
-"""Configuration: TOML < PERFGATE_* environment < flags, and one clear error for bad input."""
+"""Loading the configuration (perfgate.config._load): TOML < PERFGATE_* environment < flags, and
+one clear error for bad input. Everything goes through load_config, so the model, task and
+token checks it reaches are tested here too."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import trio
 
 from perfgate.cache import ResultCache
-from perfgate.cache._disk import DiskTier
 from perfgate.config import CacheConfig
 from perfgate.snapshots import CacheSnapshot
 
@@ -193,15 +192,3 @@ async def test_concurrent_use(tmp_path: Path) -> None:
         async with trio.open_nursery() as nursery:
             for n in range(4):
                 nursery.start_soon(worker, n)
-
-
-def test_disk_tier_counts_evictions_directly(tmp_path: Path) -> None:
-    tier = DiskTier(tmp_path / "d", max_bytes=1024 * 1024)
-    for i in range(80):
-        assert tier.put(f"k{i}", b"v" * 40_000, ttl_s=60)
-        assert tier.get(f"k{i}") is not None  # the newest entry is never the one culled
-    stats = tier.stats()
-    assert stats.evictions == 80 - stats.entries > 0
-    assert not tier.put("huge", b"v" * (1024 * 1024 // 16), ttl_s=60)
-    assert tier.stats().rejected == 1
-    tier.close()

@@ -1,66 +1,15 @@
-"""Submitting, validating, priorities, the queue bound, cancelling queued jobs, draining."""
+"""The pool's public face (perfgate.pool.pool): submitting and validating, the queue bound,
+cancelling queued jobs, draining, stats."""
 
 from __future__ import annotations
 
 import attrs
 import pytest
-from pool_helpers import Events, fast_config, make_tasks, wait_until
+from pool_helpers import Events, fast_config, make_tasks, one_worker, wait_until
 
 from perfgate.config import TaskConfig
 from perfgate.errors import QueueFull, Unavailable, ValidationError
-from perfgate.jobs.lifecycle import PoolEvent, StateEvent
 from perfgate.pool import JobSpec, Pool
-
-
-def one_worker(**overrides: object) -> Pool:
-    return Pool(fast_config(min_workers=1, max_workers=1, **overrides), make_tasks())
-
-
-async def test_priorities_run_high_first_then_fifo() -> None:
-    order: list[str] = []
-
-    def record(job_id: str, event: PoolEvent) -> None:
-        if isinstance(event, StateEvent) and event.state == "running":
-            order.append(job_id)
-
-    config = fast_config(min_workers=1, max_workers=1)
-    async with Pool(config, make_tasks(), on_event=record) as pool:
-        blocker = pool.submit(JobSpec(id="blocker", task="sleep", args={"seconds": 0.2}))
-        await wait_until(lambda: order == ["blocker"])
-        handles = [
-            pool.submit(JobSpec(id=job_id, task="echo", priority=priority))
-            for job_id, priority in [
-                ("low1", "low"),
-                ("normal1", "normal"),
-                ("high1", "high"),
-                ("normal2", None),  # the task's priority: normal
-                ("high2", "high"),
-            ]
-        ]
-        await blocker.wait()
-        for handle in handles:
-            await handle.wait()
-    assert order == ["blocker", "high1", "high2", "normal1", "normal2", "low1"]
-
-
-async def test_task_priority_is_the_default() -> None:
-    tasks = make_tasks()
-    tasks["urgent"] = TaskConfig(name="urgent", target="perfgate.tasks:echo", priority="high")
-    order: list[str] = []
-    config = fast_config(min_workers=1, max_workers=1)
-
-    def record(job_id: str, event: PoolEvent) -> None:
-        if isinstance(event, StateEvent) and event.state == "running":
-            order.append(job_id)
-
-    async with Pool(config, tasks, on_event=record) as pool:
-        blocker = pool.submit(JobSpec(id="blocker", task="sleep", args={"seconds": 0.2}))
-        await wait_until(lambda: order == ["blocker"])
-        a = pool.submit(JobSpec(id="plain", task="echo"))
-        b = pool.submit(JobSpec(id="urgent", task="urgent"))
-        for handle in (blocker, a, b):
-            await handle.wait()
-    assert order == ["blocker", "urgent", "plain"]
 
 
 async def test_full_queue_rejects_at_submit() -> None:
@@ -160,15 +109,6 @@ async def test_interrupted_job_wait_raises_unavailable() -> None:
         await wait_until(lambda: handle.state == "running")
     with pytest.raises(Unavailable):
         await handle.wait()
-
-
-async def test_on_event_errors_are_contained() -> None:
-    def broken(job_id: str, event: PoolEvent) -> None:
-        raise RuntimeError("subscriber bug")
-
-    async with Pool(fast_config(), make_tasks(), on_event=broken) as pool:
-        outcome = await pool.submit(JobSpec(id="e", task="echo", args={"a": 1})).wait()
-        assert outcome.result == {"a": 1}
 
 
 async def test_stats_shape(pool: Pool) -> None:

@@ -1,8 +1,7 @@
-"""Command tasks: argv templates, streamed output, exit status, timeouts, process groups."""
+"""Command tasks (perfgate.pool.command): argv templates, streamed output, exit status, timeouts, process groups."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from pool_helpers import Events, fast_config, gone, wait_until
 from perfgate.config import TaskConfig
 from perfgate.pool import JobSpec, Pool
 
-PY = sys.executable
 COMMANDS = {
     "say": ("sh", "-c", 'echo "$1"; echo "to stderr" >&2', "sh", "{text}"),
     "exit": ("sh", "-c", 'exit "$1"', "sh", "{code}"),
@@ -26,7 +24,6 @@ COMMANDS = {
     ),
     "polite": ("sh", "-c", 'echo $$ > "$1"; exec sleep 600', "sh", "{pid_file}"),
     "background": ("sh", "-c", 'sleep 600 & echo $! > "$1"; echo started', "sh", "{pid_file}"),
-    "noisy": (PY, "-c", "print('x' * 300)\nfor i in range(50): print(i)"),
     "missing": ("/nonexistent/perfgate-test-binary",),
 }
 
@@ -110,16 +107,6 @@ async def test_leftover_background_processes_are_swept(cmd_pool: Pool, tmp_path:
     assert outcome.state == "succeeded"
     # SIGKILL is sent before the job finishes; the kernel completes it asynchronously.
     await wait_until(lambda: gone(int(pid_file.read_text())), timeout_s=2)
-
-
-async def test_logs_are_bounded_per_job(cmd_pool: Pool, events: Events) -> None:
-    outcome = await cmd_pool.submit(JobSpec(id="n", task="noisy")).wait()
-    assert outcome.state == "succeeded"
-    lines = [e["line"] for e in events.of("n", "log")]
-    assert len(lines) == 11
-    assert lines[0] == "x" * 100  # cut at max_log_line_bytes
-    assert lines[1] == "x" * 100
-    assert lines[-1] == "[perfgate] 43 more log lines dropped (max_log_lines=10)"
 
 
 async def test_missing_executable_is_exit_127(cmd_pool: Pool, events: Events) -> None:
