@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import coredis
@@ -43,10 +43,11 @@ from perfgate.redis.client import (
     is_redis_failure,
     redis_unavailable,
 )
+from perfgate.redis.coalesce import Coalescer
 from perfgate.redis.codec import decode_entries, decode_payload, encode_data
 from perfgate.redis.keys import DEFAULT_PREFIX, Keys
 from perfgate.redis.replay import channel_ttl_s, replay_after
-from perfgate.redis.scripts.channels import PUBLISH_LUA, SYNC_LUA
+from perfgate.redis.scripts.channels import PUBLISH_MANY_LUA, SYNC_LUA
 
 log = logging.getLogger("perfgate.broker")
 
@@ -86,7 +87,9 @@ class RedisHub:
         self._keys = Keys(prefix)
         self._clock = clock
         self._backoff = backoff or Backoff()
-        self._publish_script = client.register_script(PUBLISH_LUA)
+        self._publish_script = client.register_script(PUBLISH_MANY_LUA)
+        #: Concurrent publishes go to Redis as one script call (perfgate/redis/coalesce.py).
+        self._publishes: Coalescer[tuple[str, str, str, str], int] = Coalescer(self._publish_batch)
         self._sync_script = client.register_script(SYNC_LUA)
         self._sinks: dict[str, dict[Sink, None]] = {}
         #: Per locally subscribed channel: the highest offset delivered here.
@@ -105,24 +108,27 @@ class RedisHub:
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, got {priority!r}")
         body = encode_data(data)
-        keys = self._keys
         with redis_unavailable("publish"):
-            offset: Any = await self._publish_script(
-                keys=[keys.meta(channel), keys.history(channel)],
-                args=[
-                    keys.pubsub(channel),
-                    secrets.token_hex(6),
-                    priority,
-                    repr(self._clock()),
-                    body,
-                    self._history_size,
-                    int(self._history_ttl_s * 1000),
-                    int(self._channel_ttl_s * 1000),
-                    self._history_bytes,
-                ],
-            )
+            offset = await self._publishes.call((channel, priority, repr(self._clock()), body))
         self.published += 1
-        return int(offset)
+        return offset
+
+    async def _publish_batch(self, messages: Sequence[tuple[str, str, str, str]]) -> list[int]:
+        """One ``PUBLISH_MANY`` for ``(channel, priority, published_at, body)`` messages: their
+        offsets, in order."""
+        keys = self._keys
+        names: list[str] = []
+        args: list[Any] = [
+            self._history_size,
+            int(self._history_ttl_s * 1000),
+            int(self._channel_ttl_s * 1000),
+            self._history_bytes,
+        ]
+        for channel, priority, published_at, body in messages:
+            names += [keys.meta(channel), keys.history(channel)]
+            args += [keys.pubsub(channel), secrets.token_hex(6), priority, published_at, body]
+        offsets: Any = await self._publish_script(keys=names, args=args)
+        return [int(offset) for offset in offsets]
 
     async def subscribe(
         self, channel: str, sink: Sink, *, since: int | None = None, epoch: str | None = None
