@@ -47,7 +47,7 @@ from perfgate.redis.coalesce import Coalescer
 from perfgate.redis.codec import decode_entries, decode_payload, encode_data
 from perfgate.redis.keys import DEFAULT_PREFIX, Keys
 from perfgate.redis.replay import channel_ttl_s, replay_after
-from perfgate.redis.scripts.channels import PUBLISH_MANY_LUA, SYNC_LUA
+from perfgate.redis.scripts.channels import PUBLISH_MANY_LUA, SYNC_MANY_LUA
 
 log = logging.getLogger("perfgate.broker")
 
@@ -90,7 +90,8 @@ class RedisHub:
         self._publish_script = client.register_script(PUBLISH_MANY_LUA)
         #: Concurrent publishes go to Redis as one script call (perfgate/redis/coalesce.py).
         self._publishes: Coalescer[tuple[str, str, str, str], int] = Coalescer(self._publish_batch)
-        self._sync_script = client.register_script(SYNC_LUA)
+        self._sync_script = client.register_script(SYNC_MANY_LUA)
+        self._syncs: Coalescer[tuple[str, int, int], Any] = Coalescer(self._sync_batch)
         self._sinks: dict[str, dict[Sink, None]] = {}
         #: Per locally subscribed channel: the highest offset delivered here.
         self._seen: dict[str, int] = {}
@@ -213,20 +214,21 @@ class RedisHub:
     async def _sync(
         self, channel: str, *, since: int, floor: int
     ) -> tuple[str, int, list[Message]]:
-        keys = self._keys
         with redis_unavailable("subscribe"):
-            reply: Any = await self._sync_script(
-                keys=[keys.meta(channel), keys.history(channel)],
-                args=[
-                    secrets.token_hex(6),
-                    since,
-                    floor,
-                    int(self._channel_ttl_s * 1000),
-                    max(1, self._history_size),
-                ],
-            )
+            reply = await self._syncs.call((channel, since, floor))
         channel_epoch, offset, entries = reply
         return str(channel_epoch), int(offset), decode_entries(channel, entries)
+
+    async def _sync_batch(self, syncs: Sequence[tuple[str, int, int]]) -> list[Any]:
+        """One ``SYNC_MANY`` for ``(channel, since, floor)`` syncs: the reply per channel."""
+        keys = self._keys
+        names: list[str] = []
+        args: list[Any] = [int(self._channel_ttl_s * 1000), max(1, self._history_size)]
+        for channel, since, floor in syncs:
+            names += [keys.meta(channel), keys.history(channel)]
+            args += [secrets.token_hex(6), since, floor]
+        replies: Any = await self._sync_script(keys=names, args=args)
+        return list(replies)
 
     # -- the connection supervisor --------------------------------------------------------
 
@@ -296,7 +298,7 @@ class RedisHub:
     async def _catch_up(self) -> None:
         """After (re)connecting: for each local channel, deliver what history holds after the
         last offset seen here, and keep offsets from restarting below it if Redis lost the
-        channel (see ``SYNC_LUA``)."""
+        channel (see ``SYNC_MANY_LUA``)."""
         for channel in list(self._sinks):
             seen = self._seen.get(channel, 0)
             _epoch, _offset, retained = await self._sync(channel, since=seen, floor=seen)

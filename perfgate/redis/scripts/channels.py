@@ -1,4 +1,4 @@
-"""The channel scripts: publish (several messages at once) and sync (see docs/architecture.md §6).
+"""The channel scripts: publish and sync, several messages (channels) per call (see docs/architecture.md §6).
 
 Per channel ``C`` (``P`` is the key prefix, ``perfgate:`` by default; see
 :class:`perfgate.redis.keys.Keys`):
@@ -69,25 +69,41 @@ return out
 """
 )
 
-# KEYS: meta, hist. ARGV: epoch candidate, since (-1: no replay), floor offset, channel ttl ms,
-# max entries. Returns {epoch, offset, entries}. The floor is what a subscriber on this
-# instance has already seen: after Redis lost the channel, offsets resume above it (a visible
-# gap under a new epoch) instead of restarting at 1 under live subscribers.
-SYNC_LUA = """
-if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then
-  redis.call('DEL', KEYS[2])
+# Sync one channel: meta and hist keys, epoch candidate, since (-1: no replay), floor offset,
+# channel ttl ms, max entries. Returns {epoch, offset, entries}. The floor is what a
+# subscriber on this instance has already seen: after Redis lost the channel, offsets resume
+# above it (a visible gap under a new epoch) instead of restarting at 1 under live subscribers.
+_SYNC_ONE = """
+local function sync_one(meta, hist, epoch, since, floor, channel_ttl, max_entries)
+  if redis.call('HSETNX', meta, 'epoch', epoch) == 1 then
+    redis.call('DEL', hist)
+  end
+  local offset = tonumber(redis.call('HGET', meta, 'offset') or '0')
+  if offset < floor then
+    offset = floor
+    redis.call('HSET', meta, 'offset', offset)
+  end
+  redis.call('PEXPIRE', meta, channel_ttl)
+  local entries = {}
+  if since >= 0 and since < offset then
+    entries = redis.call('XRANGE', hist, (since + 1) .. '-0', '+', 'COUNT', max_entries)
+  end
+  return {redis.call('HGET', meta, 'epoch'), offset, entries}
 end
-local offset = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
-local floor = tonumber(ARGV[3])
-if offset < floor then
-  offset = floor
-  redis.call('HSET', KEYS[1], 'offset', offset)
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-local since = tonumber(ARGV[2])
-local entries = {}
-if since >= 0 and since < offset then
-  entries = redis.call('XRANGE', KEYS[2], (since + 1) .. '-0', '+', 'COUNT', ARGV[5])
-end
-return {redis.call('HGET', KEYS[1], 'epoch'), offset, entries}
 """
+
+# Several syncs in one script (the hub coalesces concurrent subscribes). KEYS: meta, hist per
+# channel. ARGV: channel ttl ms, max entries, then per channel: epoch candidate, since, floor.
+# Returns one ``sync_one`` reply per channel, in order.
+SYNC_MANY_LUA = (
+    _SYNC_ONE
+    + """
+local out = {}
+for n = 1, #KEYS / 2 do
+  local a = 2 + (n - 1) * 3
+  out[n] = sync_one(KEYS[2 * n - 1], KEYS[2 * n], ARGV[a + 1], tonumber(ARGV[a + 2]),
+                    tonumber(ARGV[a + 3]), ARGV[1], ARGV[2])
+end
+return out
+"""
+)
