@@ -3,6 +3,8 @@
 Offsets, epochs and history live in Redis (see :mod:`perfgate.redis.scripts.channels`); a publish
 is one Lua script that allocates the offset, appends to the capped history stream and
 ``PUBLISH``es, so any instance may publish and offsets still increase by one per channel.
+Concurrent publishes (and subscribes' syncs) are sent as one batched script call
+(:mod:`perfgate.redis.coalesce`), in the order they were made.
 
 Each instance holds one pub/sub connection with one pattern subscription (all of this
 deployment's channels) and delivers each message to its local sinks. A pattern costs every
