@@ -212,6 +212,7 @@ class Supervisor:
             cache=cache,
             on_finished=job_finished,
             queue=queue,
+            hub=hub,
         )
         stack.push_async_callback(_settle_last_events, jobs)
         await stack.enter_async_context(pool)

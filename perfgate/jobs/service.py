@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
 import trio
 
+from perfgate.broker import Hub
 from perfgate.config import DEFAULT_TENANT, Config
 from perfgate.errors import (
     Conflict,
@@ -46,7 +48,7 @@ from perfgate.jobs.lifecycle import (
 )
 from perfgate.jobs.queue import JobQueue, LocalQueue, spec_of
 from perfgate.jobs.submission import Prepared, prepare
-from perfgate.jobs.waiting import LongPolls
+from perfgate.jobs.waiting import WATCHED_POLL_S, FinalWatch, LongPolls, Waiter
 from perfgate.logs import log_event
 from perfgate.pool import JobSpec, Pool
 from perfgate.readiness import Readiness
@@ -78,10 +80,13 @@ class JobService:
         cache: ResultCacheLike | None = None,
         on_finished: Callable[[str, str, float | None], None] | None = None,
         queue: JobQueue | None = None,
+        hub: Hub | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """``events`` is the pool's event sink (the pool was built with
-        ``on_event=events.put``); without it, the pool reports to :meth:`on_pool_event`."""
+        ``on_event=events.put``); without it, the pool reports to :meth:`on_pool_event`.
+        ``hub`` carries the job channels: with a shared queue, a long-poll listens there for
+        its job's final state (which another instance may publish) instead of re-reading."""
         self.config = config
         self.pool = pool
         self.journal = journal
@@ -92,6 +97,7 @@ class JobService:
         self._readiness = readiness
         self._on_finished = on_finished
         self._clock = clock
+        self._hub = hub
         self._pump = EventPump(
             self.events,
             config=config,
@@ -318,18 +324,48 @@ class JobService:
     ) -> JobRecord:
         wait_s = min(wait_s, self.config.http.max_wait_s)
         with self._polls.waiting(job_id) as waiter:
-            record = first if first is not None else await self.get(job_id, tenant=tenant)
-            if record.finished or wait_s <= 0 or not self._readiness.accepting:
-                return record
+            async with self._watching(job_id, waiter, wait_s) as (poll_s, watched):
+                if first is None or watched:  # read after subscribing: no final state missed
+                    record = await self.get(job_id, tenant=tenant)
+                else:
+                    record = first
+                if record.finished or wait_s <= 0 or not self._readiness.accepting:
+                    return record
 
-            async def finished_elsewhere() -> bool:
-                return (await self.get(job_id)).finished
+                async def finished_elsewhere() -> bool:
+                    return (await self.get(job_id)).finished
 
-            with trio.move_on_after(wait_s):
-                await waiter.until_finished(self.queue.wait_poll_s, finished_elsewhere)
-            if waiter.record is not None:
-                return waiter.record  # the final record itself, as the journal committed it
+                with trio.move_on_after(wait_s):
+                    await waiter.until_finished(poll_s, finished_elsewhere)
+                if waiter.record is not None:
+                    return waiter.record  # the final record itself, as the journal committed it
         return await self.get(job_id)
+
+    @asynccontextmanager
+    async def _watching(
+        self, job_id: str, waiter: Waiter, wait_s: float
+    ) -> AsyncIterator[tuple[float | None, bool]]:
+        """With a shared queue and a hub: listen on the job's channel for its final state
+        (see :mod:`perfgate.jobs.waiting`); yields the re-read period and whether it listens.
+        Else (or when the subscribe fails) the queue's own ``wait_poll_s``. No replay: the
+        caller reads the job after this subscribed, and a final state published before that
+        read is in it (the journal is written before the channel), while one from an earlier
+        run (the job was retried since) must not wake it."""
+        poll_s = self.queue.wait_poll_s
+        if poll_s is None or self._hub is None or wait_s <= 0:
+            yield poll_s, False
+            return
+        hub, channel, watch = self._hub, f"jobs:{job_id}", FinalWatch(waiter)
+        try:
+            await hub.subscribe(channel, watch)
+        except PerfgateError:
+            yield poll_s, False  # e.g. Redis away, or too many channels: re-read as before
+            return
+        try:
+            yield max(poll_s, WATCHED_POLL_S), True
+        finally:
+            with trio.CancelScope(shield=True):
+                await hub.unsubscribe(channel, watch)
 
     async def cancel(self, job_id: str, *, tenant: str | None = None) -> JobRecord:
         """Cancel a queued or running job; a finished job is returned unchanged (idempotent).

@@ -4,17 +4,29 @@ A waiter is registered *before* the first read of the journal, so that a job tha
 while that read is in flight still wakes it (no lost wake-up). A long-poll woken by its job's
 final state answers with the record that state was committed as, without reading the journal
 again.
+
+With a shared queue (Redis) a job may finish on another instance, so a long-poll cannot rely
+on this process's own events. It listens on the job's channel instead (:class:`FinalWatch`,
+subscribed before its first read of the job, so a final state published after that read
+reaches it, and one published before is in the read) and is woken by the ``state`` event of
+a final state; its answer is then one read. A slow re-read (:data:`WATCHED_POLL_S`) stays as a safety net,
+and is what a long-poll falls back to, every ``wait_poll_s``, when it cannot subscribe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Final
 
 import attrs
 import trio
 
-from perfgate.store import JobRecord
+from perfgate.broker import Message
+from perfgate.store import FINISHED_STATES, JobRecord
+
+#: The re-read of a long-poll that listens on its job's channel: only a safety net.
+WATCHED_POLL_S: Final = 1.0
 
 
 @attrs.define
@@ -39,6 +51,31 @@ class Waiter:
                 await self.event.wait()
             if not self.event.is_set() and await finished():
                 return
+
+
+@attrs.define(eq=False)
+class FinalWatch:
+    """A sink on a job's channel that wakes ``waiter`` on the job's final ``state`` event
+    (from any instance). Never blocks, never raises."""
+
+    waiter: Waiter
+
+    def deliver(self, message: Message) -> None:
+        if is_final_event(message):
+            self.waiter.event.set()
+
+
+def is_final_event(message: Message) -> bool:
+    """Whether ``message`` is a job channel's ``state`` event of a final state."""
+    try:
+        data = message.data
+    except ValueError:
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("event") == "state"
+        and data.get("state") in FINISHED_STATES
+    )
 
 
 class LongPolls:

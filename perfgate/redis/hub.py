@@ -3,6 +3,8 @@
 Offsets, epochs and history live in Redis (see :mod:`perfgate.redis.scripts.channels`); a publish
 is one Lua script that allocates the offset, appends to the capped history stream and
 ``PUBLISH``es, so any instance may publish and offsets still increase by one per channel.
+Concurrent publishes (and subscribes' syncs) are sent as one batched script call
+(:mod:`perfgate.redis.coalesce`), in the order they were made.
 
 Each instance holds one pub/sub connection with one pattern subscription (all of this
 deployment's channels) and delivers each message to its local sinks. A pattern costs every
@@ -24,7 +26,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import coredis
@@ -43,10 +45,11 @@ from perfgate.redis.client import (
     is_redis_failure,
     redis_unavailable,
 )
+from perfgate.redis.coalesce import Coalescer
 from perfgate.redis.codec import decode_entries, decode_payload, encode_data
 from perfgate.redis.keys import DEFAULT_PREFIX, Keys
 from perfgate.redis.replay import channel_ttl_s, replay_after
-from perfgate.redis.scripts.channels import PUBLISH_LUA, SYNC_LUA
+from perfgate.redis.scripts.channels import PUBLISH_MANY_LUA, SYNC_MANY_LUA
 
 log = logging.getLogger("perfgate.broker")
 
@@ -86,8 +89,11 @@ class RedisHub:
         self._keys = Keys(prefix)
         self._clock = clock
         self._backoff = backoff or Backoff()
-        self._publish_script = client.register_script(PUBLISH_LUA)
-        self._sync_script = client.register_script(SYNC_LUA)
+        self._publish_script = client.register_script(PUBLISH_MANY_LUA)
+        #: Concurrent publishes go to Redis as one script call (perfgate/redis/coalesce.py).
+        self._publishes: Coalescer[tuple[str, str, str, str], int] = Coalescer(self._publish_batch)
+        self._sync_script = client.register_script(SYNC_MANY_LUA)
+        self._syncs: Coalescer[tuple[str, int, int], Any] = Coalescer(self._sync_batch)
         self._sinks: dict[str, dict[Sink, None]] = {}
         #: Per locally subscribed channel: the highest offset delivered here.
         self._seen: dict[str, int] = {}
@@ -105,24 +111,27 @@ class RedisHub:
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {PRIORITIES}, got {priority!r}")
         body = encode_data(data)
-        keys = self._keys
         with redis_unavailable("publish"):
-            offset: Any = await self._publish_script(
-                keys=[keys.meta(channel), keys.history(channel)],
-                args=[
-                    keys.pubsub(channel),
-                    secrets.token_hex(6),
-                    priority,
-                    repr(self._clock()),
-                    body,
-                    self._history_size,
-                    int(self._history_ttl_s * 1000),
-                    int(self._channel_ttl_s * 1000),
-                    self._history_bytes,
-                ],
-            )
+            offset = await self._publishes.call((channel, priority, repr(self._clock()), body))
         self.published += 1
-        return int(offset)
+        return offset
+
+    async def _publish_batch(self, messages: Sequence[tuple[str, str, str, str]]) -> list[int]:
+        """One ``PUBLISH_MANY`` for ``(channel, priority, published_at, body)`` messages: their
+        offsets, in order."""
+        keys = self._keys
+        names: list[str] = []
+        args: list[Any] = [
+            self._history_size,
+            int(self._history_ttl_s * 1000),
+            int(self._channel_ttl_s * 1000),
+            self._history_bytes,
+        ]
+        for channel, priority, published_at, body in messages:
+            names += [keys.meta(channel), keys.history(channel)]
+            args += [keys.pubsub(channel), secrets.token_hex(6), priority, published_at, body]
+        offsets: Any = await self._publish_script(keys=names, args=args)
+        return [int(offset) for offset in offsets]
 
     async def subscribe(
         self, channel: str, sink: Sink, *, since: int | None = None, epoch: str | None = None
@@ -207,20 +216,21 @@ class RedisHub:
     async def _sync(
         self, channel: str, *, since: int, floor: int
     ) -> tuple[str, int, list[Message]]:
-        keys = self._keys
         with redis_unavailable("subscribe"):
-            reply: Any = await self._sync_script(
-                keys=[keys.meta(channel), keys.history(channel)],
-                args=[
-                    secrets.token_hex(6),
-                    since,
-                    floor,
-                    int(self._channel_ttl_s * 1000),
-                    max(1, self._history_size),
-                ],
-            )
+            reply = await self._syncs.call((channel, since, floor))
         channel_epoch, offset, entries = reply
         return str(channel_epoch), int(offset), decode_entries(channel, entries)
+
+    async def _sync_batch(self, syncs: Sequence[tuple[str, int, int]]) -> list[Any]:
+        """One ``SYNC_MANY`` for ``(channel, since, floor)`` syncs: the reply per channel."""
+        keys = self._keys
+        names: list[str] = []
+        args: list[Any] = [int(self._channel_ttl_s * 1000), max(1, self._history_size)]
+        for channel, since, floor in syncs:
+            names += [keys.meta(channel), keys.history(channel)]
+            args += [secrets.token_hex(6), since, floor]
+        replies: Any = await self._sync_script(keys=names, args=args)
+        return list(replies)
 
     # -- the connection supervisor --------------------------------------------------------
 
@@ -290,7 +300,7 @@ class RedisHub:
     async def _catch_up(self) -> None:
         """After (re)connecting: for each local channel, deliver what history holds after the
         last offset seen here, and keep offsets from restarting below it if Redis lost the
-        channel (see ``SYNC_LUA``)."""
+        channel (see ``SYNC_MANY_LUA``)."""
         for channel in list(self._sinks):
             seen = self._seen.get(channel, 0)
             _epoch, _offset, retained = await self._sync(channel, since=seen, floor=seen)

@@ -4,6 +4,9 @@ The same async interface as :class:`perfgate.store.Journal` (what the job servic
 API use), over the keys of :mod:`perfgate.redis.keys`, the codec of :mod:`perfgate.redis.codec`
 and the scripts of :mod:`perfgate.redis.scripts`. Each write is one
 script, atomic in Redis, and durable as far as the Redis deployment's persistence goes.
+Concurrent creates and transitions (of different jobs, or of one job's events in order) are
+coalesced into one batched script call (:mod:`perfgate.redis.coalesce`): one ``EVALSHA`` for
+many jobs, each answered as its own call would be.
 
 Differences from the SQLite journal, by design:
 
@@ -35,6 +38,7 @@ from perfgate.errors import Conflict, NotFound, PerfgateError, Unavailable, Vali
 from perfgate.jobs.lifecycle import JobInput
 from perfgate.redis import codec, scripts
 from perfgate.redis.client import REDIS_ERRORS, redis_unavailable
+from perfgate.redis.coalesce import Coalescer
 from perfgate.redis.keys import DEFAULT_PREFIX, GROUP, Keys, idempotency_slot, index_member
 from perfgate.snapshots import JournalSnapshot
 from perfgate.store import paging, retention
@@ -47,6 +51,26 @@ log = logging.getLogger("perfgate.store")
 
 MAX_PAGE: Final = 1000
 SWEEP_CHUNK: Final = 500
+
+
+@attrs.frozen
+class _Create:
+    """One job for ``CREATE_MANY``: where it goes and its encoded fields."""
+
+    job_id: str
+    slot: str
+    stream: str
+    fields: list[str]
+
+
+@attrs.frozen
+class _Transition:
+    """One job's transition for ``TRANSITION_MANY``."""
+
+    job_id: str
+    allowed: str
+    increment: bool
+    fields: list[str]
 
 
 class RedisJournal(TransitionShortcuts):
@@ -72,9 +96,12 @@ class RedisJournal(TransitionShortcuts):
         self.result_ttl_s = result_ttl_s
         self._ttl_ms = max(1, int(result_ttl_s * 1000))
         self._clock = clock
-        self._create = client.register_script(scripts.CREATE_LUA)
         self._create_many = client.register_script(scripts.CREATE_MANY_LUA)
-        self._transition_script = client.register_script(scripts.TRANSITION_LUA)
+        self._transition_many = client.register_script(scripts.TRANSITION_MANY_LUA)
+        # Concurrent creates and transitions go to Redis as one script call each
+        # (perfgate/redis/coalesce.py): a job's own calls stay in its order.
+        self._creates: Coalescer[_Create, Any] = Coalescer(self._create_batch)
+        self._transitions: Coalescer[_Transition, Any] = Coalescer(self._transition_batch)
         self._progress = client.register_script(scripts.PROGRESS_LUA)
         self._log = client.register_script(scripts.LOG_LUA)
         self._list = client.register_script(scripts.LIST_LUA)
@@ -118,20 +145,21 @@ class RedisJournal(TransitionShortcuts):
         record = attrs.evolve(record, idempotency_key=idempotency_key, fingerprint=fingerprint)
         stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
         slot = "" if idempotency_key is None else idempotency_slot(record.tenant, idempotency_key)
+        fields = codec.encode_fields(record)
         with redis_unavailable("create job"):
-            reply: Any = await self._create(
-                keys=[self.keys.job(record.id)],
-                args=[
-                    self.prefix,
-                    record.id,
-                    slot,
-                    self._ttl_ms,
-                    stream,
-                    GROUP,
-                    *codec.encode_fields(record),
-                ],
-            )
+            reply = await self._creates.call(_Create(record.id, slot, stream, fields))
         return await self._answer(reply, record, idempotency_key, fingerprint)
+
+    async def _create_batch(self, creates: Sequence[_Create]) -> list[Any]:
+        """One ``CREATE_MANY`` for concurrent creates: the script's reply per job."""
+        keys: list[str] = []
+        args: list[Any] = [self.prefix, self._ttl_ms, GROUP]
+        for create in creates:
+            keys.append(self.keys.job(create.job_id))
+            args += [create.job_id, create.slot, create.stream, len(create.fields)]
+            args += create.fields
+        replies: Any = await self._create_many(keys=keys, args=args)
+        return list(replies)
 
     async def create_many(
         self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]
@@ -203,24 +231,26 @@ class RedisJournal(TransitionShortcuts):
         # The state is stored as is (the scripts compare it); every other field as JSON.
         fields = {k: str(v) if k == "state" else codec.dumps(v) for k, v in write.fields.items()}
         flat = [item for pair in fields.items() for item in pair]
+        allowed = ",".join(sorted(write.from_states))
         with redis_unavailable("update job"):
-            reply: Any = await self._transition_script(
-                keys=[self.keys.job(job_id)],
-                args=[
-                    self.prefix,
-                    job_id,
-                    ",".join(sorted(write.from_states)),
-                    "1" if write.increment_attempts else "0",
-                    self._ttl_ms,
-                    GROUP,
-                    *flat,
-                ],
+            reply = await self._transitions.call(
+                _Transition(job_id, allowed, write.increment_attempts, flat)
             )
         if reply == -1:
             raise NotFound(f"no job {job_id!r}")
         if reply == 0:
             return None
         return codec.decode_record(job_id, codec.pairs(reply))
+
+    async def _transition_batch(self, transitions: Sequence[_Transition]) -> list[Any]:
+        """One ``TRANSITION_MANY`` for concurrent transitions: the script's reply per job."""
+        keys: list[str] = []
+        args: list[Any] = [self.prefix, self._ttl_ms, GROUP]
+        for t in transitions:
+            keys.append(self.keys.job(t.job_id))
+            args += [t.job_id, t.allowed, "1" if t.increment else "0", len(t.fields), *t.fields]
+        replies: Any = await self._transition_many(keys=keys, args=args)
+        return list(replies)
 
     async def set_progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         """Record a running job's progress; ignored once it is no longer running."""

@@ -164,6 +164,9 @@ class RedisJobQueue:
         self._nursery: trio.Nursery | None = None
         self.block_s = min(BLOCK_S, lease_s / 4)
         self._next_reclaim = 0.0
+        #: Whether the next claim creates the consumer group where it is missing: the first
+        #: one, and the one after a failed claim (the group is not re-created every call).
+        self._ensure_groups = True
         self.claimed = 0
         self.reclaimed = 0
         self.taken_over = 0
@@ -239,9 +242,12 @@ class RedisJobQueue:
                         lease_ms if reclaim else 0,
                         STALE_CONSUMER_MS,
                         self._caps_json,
+                        "1" if self._ensure_groups else "0",
                     ]
                 )
+                self._ensure_groups = False
             except _FAILURES as exc:
+                self._ensure_groups = True  # e.g. NOGROUP: Redis lost its data
                 self._failed("claim", exc)
                 await trio.sleep(ERROR_BACKOFF_S)
                 continue

@@ -206,3 +206,29 @@ async def test_redis_hub_caps_locally_subscribed_channels(redis_url: str) -> Non
         with pytest.raises(TooManyChannels, match=r"max_channels \(2\)"):
             await hub.subscribe("c", Recorder())
         assert hub.stats()["subscribed_channels"] == 2
+
+
+async def test_concurrent_publishes_share_one_script_call_and_keep_each_channel_s_order(
+    redis_url: str,
+) -> None:
+    async with running_hub(redis_url) as a, running_hub(redis_url) as b:
+        seen = {name: Recorder() for name in ("c1", "c2")}
+        for name, recorder in seen.items():
+            await b.subscribe(name, recorder)
+        offsets: dict[tuple[str, int], int] = {}
+
+        async def publish(name: str, n: int) -> None:
+            offsets[name, n] = await a.publish(name, {"n": n})
+
+        async with trio.open_nursery() as nursery:
+            for n in range(10):
+                for name in seen:
+                    nursery.start_soon(publish, name, n)
+        # 20 publishes, started together: far fewer script calls than publishes.
+        assert a._publishes.calls == 20 and a._publishes.batches <= 3
+        for name, recorder in seen.items():
+            assert sorted(offsets[name, n] for n in range(10)) == list(range(1, 11))
+            await recorder.wait_for(lambda messages: len(messages) == 10)
+            assert recorder.offsets == list(range(1, 11))
+            by_offset = {offsets[name, n]: n for n in range(10)}
+            assert [m.data["n"] for m in recorder.messages] == [by_offset[o] for o in range(1, 11)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+import trio
 
 from perfgate.errors import Conflict, NotFound
 from perfgate.redis.client import open_redis
@@ -159,3 +160,42 @@ async def test_idempotency_keys_are_per_tenant(journal: RedisJournal) -> None:
             job("i4", 4.0, tenant="acme", fingerprint="g"), idempotency_key="key", fingerprint="g"
         )
     assert a.id == "i1"
+
+
+async def test_concurrent_creates_and_transitions_share_script_calls(
+    journal: RedisJournal,
+) -> None:
+    """Each coalesced call is answered as its own call would be: created, moved, refused
+    (not in an allowed state) or not found, whichever batch it rode in."""
+    ids = [f"c{n}" for n in range(12)]
+    created: dict[str, bool] = {}
+
+    async def create(job_id: str, n: int) -> None:
+        created[job_id] = (await journal.create(job(job_id, 10.0 + n)))[1]
+
+    async with trio.open_nursery() as nursery:
+        for n, job_id in enumerate(ids):
+            nursery.start_soon(create, job_id, n)
+    assert created == dict.fromkeys(ids, True)
+    assert journal._creates.batches < len(ids)
+    await journal.mark_running("c0")  # a second start of c0 is refused below
+    answers: dict[str, object] = {}
+
+    async def start(job_id: str) -> None:
+        try:
+            answers[job_id] = await journal.mark_running(job_id)
+        except NotFound as exc:
+            answers[job_id] = exc
+
+    before = journal._transitions.batches
+    async with trio.open_nursery() as nursery:
+        for job_id in [*ids, "missing"]:
+            nursery.start_soon(start, job_id)
+    assert journal._transitions.batches - before < len(ids)
+    assert answers["c0"] is None
+    assert isinstance(answers["missing"], NotFound)
+    for job_id in ids[1:]:
+        record = answers[job_id]
+        assert isinstance(record, JobRecord) and record.id == job_id
+        assert (record.state, record.attempts) == ("running", 1)
+        assert await journal.get(job_id) == record

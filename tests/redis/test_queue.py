@@ -275,3 +275,22 @@ async def test_a_job_submitted_elsewhere_wakes_a_blocked_claim(journal: RedisJou
         pool.handles["e1"]._finish(JobOutcome(state="succeeded", result=None, attempts=1))
         await until(lambda: len(pool.handles) == 6)
         nursery.cancel_scope.cancel()
+
+
+async def test_a_running_queue_recreates_the_group_after_redis_lost_its_data(
+    journal: RedisJournal,
+) -> None:
+    """The claim creates the consumer group only on its first call and after a failed one
+    (not on every call): a group lost with Redis's data fails one claim, and the next one
+    creates it again."""
+    async with trio.open_nursery() as nursery:
+        queue, pool = await started_queue(nursery, journal, "a")
+        await create(journal, "r1")
+        queue.submit(JobSpec(id="r1", task="echo"))
+        await until(lambda: "r1" in pool.handles)
+        await journal.client.flushall()
+        await create(journal, "r2")  # its XADD makes the stream again, without the group
+        queue.submit(JobSpec(id="r2", task="echo"))
+        await until(lambda: "r2" in pool.handles)
+        assert queue.stats()["errors"] >= 1
+        nursery.cancel_scope.cancel()

@@ -19,6 +19,8 @@ from tests.redis_server import RedisServer, _command
 
 Instance = dict[str, Any]
 LEASE_S = 2.0
+#: The jobs one instance of ``one_worker_pair`` holds at once: twice its one worker.
+INSTANCE_CAPACITY = 2
 CONFIG = """
 [tasks.say]
 command = ["echo", "{word}"]
@@ -84,6 +86,12 @@ async def until_status(instance: Instance, path: str, code: int) -> None:
     with trio.fail_after(20):
         while (await call(instance, "GET", path)).status_code != code:  # noqa: ASYNC110
             await trio.sleep(0.05)
+
+
+def claimed(redis_server: RedisServer, job_id: str) -> bool:
+    """Whether an instance has claimed the job (it has an owner)."""
+    reply = _command(redis_server.port, "HGET", f"perfgate:{{job}}:{job_id}", "owner")
+    return not reply.startswith(b"$-1")
 
 
 def owner_pid(redis_server: RedisServer, job_id: str) -> int:
@@ -201,12 +209,18 @@ async def test_redis_restart_with_queued_jobs_runs_each_once_afterwards(
     one_worker_pair: tuple[Instance, Instance], redis_server: RedisServer
 ) -> None:
     a, b = one_worker_pair
+    # An instance holds up to twice its workers (one running, one waiting in its pool), and
+    # either may claim any job: two busy jobs could both land on one instance and leave the
+    # other idle to run the "queued" jobs at once. Four fill both instances whoever claims.
     busy = [
-        await submit(instance, {"task": "sleep", "args": {"seconds": 3.0, "steps": 1}})
-        for instance in (a, b)
+        await submit((a, b)[i % 2], {"task": "sleep", "args": {"seconds": 3.0, "steps": 1}})
+        for i in range(2 * INSTANCE_CAPACITY)
     ]
-    for job in busy:
-        await until_state(a, job["id"], "running")
+    with trio.fail_after(20):
+        while not all(claimed(redis_server, job["id"]) for job in busy):  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    owners = {owner_pid(redis_server, job["id"]) for job in busy}
+    assert owners == {a["proc"].pid, b["proc"].pid}
     queued = [await submit((a, b)[i % 2], {"task": "echo", "args": {"i": i}}) for i in range(4)]
     for job in queued:
         assert (await call(b, "GET", f"/v1/jobs/{job['id']}")).json()["state"] == "queued"
@@ -217,10 +231,10 @@ async def test_redis_restart_with_queued_jobs_runs_each_once_afterwards(
     for instance in (a, b):
         await until_status(instance, "/readyz", 200)
     done = [(await call(a, "GET", f"/v1/jobs/{job['id']}?wait=25")).json() for job in busy + queued]
-    assert [job["state"] for job in done] == ["succeeded"] * 6, done
-    assert [job["result"] for job in done[2:]] == [{"i": i} for i in range(4)]
+    assert [job["state"] for job in done] == ["succeeded"] * 8, done
+    assert [job["result"] for job in done[4:]] == [{"i": i} for i in range(4)]
     # The queued jobs survived the restart in the queue and ran once each, not twice.
-    assert [job["attempts"] for job in done[2:]] == [1, 1, 1, 1]
+    assert [job["attempts"] for job in done[4:]] == [1, 1, 1, 1]
 
 
 def test_the_shared_queue_is_bounded_by_max_queue(tmp_path: Path, redis_url: str) -> None:

@@ -5,7 +5,7 @@ sync), :mod:`.jobs` (the journal's writes and reads), :mod:`.queue` (claim, refr
 table). Pure strings: no I/O. See docs/architecture.md §6.
 """
 
-from perfgate.redis.scripts.channels import PUBLISH_LUA, SYNC_LUA
+from perfgate.redis.scripts.channels import PUBLISH_MANY_LUA, SYNC_MANY_LUA
 from perfgate.redis.scripts.delayed import DUE_LUA
 from perfgate.redis.scripts.jobs import (
     CREATE_LUA,
@@ -14,7 +14,7 @@ from perfgate.redis.scripts.jobs import (
     LOG_LUA,
     PROGRESS_LUA,
     SWEEP_LUA,
-    TRANSITION_LUA,
+    TRANSITION_MANY_LUA,
 )
 from perfgate.redis.scripts.queue import CLAIM_LUA, REFRESH_LUA
 
@@ -26,9 +26,9 @@ __all__ = [
     "LIST_LUA",
     "LOG_LUA",
     "PROGRESS_LUA",
-    "PUBLISH_LUA",
+    "PUBLISH_MANY_LUA",
     "REFRESH_LUA",
     "SWEEP_LUA",
-    "SYNC_LUA",
-    "TRANSITION_LUA",
+    "SYNC_MANY_LUA",
+    "TRANSITION_MANY_LUA",
 ]

@@ -3,7 +3,7 @@
 Pure: no I/O. The sets of states the scripts test (final, requeueable, enqueued from) are
 rendered from the lifecycle table (:mod:`perfgate.jobs.lifecycle`; see the job lifecycle
 section of docs/architecture.md), so the table stays the one definition; a script that
-changes state (``TRANSITION_LUA``) is passed its allowed from-states by the journal.
+changes state (``TRANSITION_MANY_LUA``) is passed each job's allowed from-states by the journal.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ the delayed jobs' in :mod:`perfgate.redis.scripts.delayed`). Per job ``J`` (``P`
 Every transition is one script, so "the first final state wins" and "a final state
 acknowledges the stream entry and drops the lease" hold whichever instance writes them. The
 sets of states the scripts test are rendered from the lifecycle table (see
-:mod:`perfgate.redis.scripts.common`), and ``TRANSITION_LUA`` is passed its allowed
+:mod:`perfgate.redis.scripts.common`), and ``TRANSITION_MANY_LUA`` is passed each job's allowed
 from-states by the journal.
 """
 
@@ -102,26 +102,43 @@ return out
 """
 )
 
-# KEYS: job hash. ARGV: prefix, id, allowed from-states (comma-separated, from the lifecycle
-# table's rule), increment attempts ('1'/'0'), ttl ms, group, then field/value pairs (raw
-# 'state' among them).
-# Returns -1 (no such job), 0 (refused: not in an allowed state) or the new HGETALL.
-TRANSITION_LUA = (
+# Apply one transition to job hash h: id, allowed from-states (comma-separated, from the
+# lifecycle table's rule), increment attempts ('1'/'0'), ttl ms, group, field/value pairs
+# (raw 'state' among them). Returns -1 (no such job), 0 (refused: not in an allowed state) or
+# the new HGETALL.
+_TRANSITION_ONE = """
+local function transition_one(h, id, allowed, incr, ttl, group, fields)
+  local state = redis.call('HGET', h, 'state')
+  if not state then return -1 end
+  if not string.find(',' .. allowed .. ',', ',' .. state .. ',', 1, true) then return 0 end
+  redis.call('HSET', h, unpack(fields))
+  if incr == '1' then redis.call('HINCRBY', h, 'attempts', 1) end
+  local new = redis.call('HGET', h, 'state')
+  if new ~= state then move(h, state, new) end
+  if final(new) then finish_keys(h, id, ttl, group) end
+  if new == 'queued' and enqueued_from(state) then enqueue(h, id) end
+  return redis.call('HGETALL', h)
+end
+"""
+
+# KEYS: the jobs' hashes. ARGV: prefix, ttl ms, group, then per job: id, allowed from-states,
+# increment attempts ('1'/'0'), the number of field/value items, those items. Several
+# transitions in one script (the journal coalesces concurrent ones: see
+# perfgate/redis/coalesce.py), applied in order. Returns one ``transition_one`` reply per job.
+TRANSITION_MANY_LUA = (
     LUA_HELPERS
+    + _TRANSITION_ONE
     + """
-local h = KEYS[1]
-local state = redis.call('HGET', h, 'state')
-if not state then return -1 end
-if not string.find(',' .. ARGV[3] .. ',', ',' .. state .. ',', 1, true) then return 0 end
-local fields = {}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', h, unpack(fields))
-if ARGV[4] == '1' then redis.call('HINCRBY', h, 'attempts', 1) end
-local new = redis.call('HGET', h, 'state')
-if new ~= state then move(h, state, new) end
-if final(new) then finish_keys(h, ARGV[2], tonumber(ARGV[5]), ARGV[6]) end
-if new == 'queued' and enqueued_from(state) then enqueue(h, ARGV[2]) end
-return redis.call('HGETALL', h)
+local ttl, group = tonumber(ARGV[2]), ARGV[3]
+local out, i = {}, 4
+for n = 1, #KEYS do
+  local id, allowed, incr, count = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local fields = {}
+  for j = i + 4, i + 3 + count do fields[#fields + 1] = ARGV[j] end
+  out[n] = transition_one(KEYS[n], id, allowed, incr, ttl, group, fields)
+  i = i + 4 + count
+end
+return out
 """
 )
 

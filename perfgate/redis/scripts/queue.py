@@ -76,7 +76,8 @@ _LUA_PRIORITIES = "{" + ", ".join(f"'{name}'" for name in PRIORITIES) + "}"
 _LUA_RANKS = "{" + ", ".join(f"{name} = {rank}" for rank, name in enumerate(PRIORITIES)) + "}"
 
 # ARGV: prefix, group, consumer, count, lease ms, reclaim idle ms (0: no reclaim), stale
-# consumer idle ms, the tasks' max_concurrency caps (JSON object, task -> cap). Reclaims
+# consumer idle ms, the tasks' max_concurrency caps (JSON object, task -> cap), create the
+# consumer group where missing ('1'/'0'; absent means '1'). Reclaims
 # entries idle past the lease (their owner stopped refreshing) and drops long-idle consumers with nothing pending, then reads new entries, high priority first;
 # at most ``count`` jobs. Returns {{id, HGETALL} per claimed job, {tail id per stream}}.
 CLAIM_LUA = (
@@ -85,6 +86,7 @@ CLAIM_LUA = (
 local group, consumer, count = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local lease_ms, idle_ms, stale_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local caps = cjson.decode(ARGV[8] or '{}')
+local ensure_groups = ARGV[9] ~= '0'
 local RANKS = """
     + _LUA_RANKS
     + """
@@ -101,8 +103,9 @@ for _, priority in ipairs("""
     + """) do
   local stream = P .. '{q}:' .. priority
   streams[#streams + 1] = stream
-  -- Cheap when the group exists; recreates it after Redis lost its data.
-  redis.pcall('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+  -- Only when asked: on the first claim, and after a claim failed (e.g. NOGROUP once Redis
+  -- lost its data); recreates the group then.
+  if ensure_groups then redis.pcall('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM') end
 end
 if idle_ms > 0 then
   for _, stream in ipairs(streams) do
