@@ -44,6 +44,7 @@ GATEWAY = {
     "messages_dropped": 0,
     "messages_batched": 30,
     "closes": {1001: 3, 4008: 1},
+    "accept": {"waited": 7, "refused": 2},
     "heartbeat_rtt_ms": {"p50": 1.5, "p99": 4.0},
 }
 CACHE = cache_snapshot()
@@ -152,6 +153,8 @@ def test_metrics_expose_every_series_with_bounded_labels() -> None:
         ("perfgate_ws_messages_dropped_total", ()): 0,
         ("perfgate_ws_messages_batched_total", ()): 30,
         ("perfgate_ws_closes_total", (("code", "4008"),)): 1,
+        ("perfgate_ws_handshakes_paced_total", (("outcome", "waited"),)): 7,
+        ("perfgate_ws_handshakes_paced_total", (("outcome", "refused"),)): 2,
         ("perfgate_cache_hits_total", (("tier", "l1"),)): 90,
         ("perfgate_cache_hits_total", (("tier", "l2"),)): 3,
         ("perfgate_cache_bytes", (("tier", "l1"),)): 2048,
