@@ -74,6 +74,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Imported here so that `perfgate gate` does not pay for trio, quart and hypercorn.
     import trio
 
+    from perfgate import gcpolicy
     from perfgate.config import load_config
     from perfgate.jobs.scheduler import check_schedules
     from perfgate.logs import configure_logging
@@ -88,7 +89,13 @@ def _serve(args: argparse.Namespace) -> int:
     check_tasks(config.tasks)  # a broken target or program: exit 2 now, not 202 then a failure
     configure_logging(config.server.log_format, config.server.log_level)
     ready_file = Path(args.ready_file) if args.ready_file else None
-    supervisor = Supervisor(config, ready_file=ready_file, notify=Notifier.from_environ(os.environ))
+    supervisor = Supervisor(
+        config,
+        ready_file=ready_file,
+        notify=Notifier.from_environ(os.environ),
+        on_ready=gcpolicy.freeze,
+    )
+    gcpolicy.tune()
     trio.run(supervisor.run)
     return 0
 

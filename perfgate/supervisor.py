@@ -100,6 +100,9 @@ class Supervisor:
     _drainers: list[Callable[[float], Awaitable[None]]] = attrs.field(factory=list)
     #: systemd's sd_notify (perfgate.notify.Notifier): READY=1, then STOPPING=1.
     notify: Callable[[str], None] = lambda _message: None
+    #: Called once, when the service is ready (``perfgate serve`` freezes start-up's
+    #: objects out of the garbage collector's reach there: :mod:`perfgate.gcpolicy`).
+    on_ready: Callable[[], object] = lambda: None
     _ready_file_ours: bool = False
 
     def request_stop(self) -> None:
@@ -127,6 +130,7 @@ class Supervisor:
                     async with trio.open_nursery() as tasks:
                         bound = await self._start_tasks(tasks, parts, state)
                         self.readiness.advance(Phase.READY)
+                        self.on_ready()
                         self._write_ready_file(bound)
                         self.notify(notify.READY)
                         log_event(log, logging.INFO, "ready", **bound.to_json())

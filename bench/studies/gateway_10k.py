@@ -1,7 +1,7 @@
 """10,000 WebSocket clients on one machine: memory, idle CPU, ping spread, fan-out, reconnects.
 
     .venv/bin/python bench/studies/gateway_10k.py [--connections 10000] [--idle-s 40]
-        [--server perfgate|peer] [--tracemalloc]
+        [--server perfgate|peer] [--tracemalloc] [--gc tuned|default]
 
 A one-off study for issue 16 (the figures in the README come from ``perfgate bench``). The
 server runs alone in its own process (``perfgate``: the Gateway with default settings and
@@ -15,6 +15,9 @@ protocol), the clients (a minimal asyncio client that answers pings) in two more
    holds: publish-to-receive latency at every client, p50/p99/max, and loss;
 4. (perfgate) every client drops at once and reconnects at once (no client-side pacing):
    time until all are back, handshakes refused, the server's worst event-loop lag.
+
+``--gc default`` runs the server with CPython's collector settings instead of
+:mod:`perfgate.gcpolicy`'s (``tuned``, what the entry points apply), to compare the stalls.
 
 ``--tracemalloc`` (perfgate): print the allocation sites holding the most memory per
 connection after phase 1 (slow; use a few thousand connections).
@@ -52,9 +55,14 @@ def raise_fd_limit() -> None:
 # -- the server process ------------------------------------------------------------------------
 
 
-def serve(kind: str, trace: bool) -> None:
+def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
     import psutil
     import trio
+
+    from perfgate import gcpolicy
+
+    if gc_mode == "tuned":
+        gcpolicy.tune()
 
     if trace:
         import tracemalloc
@@ -105,6 +113,8 @@ def serve(kind: str, trace: bool) -> None:
                 )
                 port = server.listeners[0].socket.getsockname()[1]
                 url = f"ws://127.0.0.1:{port}"
+            if gc_mode == "tuned":
+                gcpolicy.freeze()
             emit({"url": url})
             stdin = trio.lowlevel.FdStream(os.dup(0))
             buffer = b""
@@ -154,8 +164,19 @@ def serve(kind: str, trace: bool) -> None:
                     import tracemalloc
 
                     n = max(1, len(gateway._connections))
-                    snap = tracemalloc.take_snapshot().statistics("lineno")[:25]
-                    emit([[str(s.traceback[0]), round(s.size / n), s.count] for s in snap])
+                    taken = tracemalloc.take_snapshot()
+                    snap = taken.statistics("lineno")[:25]
+                    by_file = taken.statistics("filename")[:15]
+                    total = sum(s.size for s in taken.statistics("filename"))
+                    emit(
+                        {
+                            "total_per_connection": round(total / n),
+                            "sites": [
+                                [str(s.traceback[0]), round(s.size / n), s.count] for s in snap
+                            ],
+                            "files": [[str(s.traceback[0]), round(s.size / n)] for s in by_file],
+                        }
+                    )
 
     trio.run(main)
 
@@ -304,10 +325,17 @@ def pct(values: list[float], q: float) -> float:
 
 def drive(args: argparse.Namespace) -> None:
     me = [sys.executable, str(Path(__file__).resolve())]
-    server = Proc([*me, "server", args.server] + (["--tracemalloc"] if args.tracemalloc else []))
+    server = Proc(
+        [*me, "server", args.server, "--gc", args.gc]
+        + (["--tracemalloc"] if args.tracemalloc else [])
+    )
     url = server.ask()["url"]
     procs = []
-    result: dict[str, Any] = {"server": args.server, "connections": args.connections}
+    result: dict[str, Any] = {
+        "server": args.server,
+        "connections": args.connections,
+        "gc": args.gc,
+    }
     try:
         time.sleep(0.5)
         base = server.ask("stats")
@@ -367,7 +395,8 @@ def drive(args: argparse.Namespace) -> None:
 def main() -> None:
     raise_fd_limit()
     if len(sys.argv) > 1 and sys.argv[1] == "server":
-        serve(sys.argv[2], "--tracemalloc" in sys.argv)
+        gc_mode = sys.argv[sys.argv.index("--gc") + 1] if "--gc" in sys.argv else "tuned"
+        serve(sys.argv[2], "--tracemalloc" in sys.argv, gc_mode)
     elif len(sys.argv) > 1 and sys.argv[1] == "clients":
         asyncio.run(clients(sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
     else:
@@ -377,6 +406,7 @@ def main() -> None:
         parser.add_argument("--server", choices=("perfgate", "peer"), default="perfgate")
         parser.add_argument("--concurrency", type=int, default=5000)
         parser.add_argument("--tracemalloc", action="store_true")
+        parser.add_argument("--gc", choices=("tuned", "default"), default="tuned")
         drive(parser.parse_args())
 
 

@@ -71,6 +71,10 @@ class GatewayConfig:
     max_channels: int = attrs.field(default=50_000, validator=positive)
     allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=origins)
     rate_limit_per_s: float = attrs.field(default=100.0, validator=non_negative)
+    #: New connections admitted per second (0: no pace), and how many at once beyond it
+    #: (perfgate.gateway.accept: over the rate a handshake waits up to a second, then 503).
+    accept_rate_per_s: float = attrs.field(default=1000.0, validator=non_negative)
+    accept_burst: int = attrs.field(default=100, validator=positive)
     close_timeout_s: float = attrs.field(default=5.0, validator=positive)
     #: Where clients reach the gateway, as ``GET /v1/info`` tells them: a ``ws(s)://`` URL,
     #: or a path on the HTTP API's host (behind a proxy serving both). Empty: the bound

@@ -2,7 +2,8 @@
 
 ``python -m perfgate.gateway [--bind HOST:PORT] [--set KEY=JSON ...] [--tokens JSON]``
 prints one JSON line ``{"url": "ws://h:p", "pid": N}`` once listening, and serves until
-SIGTERM or SIGINT, then drains for up to ``--drain-s`` seconds. (``perfgate serve`` is the
+SIGTERM or SIGINT, then drains for up to ``--drain-s`` seconds. The garbage collector is
+set as for ``perfgate serve`` (:mod:`perfgate.gcpolicy`). (``perfgate serve`` is the
 product entry point; this one has no HTTP, store or pool.)
 """
 
@@ -16,6 +17,7 @@ import sys
 
 import trio
 
+from perfgate import gcpolicy
 from perfgate.auth import Authenticator
 from perfgate.broker import MemoryHub
 from perfgate.config import GatewayConfig
@@ -34,8 +36,10 @@ async def _main(args: argparse.Namespace) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(hub.run)
         url = await nursery.start(gateway.run)
-        print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)
+        gcpolicy.freeze()
+        # Catch the signals before saying so: a SIGTERM right after the line drains too.
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)
             async for _ in signals:
                 break
         await gateway.drain(args.drain_s)
@@ -49,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", default="{}")
     parser.add_argument("--drain-s", type=float, default=1.0)
     args = parser.parse_args(argv)
+    gcpolicy.tune()
     try:
         trio.run(_main, args)
     except KeyboardInterrupt:

@@ -40,7 +40,7 @@ from perfgate.config import GatewayConfig
 from perfgate.errors import WS_CLOSE_CODES, Conflict, NotFound, PerfgateError, ValidationError
 from perfgate.gateway import channels, protocol
 from perfgate.gateway._wire import GatewayStream
-from perfgate.gateway.heartbeat import HeartbeatPolicy, HeartbeatTiming, Timer
+from perfgate.gateway.heartbeat import HeartbeatPolicy, HeartbeatTiming, Timer, on_grid
 from perfgate.gateway.jobs import SUBMIT_SETTLE_S, JobOps, JobSubmitter, SubmitSlots
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, FrameCache
 from perfgate.gateway.pulse import Pulse
@@ -218,7 +218,9 @@ class Connection(Writer, JobOps):
     # -- timers and wake-ups ------------------------------------------------------------------
 
     def _schedule(self, when: float) -> None:
-        """Have :meth:`on_timer` called at ``when`` (or earlier, if already set earlier)."""
+        """Have :meth:`on_timer` called at ``when`` (or earlier, if already set earlier),
+        on the pulse's grid."""
+        when = on_grid(when, self._pulse.grid_s)
         timer = self._timer
         if timer is not None:
             if timer[0] <= when:

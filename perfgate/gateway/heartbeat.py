@@ -8,16 +8,21 @@ core for 5,000 idle connections). The policy, per connection:
   connection is never pinged;
 - an idle, healthy connection is pinged once per ``heartbeat_max_s``, shortened by a random
   jitter of up to :data:`JITTER` of the interval, and its first check falls anywhere in the
-  first interval, so that connections opened together (a reconnect storm) do not ping
-  together, then or later;
+  second half of the first interval, so that connections opened together (a reconnect
+  storm) do not ping together, then or later, and none is pinged early: a check in the
+  first half would cost a ping per new connection and prove nothing the handshake has not;
 - a pong slower than ``slow_rtt_s`` (a quarter of ``pong_timeout_s``) drops the interval to
   ``heartbeat_min_s``: a flaky path is watched closely; each fast pong then doubles it back
   towards ``heartbeat_max_s``;
 - no pong within ``pong_timeout_s``: the connection is closed (4009). So a dead peer is cut
-  at most ``heartbeat_max_s + pong_timeout_s`` after its last sign of life.
+  at most ``heartbeat_max_s + pong_timeout_s + GRID_S`` after its last sign of life.
 
 One task serves every connection's timers (:class:`perfgate.gateway.pulse.Pulse`, over the
-:class:`TimerQueue` below), instead of one sleeping task per connection.
+:class:`TimerQueue` below), instead of one sleeping task per connection, and it wakes only on
+a coarse grid (:func:`on_grid`, :data:`GRID_S`): every deadline is rounded *up* to the next
+multiple of the step, so one wake-up serves every timer due in that step. At 10,000 idle
+connections, checked every 22.5 to 30 s, that is at most 4 wake-ups a second instead of about
+400; no check is early, and none is later than one step (the bound above grows by it).
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ from typing import Any, Generic, TypeVar
 
 JITTER = 0.25
 """Up to this fraction of an interval is cut at random from each check's delay."""
+
+GRID_S = 0.25
+"""The timer grid's step: a deadline is served at most this much late (never early)."""
+
+
+def on_grid(when: float, step_s: float) -> float:
+    """``when`` rounded up to the next multiple of ``step_s`` (unchanged when ``step_s`` is
+    0 or ``when`` is not finite). Deadlines that fall in one step share one wake-up."""
+    if step_s <= 0 or not math.isfinite(when):
+        return when
+    return math.ceil(when / step_s) * step_s
+
 
 T = TypeVar("T")
 
@@ -91,12 +108,14 @@ class HeartbeatPolicy:
         return self.due_at
 
     def first_check_at(self, rand: float) -> float:
-        """The first look, anywhere in the first interval (``rand`` in [0, 1)). It probes
-        whatever the traffic: it sets the connection's phase, so the pings of connections
-        opened (and subscribed) in one burst stay spread over a whole interval, then and
-        later. That costs one early ping per connection; the next checks follow
-        :meth:`check_at`."""
-        due_at = self._set(self.interval_s * (1.0 - rand))
+        """The first look, anywhere in the second half of the first interval (``rand`` in
+        [0, 1)). It probes whatever the traffic: it sets the connection's phase, so the
+        pings of connections opened (and subscribed) in one burst stay spread over half an
+        interval at first and, with each check's jitter, more later. Not in the first half:
+        a connection that just shook hands is alive, and a ping for every new connection
+        soon after it opened (a reconnect storm) is a burst of work that proves nothing.
+        The next checks follow :meth:`check_at`."""
+        due_at = self._set(self.interval_s * (1.0 - 0.5 * rand))
         self._seen_alive_at = math.inf  # traffic before it does not put it off
         return due_at
 

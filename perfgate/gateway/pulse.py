@@ -15,7 +15,7 @@ from typing import Protocol
 
 import trio
 
-from perfgate.gateway.heartbeat import Timer, TimerQueue
+from perfgate.gateway.heartbeat import GRID_S, Timer, TimerQueue, on_grid
 
 log = logging.getLogger("perfgate.gateway")
 
@@ -32,16 +32,20 @@ class Pulse:
     """Fires :meth:`Timed.on_timer` at the times asked with :meth:`call_at`.
 
     Start ``run`` in the nursery of the component that owns it (the gateway); it runs until
-    cancelled and holds no resources.
+    cancelled and holds no resources. A timer fires at ``when`` rounded up to a multiple of
+    ``grid_s`` (0: exactly at ``when``): never early, at most one step late.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, grid_s: float = GRID_S) -> None:
+        self.grid_s = grid_s
         self.timers: TimerQueue[Timed] = TimerQueue()
         self._nap: trio.CancelScope | None = None
         self.random = random.random
 
     def call_at(self, when: float, target: Timed) -> Timer:
-        """Fire ``target.on_timer`` at ``when``; cancel with :meth:`cancel`."""
+        """Fire ``target.on_timer`` at ``when`` (on the grid); cancel with :meth:`cancel`.
+        The timer's ``[0]`` is the time it will fire."""
+        when = on_grid(when, self.grid_s)
         timer = self.timers.add(when, target)
         nap = self._nap
         if nap is not None and when < nap.deadline:

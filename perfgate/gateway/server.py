@@ -29,6 +29,7 @@ from perfgate.errors import (
 from perfgate.forwarded import parse_networks, resolve_client
 from perfgate.gateway import channels
 from perfgate.gateway._wire import GatewayStream
+from perfgate.gateway.accept import AcceptPace, retry_after_header
 from perfgate.gateway.connection import Connection
 from perfgate.gateway.heartbeat import HeartbeatTiming
 from perfgate.gateway.jobs import JobSubmitter
@@ -75,6 +76,7 @@ class Gateway:
         self.config = config
         self._trusted = parse_networks(trusted_proxies)
         self._pulse = Pulse()
+        self._pace = AcceptPace(config.accept_rate_per_s, config.accept_burst)
         # Shared by every connection: one object each, not one per connection.
         self._plan = BatchPlan(config.batch_window_ms / 1000, config.batch_max)
         self._timing = HeartbeatTiming(
@@ -174,6 +176,7 @@ class Gateway:
         snapshot = self._stats.snapshot()
         snapshot["connections"] = len(self._connections)
         snapshot["draining"] = self._draining
+        snapshot["accept"] = {"waited": self._pace.waited, "refused": self._pace.refused}
         snapshot["hub"] = self.hub.stats()
         return snapshot
 
@@ -223,14 +226,23 @@ class Gateway:
         return client
 
     async def _open(self, request: WebSocketRequest, wire: GatewayStream) -> Connection | None:
-        """Answer the handshake: a registered Connection, or None once rejected."""
+        """Answer the handshake: a registered Connection, or None once rejected. New
+        connections are paced first (:mod:`perfgate.gateway.accept`): over the rate, the
+        handshake waits its turn, or is refused with 503 and ``Retry-After``."""
         client = self.client_of(request, wire)
+        admitted, seconds = self._pace.admit(trio.current_time())
+        headers: list[tuple[bytes, bytes]] = []
         try:
+            if not admitted:
+                headers = [(b"Retry-After", retry_after_header(seconds).encode())]
+                raise Unavailable("too many new connections; retry later", retry_after_s=seconds)
+            if seconds > 0:
+                await trio.sleep(seconds)
             principal = self._admit(request)
         except PerfgateError as exc:
             self._stats.rejected[exc.status] += 1
             log.info("gateway: refused %s from %s: %s", exc.status, client or "-", exc.message)
-            await request.reject(exc.status, body=exc.message.encode())
+            await request.reject(exc.status, extra_headers=headers, body=exc.message.encode())
             return None
         ws = await request.accept()
         conn = Connection(

@@ -277,3 +277,13 @@ class SourcesCollector(Collector):
         for code, value in _items(stats, "closes", limit=30):
             closes.add_metric([code], value)
         yield closes
+        paced = _items(stats, "accept", limit=5)
+        if paced:
+            handshakes = CounterMetricFamily(
+                "perfgate_ws_handshakes_paced",
+                "Handshakes over [gateway] accept_rate_per_s: waited their turn, or refused 503.",
+                labels=["outcome"],
+            )
+            for outcome, value in paced:
+                handshakes.add_metric([outcome], value)
+            yield handshakes

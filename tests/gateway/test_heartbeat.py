@@ -1,5 +1,6 @@
 """The heartbeat policy and the timer queue (pure), and the Pulse task on the autojump clock."""
 
+import math
 import random
 
 import pytest
@@ -9,11 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perfgate.gateway.heartbeat import (
+    GRID_S,
     JITTER,
     HeartbeatPolicy,
     HeartbeatTiming,
     RttHistogram,
     TimerQueue,
+    on_grid,
 )
 from perfgate.gateway.pulse import TIMERS_PER_ROUND, Pulse
 
@@ -86,8 +89,9 @@ def test_a_dead_peer_is_probed_within_max_s_of_its_last_sign_of_life(
     i = 0
     for rand in rands * 3:
         while i < len(events) and events[i] <= at:
-            p.on_traffic(events[i])
-            last_alive = events[i]
+            if events[i] > last_alive:  # time only moves on: none before the last pong
+                p.on_traffic(events[i])
+                last_alive = events[i]
             i += 1
         if p.should_probe(at, rand):
             assert at - last_alive <= TIMING.max_s + 1e-9
@@ -105,12 +109,36 @@ def test_connections_opened_together_do_not_ping_together() -> None:
     rng = random.Random(7)
     policies = [HeartbeatPolicy(TIMING, now=0.0) for _ in range(10_000)]
     firsts = sorted(p.first_check_at(rng.random()) for p in policies)
-    assert firsts[-1] - firsts[0] >= TIMING.max_s * 0.95
-    per_tenth = [0] * 80
+    # All in the second half of the first interval: none early, none late.
+    assert TIMING.max_s / 2 < firsts[0] and firsts[-1] <= TIMING.max_s
+    assert firsts[-1] - firsts[0] >= TIMING.max_s / 2 * 0.95
+    per_tenth = [0] * 40
     for at in firsts:
-        per_tenth[min(79, int(at * 10))] += 1
-    # Spread evenly over the first interval: no tenth of a second holds a burst.
-    assert max(per_tenth) <= 2 * len(firsts) / 80
+        per_tenth[min(39, int((at - TIMING.max_s / 2) * 10))] += 1
+    # Spread evenly over that half: no tenth of a second holds a burst.
+    assert max(per_tenth) <= 2 * len(firsts) / 40
+
+
+@pytest.mark.parametrize("rand", [0.0, 0.5, 0.999])
+def test_the_first_check_falls_in_the_second_half_of_the_first_interval(rand: float) -> None:
+    p = HeartbeatPolicy(TIMING, now=100.0)
+    at = p.first_check_at(rand)
+    assert 100.0 + TIMING.max_s / 2 < at <= 100.0 + TIMING.max_s
+    assert not p.should_probe(100.0 + TIMING.max_s / 2, rand)  # not due in the first half
+    assert p.should_probe(at, rand)
+
+
+@given(when=st.floats(-1e6, 1e6), step=st.sampled_from([0.25, 0.5, 1.0]))
+def test_the_grid_rounds_up_by_less_than_one_step(when: float, step: float) -> None:
+    at = on_grid(when, step)
+    assert when <= at <= when + step
+    assert at / step == pytest.approx(round(at / step), abs=1e-6)
+    assert on_grid(at, step) == at  # already on the grid: unchanged
+
+
+def test_no_grid_leaves_the_time_alone() -> None:
+    assert on_grid(1.2345, 0.0) == 1.2345
+    assert on_grid(math.inf, GRID_S) == math.inf
 
 
 def test_bad_bounds_are_refused() -> None:
@@ -152,7 +180,7 @@ class Recorder:
 
 
 async def test_pulse_fires_each_timer_at_its_time(autojump_clock: trio.testing.MockClock) -> None:
-    pulse = Pulse()
+    pulse = Pulse(grid_s=0.0)
     fired: list[tuple[str, float]] = []
     async with trio.open_nursery() as nursery:
         await nursery.start(pulse.run)
@@ -171,7 +199,7 @@ async def test_pulse_fires_each_timer_at_its_time(autojump_clock: trio.testing.M
 async def test_a_burst_of_due_timers_is_served_between_checkpoints(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    pulse = Pulse()
+    pulse = Pulse(grid_s=0.0)
     fired: list[tuple[str, float]] = []
     other_ran: list[int] = []
 
@@ -217,3 +245,43 @@ def test_rtt_summary_quantiles_are_not_the_maximum() -> None:
     assert 91 <= summary["p90"] <= 91 * 1.1
     assert 100 <= summary["p99"] <= 100 * 1.1
     assert summary["max"] == 5000.0
+
+
+async def test_the_pulse_serves_timers_on_its_grid(autojump_clock: trio.testing.MockClock) -> None:
+    """Deadlines spread over 10 s fire late by less than a step, never early, and a whole
+    step's worth of them fires in one wake-up (at most one wake-up per step in all)."""
+    pulse = Pulse(grid_s=0.5)
+    fired: list[tuple[str, float]] = []
+    rng = random.Random(3)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pulse.run)
+        start = trio.current_time()
+        asked = {str(i): start + 1 + rng.random() * 10 for i in range(1000)}
+        for name, when in asked.items():
+            pulse.call_at(when, Recorder(fired, name))
+        await trio.sleep(15)
+        nursery.cancel_scope.cancel()
+    assert len(fired) == 1000
+    for name, at in fired:
+        assert asked[name] <= at < asked[name] + 0.5
+    wakeups = {at for _, at in fired}
+    assert len(wakeups) <= 10 / 0.5 + 1  # not one per timer
+    for at in wakeups:
+        assert on_grid(at, 0.5) == at
+
+
+async def test_an_earlier_timer_on_the_grid_still_wakes_the_pulse(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pulse = Pulse(grid_s=0.25)
+    fired: list[tuple[str, float]] = []
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pulse.run)
+        start = trio.current_time()
+        pulse.call_at(start + 10, Recorder(fired, "late"))
+        await trio.sleep(1)
+        pulse.call_at(start + 2.1, Recorder(fired, "early"))
+        await trio.sleep(20)
+        nursery.cancel_scope.cancel()
+    assert fired == [("early", on_grid(start + 2.1, 0.25)), ("late", on_grid(start + 10, 0.25))]
+    assert start + 2.1 <= fired[0][1] < start + 2.35

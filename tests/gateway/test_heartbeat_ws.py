@@ -67,3 +67,30 @@ async def test_traffic_spares_a_busy_peer_its_pings(start_gateway: Start) -> Non
         await trio.sleep(0.1)
     assert gateway.stats()["heartbeat"]["probes"] <= 1  # only the first check, its phase
     await busy.close()
+
+
+async def test_a_new_connection_is_first_pinged_in_the_second_half_of_its_interval(
+    start_gateway: Start,
+) -> None:
+    """A ping right after the handshake proves nothing and, in a reconnect storm, is a
+    burst of work: the first check falls in (max_s / 2, max_s], then on the timer grid."""
+    max_s = 4.0
+    gateway, url = await start_gateway(heartbeat_min_s=0.5, heartbeat_max_s=max_s)
+    start = trio.current_time()
+    clients: list[Client] = []
+
+    async def one() -> None:
+        client = await Client.connect(url)
+        await client.recv()  # the welcome
+        clients.append(client)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(one)
+    # Every connection opened after start: none is due before start + max_s / 2 (with the
+    # rule it replaced, each of the ten had a 3-in-8 chance of a ping by now).
+    await trio.sleep_until(start + max_s / 2 - 0.5)
+    assert gateway.stats()["heartbeat"]["probes"] == 0
+    await eventually(lambda: gateway.stats()["heartbeat"]["probes"] == 10, limit_s=max_s + 2)
+    for client in clients:
+        await client.close()

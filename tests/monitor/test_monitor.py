@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import attrs
@@ -12,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from perfgate.config import MonitorConfig
 from perfgate.monitor import ALERTS_CHANNEL, STATS_CHANNEL, Monitor
-from perfgate.monitor.system import SystemSample, SystemSampler
+from perfgate.monitor.system import FDS_EVERY, SystemSample, SystemSampler
 from tests.monitor.snapshots import cache_snapshot, pool_snapshot
 
 
@@ -43,6 +44,7 @@ GATEWAY = {
     "messages_dropped": 0,
     "messages_batched": 30,
     "closes": {1001: 3, 4008: 1},
+    "accept": {"waited": 7, "refused": 2},
     "heartbeat_rtt_ms": {"p50": 1.5, "p99": 4.0},
 }
 CACHE = cache_snapshot()
@@ -151,6 +153,8 @@ def test_metrics_expose_every_series_with_bounded_labels() -> None:
         ("perfgate_ws_messages_dropped_total", ()): 0,
         ("perfgate_ws_messages_batched_total", ()): 30,
         ("perfgate_ws_closes_total", (("code", "4008"),)): 1,
+        ("perfgate_ws_handshakes_paced_total", (("outcome", "waited"),)): 7,
+        ("perfgate_ws_handshakes_paced_total", (("outcome", "refused"),)): 2,
         ("perfgate_cache_hits_total", (("tier", "l1"),)): 90,
         ("perfgate_cache_hits_total", (("tier", "l2"),)): 3,
         ("perfgate_cache_bytes", (("tier", "l1"),)): 2048,
@@ -238,6 +242,24 @@ def test_system_sampler_reads_psutil() -> None:
     sample = SystemSampler().sample()
     assert sample.process_rss_bytes > 0 and sample.threads >= 1
     assert 0 <= sample.host_memory_pct <= 100 and sample.open_fds and sample.open_fds > 0
+
+
+def test_open_fds_are_counted_once_every_few_samples() -> None:
+    """Listing /proc/self/fd costs one entry per socket: at 10,000 connections it was most
+    of a sample's cost, so it is counted once every FDS_EVERY samples."""
+    sampler = SystemSampler()
+    first = sampler.sample().open_fds
+    assert first is not None
+    pipes = [os.pipe() for _ in range(5)]
+    try:
+        between = [sampler.sample().open_fds for _ in range(FDS_EVERY - 1)]
+        assert between == [first] * (FDS_EVERY - 1)  # the last count, repeated
+        counted = sampler.sample().open_fds
+        assert counted is not None and counted >= first + 10
+    finally:
+        for read_end, write_end in pipes:
+            os.close(read_end)
+            os.close(write_end)
 
 
 async def test_run_publishes_snapshots_and_alert_events(autojump_clock: trio.abc.Clock) -> None:
