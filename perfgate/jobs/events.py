@@ -23,7 +23,6 @@ from typing import Any, Protocol
 import trio
 
 from perfgate.config import Config
-from perfgate.errors import NotFound
 from perfgate.jobs.durable import JOURNAL_FAILURES, write_durably
 from perfgate.jobs.lifecycle import (
     LogEvent,
@@ -128,20 +127,6 @@ class EventPump:
         self._on_final = on_final
         self._results: dict[str, Any] = {}
         self._lock = trio.Lock()
-        #: Jobs the pool runs that have no row: their create failed after their run began.
-        self._disowned: set[str] = set()
-
-    def disown(self, job_id: str) -> None:
-        """Drop ``job_id``'s events from now on, until its final one: a job whose run began
-        while its row was being committed (:meth:`JobService.submit
-        <perfgate.jobs.JobService.submit>`) and whose commit then failed. Nothing of it
-        was written or published (its writes queue behind its row's), and nothing will be."""
-        self._disowned.add(job_id)
-
-    def _forget_if_final(self, job_id: str, event: PoolEvent) -> None:
-        if isinstance(event, StateEvent) and event.state in FINISHED_STATES:
-            self._disowned.discard(job_id)
-            self._results.pop(job_id, None)
 
     async def run(self) -> None:
         """Apply events as they come, until cancelled."""
@@ -189,12 +174,7 @@ class EventPump:
         for index in indexes:
             job_id, event = group[index]
             try:
-                try:
-                    await self._apply(job_id, event)
-                except NotFound:
-                    if job_id not in self._disowned:
-                        raise
-                    self._forget_if_final(job_id, event)  # disowned while its write queued
+                await self._apply(job_id, event)
             except JOURNAL_FAILURES as exc:  # a progress or log line lost, or a publish
                 log_event(
                     log,
@@ -218,9 +198,6 @@ class EventPump:
     async def _apply(self, job_id: str, event: PoolEvent) -> None:
         if not self._queue.owns_events(job_id):
             return  # another instance took this job over: its run here is being stopped
-        if job_id in self._disowned:
-            self._forget_if_final(job_id, event)
-            return
         if isinstance(event, ProgressEvent):
             await self._journal.set_progress(job_id, event.fraction, event.message)
         elif isinstance(event, LogEvent):

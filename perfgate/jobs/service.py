@@ -19,7 +19,6 @@ was full, or delayed).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ from perfgate.jobs.lifecycle import (
 )
 from perfgate.jobs.queue import JobQueue, LocalQueue, spec_of
 from perfgate.jobs.submission import Prepared, prepare
-from perfgate.jobs.waiting import LongPolls, Waiter
+from perfgate.jobs.waiting import LongPolls
 from perfgate.logs import log_event
 from perfgate.pool import JobSpec, Pool
 from perfgate.readiness import Readiness
@@ -58,7 +57,6 @@ from perfgate.store import (
     SUCCEEDED,
     JobJournal,
     JobRecord,
-    new_job_id,
 )
 
 __all__ = ["JobService", "PoolEvents", "Publish", "ResultCacheLike"]
@@ -168,8 +166,6 @@ class JobService:
             return cached
         self._reserve_slot(job.record)
         try:
-            if job.key is None and job.record.state != SCHEDULED:
-                return await self._create_started(job)
             stored, created = await self.journal.create(
                 job.record, idempotency_key=job.key, fingerprint=job.fingerprint
             )
@@ -179,58 +175,17 @@ class JobService:
             self._release_slot(job.record)
         return stored, created
 
-    async def _create_started(self, job: Prepared) -> tuple[JobRecord, bool]:
-        """Create a job that is sure to be created (no idempotency key) and queue it as soon
-        as its row is in the journal's write queue, not once it committed: the job's run then
-        overlaps the commit's fsync, about a millisecond and a half of a no-op job's round
-        trip.
-
-        The promises hold. The answer (202, ``ack``) still waits for the commit. Nothing
-        about the job is visible before its row is durable: every write the run causes (its
-        start, its result) is queued after the row and commits after it (the writer commits
-        in order), and events are published only once their write committed. A crash before
-        the commit loses a job nobody was told of (it may have begun, as an accepted job may
-        run twice after a crash: at least once). A create that fails cancels the run.
-        """
-        record = job.record
-        started: list[bool] = []
-
-        def start() -> None:
-            try:
-                self.queue.submit(job.spec)
-            except (QueueFull, Unavailable):
-                return  # queued after the commit instead, as any other job (and its error)
-            started.append(True)
-
-        try:
-            stored, created = await self.journal.create(
-                record, fingerprint=job.fingerprint, on_queued=start
-            )
-        except BaseException:
-            if started:
-                self._pump.disown(record.id)
-                self.pool.cancel(record.id)
-            raise
-        if not started and created:  # the journal committed without queueing, or start failed
-            self._enqueue(stored, job.spec)
-        return stored, created
-
     async def submit_and_wait(
         self, body: Any, wait_s: float, *, tenant: str = DEFAULT_TENANT
     ) -> tuple[JobRecord, bool]:
         """:meth:`submit`, then :meth:`wait` up to ``wait_s`` for the job to finish: one
         request per job. The job is committed (as for ``submit``) whatever happens next; a
         cancelled wait leaves it queued or running."""
-        # The waiter is registered before the job is queued (it may run, and finish, while
-        # its row commits), and the record the submit returns is the first read.
-        job_id = new_job_id()
-        with self._polls.waiting(job_id) as waiter:
-            record, created = await self.submit(body, tenant=tenant, job_id=job_id)
-            if record.finished:
-                return record, created
-            if record.id == job_id:
-                return await self._wait(job_id, wait_s, tenant, record, waiter), created
-        # An idempotent replay: the earlier job, read as it stood.
+        record, created = await self.submit(body, tenant=tenant)
+        if record.finished:
+            return record, created
+        # No checkpoint since the job was queued: the waiter is registered before it can
+        # finish, and the record in hand is the first read.
         return await self._wait(record.id, wait_s, tenant, record), created
 
     async def submit_many(
@@ -359,21 +314,10 @@ class JobService:
         return await self._wait(job_id, wait_s, tenant, None)
 
     async def _wait(
-        self,
-        job_id: str,
-        wait_s: float,
-        tenant: str | None,
-        first: JobRecord | None,
-        registered: Waiter | None = None,
+        self, job_id: str, wait_s: float, tenant: str | None, first: JobRecord | None
     ) -> JobRecord:
-        """``first``: the job's first read, if in hand; ``registered``: the caller's waiter
-        on the job, registered before ``first`` was read."""
         wait_s = min(wait_s, self.config.http.max_wait_s)
-        with (
-            contextlib.nullcontext(registered)
-            if registered is not None
-            else self._polls.waiting(job_id)
-        ) as waiter:
+        with self._polls.waiting(job_id) as waiter:
             record = first if first is not None else await self.get(job_id, tenant=tenant)
             if record.finished or wait_s <= 0 or not self._readiness.accepting:
                 return record

@@ -104,12 +104,8 @@ class RedisJournal(TransitionShortcuts):
         *,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
-        on_queued: Callable[[], None] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a new job (and enqueue it, if queued); return it and ``True``.
-
-        ``on_queued`` runs once a job was created, after Redis answered: Redis writes from
-        several connections keep no order the SQLite writer's queue would vouch for.
 
         With an ``idempotency_key`` that the record's tenant gave a job that still exists (keys
         are per tenant): nothing is written, the earlier job is returned with ``False`` when
@@ -135,10 +131,7 @@ class RedisJournal(TransitionShortcuts):
                     *codec.encode_fields(record),
                 ],
             )
-        stored, created = await self._answer(reply, record, idempotency_key, fingerprint)
-        if created and on_queued is not None:
-            on_queued()
-        return stored, created
+        return await self._answer(reply, record, idempotency_key, fingerprint)
 
     async def create_many(
         self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]

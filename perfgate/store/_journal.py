@@ -172,15 +172,8 @@ class Journal(TransitionShortcuts):
         *,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
-        on_queued: Callable[[], None] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Store a new job; return it and ``True`` once it is durable.
-
-        ``on_queued`` runs once the insert is in the writer's queue, before it commits (see
-        :meth:`JobService.submit <perfgate.jobs.JobService.submit>`, which starts the job
-        there): the writer commits in order, so any write about the job queued after this
-        point (its start, its result) commits after its row. It runs whatever the outcome:
-        the caller undoes what it started if this raises.
 
         With an ``idempotency_key`` already used by the record's tenant (keys are per tenant),
         nothing is written: the earlier job is returned with ``False`` when ``fingerprint``
@@ -197,7 +190,6 @@ class Journal(TransitionShortcuts):
                 fingerprint=fingerprint,
             ),
             RECORDS,
-            on_queued=on_queued,
         )
 
     async def create_many(

@@ -3,7 +3,7 @@ embedded default) or Redis (:class:`perfgate.redis.journal.RedisJournal`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from perfgate.errors import PerfgateError
@@ -19,7 +19,6 @@ class JobJournal(Protocol):
         *,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
-        on_queued: Callable[[], None] | None = None,
     ) -> tuple[JobRecord, bool]: ...
     async def create_many(
         self, jobs: Sequence[tuple[JobRecord, str | None, str | None]]

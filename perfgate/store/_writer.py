@@ -97,11 +97,8 @@ class Writer:
         effect: int = UNKNOWN,
         *,
         durable: bool = True,
-        on_queued: Callable[[], None] | None = None,
     ) -> T:
         """Run ``fn`` on the write connection in the next batch; its result once committed.
-        ``on_queued`` runs as soon as the write is queued, before it commits: every write
-        queued after that point commits after this one (or in its transaction, after it).
 
         Cancellable only until the write is queued. Once queued it commits whatever the
         caller does (the writer never unqueues), so the caller waits for the outcome shielded:
@@ -112,8 +109,6 @@ class Writer:
         op = Op(CALL, fn=fn, effect=effect, durable=durable)
         await self.enqueue(op)
         assert op.done is not None
-        if on_queued is not None:
-            on_queued()
         with trio.CancelScope(shield=True):
             await op.done.wait()
         if op.error is not None:
