@@ -81,6 +81,17 @@ class BoundedLabel:
         return text
 
 
+#: Raw label tuples remembered per series; past this the memo starts over (a client inventing
+#: methods must not grow it without bound: the series themselves are bounded by BoundedLabel).
+CHILDREN_MAX = 1024
+
+
+def _remember(children: dict[Any, Any], key: Any, child: Any) -> None:
+    if len(children) >= CHILDREN_MAX:
+        children.clear()
+    children[key] = child
+
+
 def status_class(status: int) -> str:
     """``200 -> "2xx"``; anything out of range is ``"other"``."""
     return f"{status // 100}xx" if 100 <= status <= 599 else OTHER
@@ -107,6 +118,11 @@ class Metrics:
         self._route = BoundedLabel(200)
         self._task = BoundedLabel(100)
         self._outcome = BoundedLabel(20)
+        # Each observation's labelled child, by the raw values it was asked for: finding a
+        # child through ``labels()`` (keyword checks, label folding, a locked dict) cost more
+        # than the observation itself, on every request and every job.
+        self._http_children: dict[tuple[str, str, int], Any] = {}
+        self._job_children: dict[tuple[str, str], Any] = {}
         self.http_duration = Histogram(
             "perfgate_http_request_duration_seconds",
             "HTTP request duration, by route template, method and status class.",
@@ -149,15 +165,25 @@ class Metrics:
         self.source_errors.labels(source=name).inc()
 
     def observe_http(self, route: str, method: str, status: int, duration_s: float) -> None:
-        method = method.upper() if method.upper() in HTTP_METHODS else OTHER
-        self.http_duration.labels(
-            route=self._route(route), method=method, status_class=status_class(status)
-        ).observe(max(0.0, duration_s))
+        key = (route, method, status)
+        child = self._http_children.get(key)
+        if child is None:
+            upper = method.upper()
+            child = self.http_duration.labels(
+                route=self._route(route),
+                method=upper if upper in HTTP_METHODS else OTHER,
+                status_class=status_class(status),
+            )
+            _remember(self._http_children, key, child)
+        child.observe(max(0.0, duration_s))
 
     def observe_job(self, task: str, outcome: str, duration_s: float) -> None:
-        self.job_duration.labels(task=self._task(task), outcome=self._outcome(outcome)).observe(
-            max(0.0, duration_s)
-        )
+        key = (task, outcome)
+        child = self._job_children.get(key)
+        if child is None:
+            child = self.job_duration.labels(task=self._task(task), outcome=self._outcome(outcome))
+            _remember(self._job_children, key, child)
+        child.observe(max(0.0, duration_s))
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every series, and its content type."""

@@ -98,11 +98,19 @@ class Writer:
         *,
         durable: bool = True,
     ) -> T:
-        """Run ``fn`` on the write connection in the next batch; its result once committed."""
+        """Run ``fn`` on the write connection in the next batch; its result once committed.
+
+        Cancellable only until the write is queued. Once queued it commits whatever the
+        caller does (the writer never unqueues), so the caller waits for the outcome shielded:
+        a submit cancelled here would otherwise leave a job committed and never queued until
+        a restart recovered it. The wait is bounded by the writer, which sets ``done`` on
+        every write it takes, committed, failed or left over when it closes.
+        """
         op = Op(CALL, fn=fn, effect=effect, durable=durable)
         await self.enqueue(op)
         assert op.done is not None
-        await op.done.wait()
+        with trio.CancelScope(shield=True):
+            await op.done.wait()
         if op.error is not None:
             raise op.error
         result: T = op.result

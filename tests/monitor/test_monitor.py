@@ -319,3 +319,22 @@ async def test_run_survives_a_failing_or_stuck_publisher(autojump_clock: trio.ab
     # interval (t=2 to 3), and no tick was lost or doubled.
     assert calls == ["$sys:stats"] * 5
     assert times == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_remembered_series_stay_bounded_and_keep_counting() -> None:
+    """Observations find their labelled series through a memo of raw label values: invented
+    methods past its bound start it over, and every observation still lands in its series."""
+    from perfgate.monitor.metrics import CHILDREN_MAX
+
+    monitor, _, _ = make_monitor()
+    for i in range(CHILDREN_MAX + 10):
+        monitor.observe_http("/v1/jobs", f"M{i}", 200, 0.001)
+        monitor.observe_http("/v1/jobs", "post", 202, 0.001)
+    assert len(monitor.metrics._http_children) <= CHILDREN_MAX
+    found = samples(monitor.render_metrics()[0])
+    http = "perfgate_http_request_duration_seconds_count"
+    by_method = {
+        method: found[(http, (("method", method), ("route", "/v1/jobs"), ("status_class", "2xx")))]
+        for method in ("other", "POST")
+    }
+    assert by_method == {"other": CHILDREN_MAX + 10, "POST": CHILDREN_MAX + 10}
