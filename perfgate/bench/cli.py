@@ -268,8 +268,8 @@ def bench_main(argv: list[str]) -> int:
             return 2
     if args.test_only_delay_ms:
         print(
-            f"perfgate bench: TEST ONLY: perfgate burns {args.test_only_delay_ms:g} ms "
-            "of CPU per HTTP request in this run",
+            f"perfgate bench: TEST ONLY: perfgate delays every HTTP request by "
+            f"{args.test_only_delay_ms:g} ms in this run",
             file=sys.stderr,
         )
     try:
