@@ -208,7 +208,7 @@ def verdicts(comparisons: Sequence[Comparison], alpha: float = ALPHA) -> list[Ve
     a correction: with no change the chance that a metric's runs confirm a 10 % slowdown is
     far below ``alpha`` (and shrinks as the runs get quieter), while a correction over the
     scenarios would only protect builds that really are about 10 % slower, at the price of
-    a third of the power against a 30 % one.
+    a quarter or more of the power against a 30 % one.
 
     A reported metric WARNs when confirmed after Holm's correction over the reported
     family (p90, p99, open-loop throughput of every scenario): a warning should mean
