@@ -81,7 +81,7 @@ class GateReport:
                 line = (
                     f"{v.value.upper():5} {c.scenario:10} {c.metric:10} vs peers "
                     f"{c.baseline_median:.3f} -> {c.current_median:.3f} "
-                    f"({c.change_pct:+6.1f} %, 95 % CI {c.ci_low:.3f}-{c.ci_high:.3f})"
+                    f"({c.change_pct:+6.1f} % over run pairs, 95 % CI {c.ci_low:.3f}-{c.ci_high:.3f})"
                 )
                 if a is not None:
                     line += (
@@ -92,7 +92,7 @@ class GateReport:
                 line = (
                     f"{v.value.upper():5} {c.scenario:10} {c.metric:10} "
                     f"{c.baseline_median:10.3f}{unit} -> {c.current_median:10.3f}{unit} "
-                    f"({c.change_pct:+6.1f} %, ratio {c.ratio:.3f}, "
+                    f"({c.change_pct:+6.1f} % over run pairs, "
                     f"95 % CI {c.ci_low:.3f}-{c.ci_high:.3f})"
                 )
             if not c.gated:
