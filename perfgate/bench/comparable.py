@@ -9,7 +9,7 @@ The gate compares code, so everything else must be held still. What it *refuses*
 - the server's worker counts (``settings.server``), and the system under test;
 - the Python interpreter's major.minor version.
 
-The number of runs may differ (the bootstrap accounts for it). Versions of perfgate's
+The number of runs may differ (the rank test accounts for it). Versions of perfgate's
 dependencies and of the harness may differ with a *note* only: upgrading a dependency is a
 change the gate is there to judge, like a change of perfgate's own code. Keys one side does
 not record (an older result) are not compared, and a note says so.

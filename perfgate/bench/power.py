@@ -117,7 +117,6 @@ def check(
     trials: int,
     rng: random.Random,
     regression: float = stats.FAIL_RATIO,
-    resamples: int = stats.RESAMPLES,
 ) -> PowerReport:
     """Run ``trials`` A/A and regression pairs drawn from ``doc``'s runs (see module doc).
 
@@ -135,7 +134,6 @@ def check(
         order = rng.sample(range(total), 2 * per_side)
         a, b = order[:per_side], order[per_side:]
         baseline = half(doc, a)
-        aa.append(gate.evaluate(baseline, half(doc, b), rng=rng, resamples=resamples).exit_code)
-        slower = half(doc, b, regression)
-        reg.append(gate.evaluate(baseline, slower, rng=rng, resamples=resamples).exit_code)
+        aa.append(gate.evaluate(baseline, half(doc, b)).exit_code)
+        reg.append(gate.evaluate(baseline, half(doc, b, regression)).exit_code)
     return PowerReport(trials, per_side, regression, tuple(aa), tuple(reg))
