@@ -100,6 +100,37 @@ FINISH_GRACE_TICKS: Final = 2
 MAX_LOST: Final = 10_000
 
 
+class BacklogCount:
+    """The shared streams' length as this instance knows it: the last sample, plus its own
+    accepts that no sample has seen yet.
+
+    A sample's reads take several round trips. Accepts made before they began are in the
+    sample (their entries were appended first); accepts made while they ran may or may not
+    be, so they stay counted until the next sample: counted twice for a while, never
+    missed. (Zeroing the count when a sample *began* lost the accepts made before it until
+    it ended, which let one submit too many past ``max_queue``.)
+    """
+
+    __slots__ = ("accepted", "sampled")
+
+    def __init__(self) -> None:
+        self.sampled = 0
+        self.accepted = 0
+
+    @property
+    def total(self) -> int:
+        return self.sampled + self.accepted
+
+    def begin(self) -> int:
+        """A sample's reads start: the accepts they will see (pass to :meth:`end`)."""
+        return self.accepted
+
+    def end(self, sampled: int, seen: int) -> None:
+        """The sample read ``sampled`` entries; ``seen`` is what :meth:`begin` returned."""
+        self.sampled = sampled
+        self.accepted -= seen
+
+
 def consumer_name() -> str:
     """Unique per process: ``host:pid:random``."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -151,8 +182,7 @@ class RedisJobQueue:
         self.held: dict[str, int] = {}
         self._prefix = journal.prefix
         self._client = client
-        self.backlog = 0
-        self._accepted_since_sample = 0
+        self._backlog = BacklogCount()
         self._claim = client.register_script(CLAIM_LUA)
         self._refresh = client.register_script(REFRESH_LUA)
         self._owned: dict[str, _Owned] = {}
@@ -181,12 +211,12 @@ class RedisJobQueue:
         on *other* instances within one sample may overshoot; the bound still holds Redis's
         memory."""
         limit = self.pool.config.max_queue
-        if self.backlog + self._accepted_since_sample + reserved >= limit:
+        if self._backlog.total + reserved >= limit:
             raise QueueFull(f"the shared job queue is full ({limit} jobs)", retry_after_s=1.0)
 
     def submit(self, spec: JobSpec) -> None:
         """The journal's create already appended the job to its stream: claim it now."""
-        self._accepted_since_sample += 1
+        self._backlog.accepted += 1
         self._wake.set()
 
     def owns_events(self, job_id: str) -> bool:
@@ -200,7 +230,7 @@ class RedisJobQueue:
             "reclaimed": self.reclaimed,
             "taken_over": self.taken_over,
             "errors": self.errors,
-            "backlog": self.backlog,
+            "backlog": self._backlog.total,
             "held": dict(self.held),
         }
 
@@ -282,8 +312,7 @@ class RedisJobQueue:
         """Sample the streams' total length (entries are deleted when their job finishes)."""
         keys = [self.journal.keys.stream(priority) for priority in PRIORITIES]
         while True:
-            # Reset first: an accept during the read is then counted twice, never missed.
-            self._accepted_since_sample = 0
+            seen = self._backlog.begin()
             try:
                 total = 0
                 for key in keys:
@@ -293,7 +322,7 @@ class RedisJobQueue:
                     for task in self.max_concurrency
                 }
                 self.held = {task: n for task, n in held.items() if n}
-                self.backlog = total + sum(held.values())
+                self._backlog.end(total + sum(held.values()), seen)
             except _FAILURES as exc:
                 self._failed("backlog", exc)
             await trio.sleep(BACKLOG_POLL_S)
