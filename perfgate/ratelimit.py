@@ -39,6 +39,15 @@ class TokenBucket:
         self._refill(now)
         return max(0.0, (cost - self.tokens) / self.rate_per_s)
 
+    def reserve(self, now: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens now even if they are not there yet (the bucket goes into
+        debt, which later refills pay first). Returns the seconds until they would have been
+        there (0.0: they were): how long a caller that reserved should wait for its turn."""
+        wait_s = self.wait_s(now, cost)
+        if self.rate_per_s > 0:
+            self.tokens -= cost
+        return wait_s
+
     def take(self, now: float, cost: float = 1.0) -> float:
         """Take ``cost`` tokens. Returns 0.0 on success, else seconds until it would succeed.
 

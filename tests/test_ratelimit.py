@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -84,3 +85,13 @@ def test_keyed_buckets_pass_the_time_and_the_cost_through() -> None:
     assert buckets.take("a", now=50.0, cost=5) == 0.0
     assert buckets.take("a", now=50.0) == 1.0
     assert buckets.take("a", now=51.0) == 0.0  # a second later, a token is back
+
+
+def test_reserve_goes_into_debt_and_says_how_long_to_wait() -> None:
+    bucket = TokenBucket(10.0, 2.0)
+    assert bucket.reserve(0.0) == 0.0 and bucket.reserve(0.0) == 0.0
+    assert bucket.reserve(0.0) == pytest.approx(0.1)  # taken all the same: one token of debt
+    assert bucket.reserve(0.0) == pytest.approx(0.2)
+    assert bucket.tokens == pytest.approx(-2.0)
+    assert bucket.take(0.25) == pytest.approx(0.05)  # the debt is paid first
+    assert TokenBucket(0.0, 1.0).reserve(0.0) == 0.0  # rate 0: no limit

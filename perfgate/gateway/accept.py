@@ -23,23 +23,18 @@ from __future__ import annotations
 
 import math
 
+from perfgate.ratelimit import TokenBucket
+
 MAX_WAIT_S = 1.0
 """The longest a handshake waits for its turn before it is refused with 503."""
 
 
 class AcceptPace:
-    """Admission of new connections at ``rate_per_s`` with a burst of ``burst``."""
+    """Admission of new connections at ``rate_per_s`` with a burst of ``burst``: a
+    :class:`~perfgate.ratelimit.TokenBucket` whose waiting handshakes reserve tokens of the
+    future, plus the turns handed to refused clients."""
 
-    __slots__ = (
-        "_retry_at",
-        "burst",
-        "max_wait_s",
-        "rate_per_s",
-        "refused",
-        "tokens",
-        "updated_at",
-        "waited",
-    )
+    __slots__ = ("_retry_at", "bucket", "max_wait_s", "refused", "waited")
 
     def __init__(
         self,
@@ -49,15 +44,15 @@ class AcceptPace:
         now: float = -math.inf,
         max_wait_s: float = MAX_WAIT_S,
     ) -> None:
-        self.rate_per_s = rate_per_s
-        self.burst = max(1.0, burst)
-        #: May go below zero: each waiting handshake holds a token of the future.
-        self.tokens = self.burst
-        self.updated_at = now
+        self.bucket = TokenBucket(rate_per_s, max(1.0, burst), updated_at=now)
         self.max_wait_s = max_wait_s
         self._retry_at = now  # the last turn handed to a refused client
         self.waited = 0
         self.refused = 0
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.bucket.rate_per_s
 
     @property
     def enabled(self) -> bool:
@@ -69,17 +64,11 @@ class AcceptPace:
         back after that long (a turn from the refused clients' own queue)."""
         if self.rate_per_s <= 0:
             return True, 0.0
-        if now > self.updated_at:
-            refill = (now - self.updated_at) * self.rate_per_s
-            self.tokens = min(self.burst, self.tokens + refill)
-            self.updated_at = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True, 0.0
-        wait_s = (1.0 - self.tokens) / self.rate_per_s
+        wait_s = self.bucket.wait_s(now)
         if wait_s <= self.max_wait_s:
-            self.tokens -= 1.0
-            self.waited += 1
+            self.bucket.reserve(now)
+            if wait_s > 0:
+                self.waited += 1
             return True, wait_s
         self.refused += 1
         # A later turn for each refused client, beyond what the waiting ones hold.
