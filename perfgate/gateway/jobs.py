@@ -28,11 +28,9 @@ from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.gateway import protocol
 from perfgate.gateway.state import ConnState
 from perfgate.gateway.subscription import MAX_SUBSCRIPTIONS, Outlet, Subscription
-from perfgate.jobs.lifecycle import FINAL_STATES
+from perfgate.jobs.lifecycle import is_final_state_event as is_final
 from perfgate.ratelimit import TokenBucket
 from perfgate.store import JobRecord, new_job_id
-
-_FINAL = frozenset(str(state) for state in FINAL_STATES)
 
 SUBMITS_IN_FLIGHT = 64
 """Submits one connection may have in flight (validated, committing, not yet acked); the
@@ -102,11 +100,6 @@ class SubmitSlots:
             if self.room is None:
                 self.room = trio.Event()
             await self.room.wait()
-
-
-def is_final(data: Any) -> bool:
-    """Whether a job channel's event is the job's final state."""
-    return isinstance(data, dict) and data.get("event") == "state" and data.get("state") in _FINAL
 
 
 class JobOps:

@@ -275,6 +275,17 @@ class StateEvent:
         return out
 
 
+_FINAL_WIRE: Final = frozenset(state.value for state in FINAL_STATES)
+
+
+def is_final_state_event(data: Any) -> bool:
+    """Whether a job channel's event (its decoded data) is a :class:`StateEvent` of a final
+    state: the last state event a run publishes."""
+    return (
+        isinstance(data, dict) and data.get("event") == "state" and data.get("state") in _FINAL_WIRE
+    )
+
+
 @attrs.frozen
 class ProgressEvent:
     """The task reported progress: ``fraction`` done (0.0 to 1.0) and a message."""

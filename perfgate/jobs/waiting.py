@@ -23,7 +23,8 @@ import attrs
 import trio
 
 from perfgate.broker import Message
-from perfgate.store import FINISHED_STATES, JobRecord
+from perfgate.jobs.lifecycle import is_final_state_event
+from perfgate.store import JobRecord
 
 #: The re-read of a long-poll that listens on its job's channel: only a safety net.
 WATCHED_POLL_S: Final = 1.0
@@ -71,11 +72,7 @@ def is_final_event(message: Message) -> bool:
         data = message.data
     except ValueError:
         return False
-    return (
-        isinstance(data, dict)
-        and data.get("event") == "state"
-        and data.get("state") in FINISHED_STATES
-    )
+    return is_final_state_event(data)
 
 
 class LongPolls:

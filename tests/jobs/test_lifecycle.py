@@ -26,6 +26,7 @@ from perfgate.jobs.lifecycle import (
     ProgressEvent,
     ResultEvent,
     StateEvent,
+    is_final_state_event,
 )
 
 PAIRS = [(state, job_input) for state in JobState for job_input in JobInput]
@@ -305,3 +306,11 @@ def test_event_wire_shapes() -> None:
         assert type(wire["event"]) is str
         if "state" in wire:
             assert type(wire["state"]) is str
+
+
+def test_a_final_state_event_is_told_by_its_wire_form() -> None:
+    for state in JobState:
+        data = StateEvent(state, 1).to_json()
+        assert is_final_state_event(data) == (state in FINAL_STATES)
+    for other in ({"event": "progress", "state": "failed"}, {"state": "failed"}, "failed", None):
+        assert not is_final_state_event(other)
