@@ -8,6 +8,7 @@ and a short machine-readable ``code`` so that neither mapping needs an ``isinsta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar, Final
@@ -91,6 +92,11 @@ class RateLimited(PerfgateError):
     def __init__(self, message: str, *, retry_after_s: float, **extra: Any) -> None:
         super().__init__(message, **extra)
         self.retry_after_s = retry_after_s
+
+
+def retry_after_header(retry_after_s: float) -> str:
+    """The ``Retry-After`` value for ``retry_after_s``: whole seconds, at least 1."""
+    return str(max(1, math.ceil(retry_after_s)))
 
 
 class QueueFull(RateLimited):

@@ -74,8 +74,3 @@ class AcceptPace:
         # A later turn for each refused client, beyond what the waiting ones hold.
         self._retry_at = max(self._retry_at, now + wait_s) + 1.0 / self.rate_per_s
         return False, self._retry_at - now
-
-
-def retry_after_header(retry_after_s: float) -> str:
-    """The ``Retry-After`` value (whole seconds, at least 1) for a refusal."""
-    return str(max(1, math.ceil(retry_after_s)))

@@ -25,11 +25,12 @@ from perfgate.errors import (
     PerfgateError,
     Unavailable,
     ValidationError,
+    retry_after_header,
 )
 from perfgate.forwarded import parse_networks, resolve_client
 from perfgate.gateway import channels
 from perfgate.gateway._wire import GatewayStream
-from perfgate.gateway.accept import AcceptPace, retry_after_header
+from perfgate.gateway.accept import AcceptPace
 from perfgate.gateway.connection import Connection
 from perfgate.gateway.heartbeat import HeartbeatTiming
 from perfgate.gateway.jobs import JobSubmitter

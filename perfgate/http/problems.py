@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 from typing import Any
 
 from quart import Response, request
 from werkzeug.exceptions import HTTPException
 
-from perfgate.errors import PerfgateError, RateLimited, Unavailable
+from perfgate.errors import PerfgateError, RateLimited, Unavailable, retry_after_header
 from perfgate.logs import log_event
 
 PROBLEM_TYPE = "application/problem+json"
@@ -66,7 +65,7 @@ def problem_response(
 def from_perfgate_error(error: PerfgateError) -> Response:
     headers: dict[str, str] = {}
     if isinstance(error, RateLimited | Unavailable):
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after_s)))
+        headers["Retry-After"] = retry_after_header(error.retry_after_s)
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="perfgate"'
     return problem_response(

@@ -9,7 +9,8 @@ import trio
 import trio.testing
 from websockets.exceptions import InvalidStatus
 
-from perfgate.gateway.accept import MAX_WAIT_S, AcceptPace, retry_after_header
+from perfgate.errors import retry_after_header
+from perfgate.gateway.accept import MAX_WAIT_S, AcceptPace
 
 from .conftest import Start
 from .wsclient import Client
