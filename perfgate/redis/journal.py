@@ -143,12 +143,17 @@ class RedisJournal(TransitionShortcuts):
             raise ValidationError(f"unknown job state {record.state!r}")
         # Stored with the job, as the SQLite journal does: a replay compares against them.
         record = attrs.evolve(record, idempotency_key=idempotency_key, fingerprint=fingerprint)
-        stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
-        slot = "" if idempotency_key is None else idempotency_slot(record.tenant, idempotency_key)
-        fields = codec.encode_fields(record)
         with redis_unavailable("create job"):
-            reply = await self._creates.call(_Create(record.id, slot, stream, fields))
+            reply = await self._creates.call(self._create_of(record))
         return await self._answer(reply, record, idempotency_key, fingerprint)
+
+    def _create_of(self, record: JobRecord) -> _Create:
+        """``record`` (its idempotency key set) as one job of ``CREATE_MANY``: queued ones
+        are appended to their priority's stream."""
+        stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
+        key = record.idempotency_key
+        slot = "" if key is None else idempotency_slot(record.tenant, key)
+        return _Create(record.id, slot, stream, codec.encode_fields(record))
 
     async def _create_batch(self, creates: Sequence[_Create]) -> list[Any]:
         """One ``CREATE_MANY`` for concurrent creates: the script's reply per job."""
@@ -168,23 +173,15 @@ class RedisJournal(TransitionShortcuts):
         in Redis, one round trip); answer per job, in order, as :meth:`create` would: the
         job and whether it was created, or the :class:`~perfgate.errors.PerfgateError` that
         job alone met (an idempotency conflict)."""
-        keys: list[str] = []
-        args: list[Any] = [self.prefix, self._ttl_ms, GROUP]
         stored: list[JobRecord] = []
         for record, key, fingerprint in jobs:
             if record.state not in STATES:
                 raise ValidationError(f"unknown job state {record.state!r}")
-            record = attrs.evolve(record, idempotency_key=key, fingerprint=fingerprint)
-            stored.append(record)
-            fields = codec.encode_fields(record)
-            stream = self.keys.stream(record.priority) if record.state == QUEUED else ""
-            keys.append(self.keys.job(record.id))
-            slot = "" if key is None else idempotency_slot(record.tenant, key)
-            args.extend([record.id, slot, stream, len(fields), *fields])
+            stored.append(attrs.evolve(record, idempotency_key=key, fingerprint=fingerprint))
         if not jobs:
             return []
-        with redis_unavailable("create jobs"):
-            replies: Any = await self._create_many(keys=keys, args=args)
+        with redis_unavailable("create jobs"):  # one script, not coalesced: created together
+            replies = await self._create_batch([self._create_of(record) for record in stored])
         out: list[tuple[JobRecord, bool] | PerfgateError] = []
         for record, reply in zip(stored, replies, strict=True):
             key, fingerprint = record.idempotency_key, record.fingerprint

@@ -8,7 +8,6 @@ table). Pure strings: no I/O. See docs/architecture.md §6.
 from perfgate.redis.scripts.channels import PUBLISH_MANY_LUA, SYNC_MANY_LUA
 from perfgate.redis.scripts.delayed import DUE_LUA
 from perfgate.redis.scripts.jobs import (
-    CREATE_LUA,
     CREATE_MANY_LUA,
     LIST_LUA,
     LOG_LUA,
@@ -20,7 +19,6 @@ from perfgate.redis.scripts.queue import CLAIM_LUA, REFRESH_LUA
 
 __all__ = [
     "CLAIM_LUA",
-    "CREATE_LUA",
     "CREATE_MANY_LUA",
     "DUE_LUA",
     "LIST_LUA",

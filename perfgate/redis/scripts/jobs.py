@@ -70,18 +70,6 @@ local function create_one(h, id, key, ttl, stream, group, fields)
 end
 """
 
-# KEYS: job hash. ARGV: prefix, id, idempotency slot ('' none), ttl ms (when created final),
-# stream ('' = do not enqueue), group, then field/value pairs. Returns as ``create_one``.
-CREATE_LUA = (
-    LUA_HELPERS
-    + _CREATE_ONE
-    + """
-local fields = {}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
-return create_one(KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], fields)
-"""
-)
-
 # KEYS: the jobs' hashes. ARGV: prefix, ttl ms, group, then per job: id, idempotency key,
 # stream, the number of field/value items, those items. One script: the jobs are created
 # together (in order, so a key used twice acts as two submits). Returns one reply per job.
