@@ -80,15 +80,14 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
 
     @app.before_request
     async def _arrived() -> Response | None:
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        headers = _lowered(req.headers)
+        headers = _lowered(request.headers)
         seen = g.perfgate_edge = _Seen(
             time.perf_counter(), headers, request_id_from(headers.get("x-request-id"))
         )
         if monitor is not None:
             monitor.http_started()
             seen.monitored = True
-        method = req.method
+        method = request.method
         if method == "OPTIONS" and headers.get("access-control-request-method"):
             response = Response(b"", status=204)
             allowed = neg.cors_origin(headers.get("origin"), config.cors_origins)
@@ -99,8 +98,8 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
             response.headers["Vary"] = "Origin"
             seen.preflight = True
             return response
-        if buckets.enabled and req.path not in UNLIMITED_PATHS:
-            client = req.remote_addr or "-"
+        if buckets.enabled and request.path not in UNLIMITED_PATHS:
+            client = request.remote_addr or "-"
             cost = WRITE_COST if method in ("POST", "DELETE") else 1.0
             now = trio.current_time()
             wait_s = buckets.take(client, now, cost)
@@ -110,7 +109,9 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
                     if len(last_logged) > 10_000:
                         last_logged.clear()
                     last_logged[client] = now
-                    log_event(log, logging.WARNING, "rate limited", client=client, path=req.path)
+                    log_event(
+                        log, logging.WARNING, "rate limited", client=client, path=request.path
+                    )
                 raise RateLimited(
                     f"rate limit of {config.rate_limit_per_s:g}/s exceeded", retry_after_s=wait_s
                 )
@@ -119,14 +120,10 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
     @app.after_request
     async def _leaving(response: Response) -> Response:
         seen: _Seen | None = g.get("perfgate_edge")
-        # The request itself, once: each read through Quart's ``request`` proxy looks up the
-        # context again, and this hook reads it a dozen times per request.
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        method = req.method
         if seen is None or not seen.preflight:
-            asked = seen.headers if seen is not None else _lowered(req.headers)
+            asked = seen.headers if seen is not None else _lowered(request.headers)
             has = _lowered(response.headers)
-            if method in ("GET", "HEAD") and response.status_code == 200:
+            if request.method in ("GET", "HEAD") and response.status_code == 200:
                 response = await _conditional(response, asked, has, counters)
             await _compress(response, asked, has, counters)
             _cors(response, asked, has, config)
@@ -134,21 +131,20 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
                 response.headers["Cache-Control"] = "no-cache"
         request_id = seen.request_id if seen is not None else request_id_from(None)
         response.headers["X-Request-ID"] = request_id
-        url_rule = req.url_rule
-        rule = url_rule.rule if url_rule is not None else None
+        rule = request.url_rule.rule if request.url_rule is not None else None
         elapsed_s = time.perf_counter() - seen.started if seen is not None else 0.0
         status = response.status_code
         log_request(
             request_id=request_id,
-            client=req.remote_addr or "-",
-            method=method,
-            path=req.path,
+            client=request.remote_addr or "-",
+            method=request.method,
+            path=request.path,
             route=rule or "-",
             status=status,
             ms=round(elapsed_s * 1000, 2),
         )
         if monitor is not None and seen is not None:
-            monitor.observe_http(rule or UNMATCHED, method, status, elapsed_s)
+            monitor.observe_http(rule or UNMATCHED, request.method, status, elapsed_s)
         return response
 
     if monitor is not None:
