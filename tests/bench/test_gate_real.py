@@ -83,21 +83,42 @@ def test_a_a_with_a_cpu_hog_never_answers_regression(
     assert doc["scenarios"]["http"]["host"]["others_cpu_pct"] > 0
 
 
+#: Slowed runs tried before a host that stays busier than for the baseline is accepted as
+#: the gate's answer (the regression found, and named, but inconclusive for the host).
+SLOW_ATTEMPTS = 2
+
+
 @pytest.mark.timeout(300)
 def test_a_real_thirty_percent_slowdown_is_caught(
     baseline: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
+    """Exit 1 when the host is as quiet as for the baseline. A shared CI host may steal more
+    CPU during the slowed run than during the baseline: the gate then answers 2 and says why
+    (its rule for a busier host), and the slowdown must still be found and named; one more
+    slowed run is tried for a clean 1. Never exit 0."""
     path, doc = baseline
     # 30 % of perfgate's median p50 in the baseline, added in front of every request
     p50s = sorted(float(run["latency_ms"]["p50"]) for run in doc["scenarios"]["http"]["runs"])
     delay_ms = 0.3 * p50s[len(p50s) // 2]
-    code, slowed = bench(
-        tmp_path / "slow", "--baseline", str(path), "--test-only-delay-ms", f"{delay_ms:.3f}"
-    )
-    lines = slowed["gate"]["lines"]
-    assert code == 1, lines
-    assert slowed["test_injection"] == {
-        "delay_ms_per_http_request": pytest.approx(delay_ms, abs=1e-3)
-    }
-    assert any(ln.startswith("FAIL  http       p50") and "vs peers" in ln for ln in lines), lines
-    assert lines[-1].startswith("gate: REGRESSION (moved: http p50 vs peers +"), lines
+    for attempt in range(SLOW_ATTEMPTS):
+        code, slowed = bench(
+            tmp_path / f"slow{attempt}",
+            "--baseline",
+            str(path),
+            "--test-only-delay-ms",
+            f"{delay_ms:.3f}",
+        )
+        lines = slowed["gate"]["lines"]
+        assert slowed["test_injection"] == {
+            "delay_ms_per_http_request": pytest.approx(delay_ms, abs=1e-3)
+        }
+        assert any(ln.startswith("FAIL  http       p50") and "vs peers" in ln for ln in lines), (
+            lines
+        )
+        if code == 1:
+            assert lines[-1].startswith("gate: REGRESSION (moved: http p50 vs peers +"), lines
+            return
+        assert code == 2, lines
+        busier = [ln for ln in lines if ln.startswith("INCONCLUSIVE http: slower, but the host")]
+        assert busier, lines  # 2 only for a busier host, never for the slowdown itself
+        assert lines[-1].startswith("gate: INCONCLUSIVE (moved: http p50 vs peers +"), lines
