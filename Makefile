@@ -15,9 +15,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/perfgate serve $(ARGS)
 
+# Two pytest workers (a file's tests stay together), then the tests that measure the machine
+# (marked alone) by themselves: beside another worker their bench runs would measure it.
+# Exit 5 ("nothing selected") passes the second step only when PYTEST_ARGS narrowed the run.
 test: $(STAMP)
 	.ci/system-packages
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not alone" $(PYTEST_ARGS)
+	$(PY) -m pytest -m alone $(PYTEST_ARGS) || { rc=$$?; [ -n "$(strip $(PYTEST_ARGS))" ] && [ $$rc -eq 5 ]; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check perfgate tests bench

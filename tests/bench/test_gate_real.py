@@ -29,6 +29,9 @@ import pytest
 from perfgate.bench import results
 from perfgate.bench.cli import bench_main
 
+#: They measure the machine: ``make test`` runs them after the rest, with nothing beside them.
+pytestmark = pytest.mark.alone
+
 SHORT = (
     "http --peers --peer hypercorn-trio --runs 9 --duration 0.5 --warmup 0.3 --rate 100 "
     "--connections 2 --processes 1"
