@@ -67,7 +67,7 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
     if trace:
         import tracemalloc
 
-        tracemalloc.start(4)
+        tracemalloc.start(6)
     process = psutil.Process()
     peers: set[Any] = set()
 
@@ -168,6 +168,12 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
                     snap = taken.statistics("lineno")[:25]
                     by_file = taken.statistics("filename")[:15]
                     total = sum(s.size for s in taken.statistics("filename"))
+                    traces = taken.statistics("traceback")[:20]
+                    ours = [
+                        s
+                        for s in taken.statistics("lineno")
+                        if "/perfgate/" in s.traceback[0].filename and s.count >= n / 2
+                    ]
                     emit(
                         {
                             "total_per_connection": round(total / n),
@@ -175,6 +181,13 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
                                 [str(s.traceback[0]), round(s.size / n), s.count] for s in snap
                             ],
                             "files": [[str(s.traceback[0]), round(s.size / n)] for s in by_file],
+                            "perfgate_sites": [
+                                [str(s.traceback[0]), round(s.size / n), s.count] for s in ours
+                            ],
+                            "traces": [
+                                [round(s.size / n), s.count, [str(f) for f in s.traceback]]
+                                for s in traces
+                            ],
                         }
                     )
 
