@@ -252,11 +252,16 @@ class Connection(Writer, JobOps):
         try:
             self._nursery = nursery
             await self._queue_control(protocol.welcome(self.session, self._policy.timing.max_s))
-            # The reader is this task itself (one task less per idle connection);
-            # request_close() cancels its scope.
             self._schedule(self._policy.first_check_at(self._pulse.random()))
+            # The reader is this task itself (one task less per idle connection), and its
+            # loop is inline (a coroutine frame less); request_close() cancels its scope.
             with self._read_scope:
-                await self._read_loop()
+                ws = self.ws
+                try:
+                    while await self._on_frame(await ws.get_message()):
+                        pass
+                except Exception as exc:
+                    self._failed(exc)
             self.request_close(None)  # the peer left, or a limit was hit
             await self._close()
         finally:
@@ -328,24 +333,20 @@ class Connection(Writer, JobOps):
         self._stats.internal_errors += 1
         self.request_close("internal error")
 
-    async def _read_loop(self) -> None:
-        ws = self.ws
-        try:
-            while True:
-                text = await ws.get_message()
-                now = trio.current_time()
-                self._policy.on_traffic(now)
-                op = protocol.parse(text)
-                # Submits are paced by the submits in flight, not by the frame rate (JobOps).
-                if not isinstance(op, protocol.Submit) and self._bucket.take(now) > 0:
-                    self.request_close("rate limit exceeded")
-                    return
-                self._stats.requests += 1
-                reply = await self._handle(op)
-                if reply:
-                    await self._queue_control(reply)
-        except Exception as exc:
-            self._failed(exc)
+    async def _on_frame(self, text: str | bytes) -> bool:
+        """Handle one client frame; False: stop reading (the rate limit closed it)."""
+        now = trio.current_time()
+        self._policy.on_traffic(now)
+        op = protocol.parse(text)
+        # Submits are paced by the submits in flight, not by the frame rate (JobOps).
+        if not isinstance(op, protocol.Submit) and self._bucket.take(now) > 0:
+            self.request_close("rate limit exceeded")
+            return False
+        self._stats.requests += 1
+        reply = await self._handle(op)
+        if reply:
+            await self._queue_control(reply)
+        return True
 
     async def _probe(self, wait: trio.CancelScope) -> None:
         """One heartbeat probe: ping, wait for the pong up to ``pong_timeout_s``, close
