@@ -169,6 +169,16 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
                     by_file = taken.statistics("filename")[:15]
                     total = sum(s.size for s in taken.statistics("filename"))
                     traces = taken.statistics("traceback")[:20]
+                    packages: dict[str, int] = {}
+                    for stat in taken.statistics("filename"):
+                        name = stat.traceback[0].filename
+                        if "site-packages/" in name:
+                            key = name.split("site-packages/")[1].split("/")[0]
+                        elif "/perfgate/" in name:
+                            key = "perfgate"
+                        else:
+                            key = name.split(" ")[0][:40]
+                        packages[key] = packages.get(key, 0) + stat.size
                     ours = [
                         s
                         for s in taken.statistics("lineno")
@@ -181,6 +191,10 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
                                 [str(s.traceback[0]), round(s.size / n), s.count] for s in snap
                             ],
                             "files": [[str(s.traceback[0]), round(s.size / n)] for s in by_file],
+                            "packages": {
+                                k: round(v / n)
+                                for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:12]
+                            },
                             "perfgate_sites": [
                                 [str(s.traceback[0]), round(s.size / n), s.count] for s in ours
                             ],

@@ -227,6 +227,7 @@ class Gateway:
                     max_message_size=self.config.max_message_bytes,
                 )
             conn = None if request is None else await self._open(request, wire)
+            request = None  # this frame lives as long as the connection: not the request
             if conn is not None:
                 wire.last_words = conn.last_words
                 try:

@@ -6,6 +6,7 @@ failure, end a heartbeat probe and the submits still in flight when the connecti
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 from typing import Any
 
@@ -54,6 +55,8 @@ async def test_an_idle_connection_is_two_tasks_and_no_nursery(start_gateway: Sta
     # No nursery of their own: both kinds sit in the gateway's one connections nursery.
     assert all(not task.child_nurseries for task in handlers + readers)
     assert len({task.parent_nursery for task in handlers + readers}) == 1
+    # The handshake's WebSocketRequest is not kept alive by the handler's frame.
+    assert not [obj for obj in gc.get_objects() if isinstance(obj, trio_websocket.WebSocketRequest)]
     for client in clients:
         await client.close()
     await eventually(lambda: not named("gateway.connection"))
