@@ -19,8 +19,9 @@ protocol), the clients (a minimal asyncio client that answers pings) in two more
 ``--gc default`` runs the server with CPython's collector settings instead of
 :mod:`perfgate.gcpolicy`'s (``tuned``, what the entry points apply), to compare the stalls.
 
-``--tracemalloc`` (perfgate): print the allocation sites holding the most memory per
-connection after phase 1 (slow; use a few thousand connections).
+``--tracemalloc`` (perfgate): print what holds the most memory per connection after phase 1:
+by allocating line, by file, by package, perfgate's own lines, and by 6-frame traceback
+(slow; use a few thousand connections).
 """
 
 from __future__ import annotations
