@@ -19,8 +19,9 @@ protocol), the clients (a minimal asyncio client that answers pings) in two more
 ``--gc default`` runs the server with CPython's collector settings instead of
 :mod:`perfgate.gcpolicy`'s (``tuned``, what the entry points apply), to compare the stalls.
 
-``--tracemalloc`` (perfgate): print the allocation sites holding the most memory per
-connection after phase 1 (slow; use a few thousand connections).
+``--tracemalloc`` (perfgate): print what holds the most memory per connection after phase 1:
+by allocating line, by file, by package, perfgate's own lines, and by 6-frame traceback
+(slow; use a few thousand connections).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
     if trace:
         import tracemalloc
 
-        tracemalloc.start(4)
+        tracemalloc.start(6)
     process = psutil.Process()
     peers: set[Any] = set()
 
@@ -168,6 +169,22 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
                     snap = taken.statistics("lineno")[:25]
                     by_file = taken.statistics("filename")[:15]
                     total = sum(s.size for s in taken.statistics("filename"))
+                    traces = taken.statistics("traceback")[:20]
+                    packages: dict[str, int] = {}
+                    for stat in taken.statistics("filename"):
+                        name = stat.traceback[0].filename
+                        if "site-packages/" in name:
+                            key = name.split("site-packages/")[1].split("/")[0]
+                        elif "/perfgate/" in name:
+                            key = "perfgate"
+                        else:
+                            key = name.split(" ")[0][:40]
+                        packages[key] = packages.get(key, 0) + stat.size
+                    ours = [
+                        s
+                        for s in taken.statistics("lineno")
+                        if "/perfgate/" in s.traceback[0].filename and s.count >= n / 2
+                    ]
                     emit(
                         {
                             "total_per_connection": round(total / n),
@@ -175,6 +192,17 @@ def serve(kind: str, trace: bool, gc_mode: str = "tuned") -> None:
                                 [str(s.traceback[0]), round(s.size / n), s.count] for s in snap
                             ],
                             "files": [[str(s.traceback[0]), round(s.size / n)] for s in by_file],
+                            "packages": {
+                                k: round(v / n)
+                                for k, v in sorted(packages.items(), key=lambda kv: -kv[1])[:12]
+                            },
+                            "perfgate_sites": [
+                                [str(s.traceback[0]), round(s.size / n), s.count] for s in ours
+                            ],
+                            "traces": [
+                                [round(s.size / n), s.count, [str(f) for f in s.traceback]]
+                                for s in traces
+                            ],
                         }
                     )
 

@@ -2,15 +2,18 @@
 
 ::
 
-    Connection.run(nursery)     (the server's nursery for this one connection, which also
-    │                            holds trio-websocket's reader; cancelled once run returns)
+    Connection.run(tasks)       (the connection's handler task; ``tasks`` starts tasks in
+    │                            the gateway's shared nursery: see perfgate.gateway.tasks)
     ├── reader      client frames -> ops -> replies into the outbox (run's own task)
     ├── writer      only while there is something to write: the outbox (a list + byte
     │               budget) -> batched frames -> GatewayStream; at most one at a time
     └── ping        only while a heartbeat probe waits for its pong
 
-An idle connection has no task of its own beyond its reader (measured at 10,000 idle
-connections, issue 16.2: each sleeping task cost a coroutine, a cancel scope and an event).
+An idle connection has no task of its own beyond its reader, and no nursery (measured at
+10,000 idle connections, issue 16.2: each sleeping task cost a coroutine, a cancel scope
+and an event; a nursery, 1.4 KiB). Its tasks end without one to cancel: the writer when the
+state stops writing (or its write fails on the closed socket), a probe by the cancel scope
+that :meth:`_cleanup` cancels.
 
 The heartbeat and the slow-consumer deadline are timers on the gateway's one
 :class:`~perfgate.gateway.pulse.Pulse` task, not tasks of their own. Every byte to the peer
@@ -47,6 +50,7 @@ from perfgate.gateway.pulse import Pulse
 from perfgate.gateway.state import ConnInput, ConnState, takes_close_request, transition
 from perfgate.gateway.stats import GatewayStats
 from perfgate.gateway.subscription import MAX_SUBSCRIPTIONS, Subscription
+from perfgate.gateway.tasks import TaskStarter
 from perfgate.gateway.writer import Writer, _Outgoing
 from perfgate.ratelimit import TokenBucket
 
@@ -72,7 +76,7 @@ class Connection(Writer, JobOps):
         "_on_rtt",
         "_plan",
         "_policy",
-        "_probing",
+        "_probe_scope",
         "_pulse",
         "_read_scope",
         "_state",
@@ -137,7 +141,7 @@ class Connection(Writer, JobOps):
                 config.heartbeat_min_s, config.heartbeat_max_s, config.pong_timeout_s
             )
         self._policy = HeartbeatPolicy(timing, now)
-        self._probing = False
+        self._probe_scope: trio.CancelScope | None = None  # a probe is out
         self._timer: Timer | None = None
         rate = config.rate_limit_per_s
         self._bucket = TokenBucket(rate, max(1.0, rate), updated_at=now)
@@ -152,7 +156,7 @@ class Connection(Writer, JobOps):
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._read_scope = trio.CancelScope()
-        self._nursery: trio.Nursery | None = None
+        self._nursery: TaskStarter | None = None
         self._wake: trio.CancelScope | None = None
         self._room: trio.Event | None = None
         self._writer_running = False
@@ -206,10 +210,10 @@ class Connection(Writer, JobOps):
             self.request_close("slow consumer")
             return
         policy = self._policy
-        if not self._probing:
+        if self._probe_scope is None:
             if policy.should_probe(now, self._pulse.random()):
-                self._probing = True
-                self._nursery.start_soon(self._probe, name="gateway.ping")
+                self._probe_scope = scope = trio.CancelScope()
+                self._nursery.start_soon(self._probe, scope, name="gateway.ping")
             else:
                 self._schedule(policy.due_at)
         if budget.over_since is not None:
@@ -237,26 +241,34 @@ class Connection(Writer, JobOps):
 
     # -- the task tree ------------------------------------------------------------------------
 
-    async def run(self, nursery: trio.Nursery) -> None:
+    async def run(self, nursery: TaskStarter) -> None:
         """Serve until the peer leaves, a limit closes the connection, or
-        :meth:`request_close`. The writer and heartbeat probes run in ``nursery``, which
-        the caller opened for this connection alone and cancels once ``run`` returns (a
-        nursery of its own would cost every idle connection a nursery and a cancel scope
-        more). If cancelled (hard shutdown), the socket is closed at once and subscriptions
-        are removed. Never raises except Cancelled."""
+        :meth:`request_close`. The writer and heartbeat probes start through ``nursery``
+        (the gateway's :class:`~perfgate.gateway.tasks.ConnectionTasks`: a nursery of the
+        connection's own would cost every idle connection a nursery and a cancel scope
+        more); none is started once ``run`` returns, and none outlives the connection for
+        long (see the module docstring). If cancelled (hard shutdown), the socket is closed
+        at once and subscriptions are removed. Never raises except Cancelled."""
         try:
             self._nursery = nursery
             await self._queue_control(protocol.welcome(self.session, self._policy.timing.max_s))
-            # The reader is this task itself (one task less per idle connection);
-            # request_close() cancels its scope.
             self._schedule(self._policy.first_check_at(self._pulse.random()))
+            # The reader is this task itself (one task less per idle connection), and its
+            # loop is inline (a coroutine frame less); request_close() cancels its scope.
             with self._read_scope:
-                await self._read_loop()
+                ws = self.ws
+                try:
+                    while await self._on_frame(await ws.get_message()):
+                        pass
+                except Exception as exc:
+                    self._failed(exc)
             self.request_close(None)  # the peer left, or a limit was hit
             await self._close()
         finally:
             with trio.CancelScope(shield=True):
                 await self._settle_submits(SUBMIT_SETTLE_S)
+            if self._submits is not None:
+                self._submits.cancel()  # those not settled by now end with the connection
             self._nursery = None
             with trio.CancelScope(shield=True) as cleanup:
                 cleanup.deadline = trio.current_time() + 1.0
@@ -283,6 +295,8 @@ class Connection(Writer, JobOps):
 
     async def _cleanup(self) -> None:
         self._state = transition(self._state, ConnInput.ENDED)
+        if self._probe_scope is not None:
+            self._probe_scope.cancel()  # no pong will come: trio-websocket keeps it waiting
         if self._timer is not None:
             Pulse.cancel(self._timer)
             self._timer = None
@@ -302,6 +316,14 @@ class Connection(Writer, JobOps):
         stats = self._stats
         stats.queue_peak_bytes = max(stats.queue_peak_bytes, self.budget.peak_bytes)
 
+    def last_words(self) -> bytes | None:
+        """For :attr:`GatewayStream.last_words`: the close frame trio-websocket owes the
+        peer, if any, as the socket closes."""
+        closed = self.ws.closed
+        if closed is None:
+            return None
+        return self._wire.failure_close_frame(closed.code, closed.reason)
+
     def _failed(self, exc: Exception) -> None:
         """Contain a task's failure to this connection: every task ends with this."""
         if isinstance(exc, _GONE):
@@ -311,39 +333,39 @@ class Connection(Writer, JobOps):
         self._stats.internal_errors += 1
         self.request_close("internal error")
 
-    async def _read_loop(self) -> None:
-        ws = self.ws
-        try:
-            while True:
-                text = await ws.get_message()
-                now = trio.current_time()
-                self._policy.on_traffic(now)
-                op = protocol.parse(text)
-                # Submits are paced by the submits in flight, not by the frame rate (JobOps).
-                if not isinstance(op, protocol.Submit) and self._bucket.take(now) > 0:
-                    self.request_close("rate limit exceeded")
-                    return
-                self._stats.requests += 1
-                reply = await self._handle(op)
-                if reply:
-                    await self._queue_control(reply)
-        except Exception as exc:
-            self._failed(exc)
+    async def _on_frame(self, text: str | bytes) -> bool:
+        """Handle one client frame; False: stop reading (the rate limit closed it)."""
+        now = trio.current_time()
+        self._policy.on_traffic(now)
+        op = protocol.parse(text)
+        # Submits are paced by the submits in flight, not by the frame rate (JobOps).
+        if not isinstance(op, protocol.Submit) and self._bucket.take(now) > 0:
+            self.request_close("rate limit exceeded")
+            return False
+        self._stats.requests += 1
+        reply = await self._handle(op)
+        if reply:
+            await self._queue_control(reply)
+        return True
 
-    async def _probe(self) -> None:
+    async def _probe(self, wait: trio.CancelScope) -> None:
         """One heartbeat probe: ping, wait for the pong up to ``pong_timeout_s``, close
-        with 4009 without one. Lives only while the probe is out."""
+        with 4009 without one. Lives only while the probe is out; ``wait`` (the
+        connection's ``_probe_scope``) is cancelled if the connection ends first."""
         policy = self._policy
         self._stats.heartbeat_probes += 1
         sent_at = trio.current_time()
         try:
-            with trio.move_on_after(policy.timing.pong_timeout_s) as wait:
+            wait.deadline = sent_at + policy.timing.pong_timeout_s
+            with wait:
                 await self.ws.ping()
         except Exception as exc:
             self._failed(exc)
             return
         finally:
-            self._probing = False
+            self._probe_scope = None
+        if self._state is ConnState.CLOSED:
+            return  # cancelled by _cleanup: the connection is gone, no timeout
         if wait.cancelled_caught:
             self._stats.heartbeat_timeouts += 1
             self.request_close("heartbeat timeout")

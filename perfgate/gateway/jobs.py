@@ -28,6 +28,7 @@ from perfgate.errors import PerfgateError, Unavailable, ValidationError
 from perfgate.gateway import protocol
 from perfgate.gateway.state import ConnState
 from perfgate.gateway.subscription import MAX_SUBSCRIPTIONS, Outlet, Subscription
+from perfgate.gateway.tasks import TaskStarter
 from perfgate.jobs.lifecycle import is_final_state_event as is_final
 from perfgate.ratelimit import TokenBucket
 from perfgate.store import JobRecord, new_job_id
@@ -81,16 +82,30 @@ class JobSubscription(Subscription):
 
 
 class SubmitSlots:
-    """The submits in flight on one connection, and the event their reader waits on."""
+    """The submits in flight on one connection, the event their reader waits on, and the
+    cancel scopes of their tasks: they run in the gateway's shared nursery, not in one the
+    connection could cancel, so :meth:`cancel` ends those still running when it closes."""
 
-    __slots__ = ("in_flight", "room")
+    __slots__ = ("in_flight", "room", "scopes")
 
     def __init__(self) -> None:
         self.in_flight = 0
         self.room: trio.Event | None = None
+        self.scopes: set[trio.CancelScope] = set()
 
-    def release(self) -> None:
+    def enter(self) -> trio.CancelScope:
+        """A submit task starts: its cancel scope (the slot was taken by the reader)."""
+        scope = trio.CancelScope()
+        self.scopes.add(scope)
+        return scope
+
+    def cancel(self) -> None:
+        for scope in self.scopes:
+            scope.cancel()
+
+    def release(self, scope: trio.CancelScope) -> None:
         self.in_flight -= 1
+        self.scopes.discard(scope)
         if self.room is not None:
             self.room.set()
             self.room = None
@@ -113,7 +128,7 @@ class JobOps:
     _subs: dict[str, Subscription]
     _submits: SubmitSlots | None
     _bucket: TokenBucket
-    _nursery: trio.Nursery | None
+    _nursery: TaskStarter | None
     _state: ConnState
 
     def offer(self, message: Message) -> None: ...
@@ -137,18 +152,20 @@ class JobOps:
         self._nursery.start_soon(self._run_submit, op, slots, name="gateway.submit")
 
     async def _run_submit(self, op: protocol.Submit, slots: SubmitSlots) -> None:
+        scope = slots.enter()
         try:
-            try:
-                created = await self._submit(op)
-            except PerfgateError as exc:
-                await self._queue_control(protocol.error_from(op.id, exc))
-                created = False
-            if not created and self._bucket.take(trio.current_time()) > 0:
-                self.request_close("rate limit exceeded")
+            with scope:
+                try:
+                    created = await self._submit(op)
+                except PerfgateError as exc:
+                    await self._queue_control(protocol.error_from(op.id, exc))
+                    created = False
+                if not created and self._bucket.take(trio.current_time()) > 0:
+                    self.request_close("rate limit exceeded")
         except Exception as exc:
             self._failed(exc)
         finally:
-            slots.release()
+            slots.release(scope)
 
     def _ended(self) -> bool:
         return self._state is ConnState.CLOSED

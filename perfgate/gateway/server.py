@@ -1,16 +1,25 @@
 """The WebSocket gateway: handshake admission, one :class:`Connection` per client, drain.
 
-``Gateway.run`` owns one nursery holding the listener and every connection's task tree.
-A connection's failure stays in its own tree: :meth:`Gateway._serve_stream` catches what
-any of it raises, so it never reaches the shared nursery.
+``Gateway.run`` owns one nursery holding the accept loops and every connection's tasks:
+its handler task (:meth:`Gateway._serve_stream`: the handshake, then
+:meth:`Connection.run`, which reads), trio-websocket's reader task, and, only while they have
+work, its writer and heartbeat probe. A connection has no nursery of its own: at 10,000 idle
+connections a nursery per connection was 1.4 KiB each (a Nursery, its cancel scope and
+status, their sets), and ``trio.serve_listeners`` added a wrapper coroutine and a task name
+string per connection (issue 16.2; figures in docs/architecture.md). So failures are
+contained by hand instead: the handler catches what the handshake or ``run`` raises, and
+every other task of a connection starts through :class:`ConnectionTasks`, which catches what
+it raises. None of it reaches the shared nursery. How a connection's tasks end without a
+nursery to cancel: see :meth:`Connection.run`.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import trio
@@ -38,6 +47,7 @@ from perfgate.gateway.limits import drain_schedule
 from perfgate.gateway.outbox import BatchPlan, FrameCache
 from perfgate.gateway.pulse import Pulse
 from perfgate.gateway.stats import CloseInfo, GatewayStats
+from perfgate.gateway.tasks import ConnectionTasks
 
 log = logging.getLogger("perfgate.gateway")
 
@@ -45,6 +55,9 @@ WS_PATH = "/ws"
 HANDSHAKE_TIMEOUT_S = 10.0
 INBOUND_QUEUE_MESSAGES = 4
 """trio-websocket's inbound queue; the reader handles one frame at a time anyway."""
+ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+"""``accept()`` failures that mean "out of file descriptors or memory": wait, then retry."""
+ACCEPT_RETRY_S = 0.1
 
 
 class Gateway:
@@ -94,6 +107,7 @@ class Gateway:
         self._connections: dict[Connection, None] = {}
         self._draining = False
         self._listen_scope = trio.CancelScope()
+        self._tasks: ConnectionTasks | None = None  # set by run()
         self._idle = trio.Event()
         self._idle.set()
         self.url: str | None = None
@@ -116,6 +130,7 @@ class Gateway:
             # The one timer task of every connection; it outlives them, and only them.
             await timers.start(self._pulse.run)
             async with trio.open_nursery() as nursery:
+                self._tasks = ConnectionTasks(nursery, self._stats)
                 await nursery.start(self._listen, listeners, nursery)
                 task_status.started(self.url)
                 log.info("gateway listening on %s%s", self.url, WS_PATH)
@@ -129,12 +144,25 @@ class Gateway:
         task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         with self._listen_scope:
-            await trio.serve_listeners(
-                self._serve_stream,
-                listeners,
-                handler_nursery=handler_nursery,
-                task_status=task_status,
-            )
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept, listener, handler_nursery)
+                task_status.started(listeners)
+
+    async def _accept(self, listener: trio.SocketListener, handler_nursery: trio.Nursery) -> None:
+        """Accept connections until cancelled; each one's handler task goes straight into
+        ``handler_nursery`` (no wrapper coroutine, a constant task name)."""
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    if exc.errno not in ACCEPT_CAPACITY_ERRNOS:
+                        raise
+                    log.error("gateway: accept() failed (%s); retrying", exc)
+                    await trio.sleep(ACCEPT_RETRY_S)
+                    continue
+                handler_nursery.start_soon(self._serve_stream, stream, name="gateway.connection")
 
     async def drain(self, timeout_s: float) -> None:
         """Stop accepting, then close every connection with 1001 in batches spread over
@@ -184,36 +212,37 @@ class Gateway:
     # -- per connection -----------------------------------------------------------------------
 
     async def _serve_stream(self, stream: trio.SocketStream) -> None:
-        """Everything about one TCP connection; never raises (except Cancelled)."""
+        """Everything about one TCP connection, in the connection's handler task; never
+        raises (except Cancelled)."""
         wire = GatewayStream(stream)
+        tasks = self._tasks
+        assert tasks is not None, "run() starts the accept loops"
         try:
-            async with trio.open_nursery() as nursery:
-                request = None
-                conn = None
-                with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
-                    request = await wrap_server_stream(
-                        nursery,
-                        wire,
-                        message_queue_size=INBOUND_QUEUE_MESSAGES,
-                        max_message_size=self.config.max_message_bytes,
-                    )
-                if request is not None:
-                    conn = await self._open(request, wire)
-                if conn is not None:
-                    wire.last_words = _last_words(conn.ws, wire)
-                    try:
-                        await conn.run(nursery)
-                    finally:
-                        self._closed(conn)
-                # Accepted connections are closed by now (Connection.run), rejected ones
-                # have had their response: stop trio-websocket's reader and the socket.
-                nursery.cancel_scope.cancel()
+            request = None
+            with trio.move_on_after(HANDSHAKE_TIMEOUT_S):
+                request = await wrap_server_stream(
+                    cast(trio.Nursery, tasks),  # it only calls start_soon (ConnectionTasks)
+                    wire,
+                    message_queue_size=INBOUND_QUEUE_MESSAGES,
+                    max_message_size=self.config.max_message_bytes,
+                )
+            conn = None if request is None else await self._open(request, wire)
+            request = None  # this frame lives as long as the connection: not the request
+            if conn is not None:
+                wire.last_words = conn.last_words
+                try:
+                    await conn.run(tasks)
+                finally:
+                    self._closed(conn)
         except Exception:
             self._stats.internal_errors += 1
             log.exception("gateway: connection failed")
         finally:
-            # Through the wire, so that its last words (a close frame trio-websocket owes
-            # the peer) go out even if its reader was cancelled before closing the stream.
+            # Accepted connections are closed by now (Connection.run), rejected ones have
+            # had their response. Closing the socket ends trio-websocket's reader (its
+            # receive fails: it records an abnormal close if none was recorded, and
+            # returns). Through the wire, so that its last words (a close frame
+            # trio-websocket owes the peer) go out first.
             await trio.aclose_forcefully(wire)
 
     def client_of(self, request: WebSocketRequest, wire: GatewayStream) -> str | None:
@@ -318,13 +347,3 @@ class Gateway:
         if len(self._connections) >= self.config.max_connections:
             raise Unavailable("too many connections; try later")
         return principal
-
-
-def _last_words(ws: Any, wire: GatewayStream) -> Callable[[], bytes | None]:
-    def words() -> bytes | None:
-        closed = ws.closed
-        if closed is None:
-            return None
-        return wire.failure_close_frame(closed.code, closed.reason)
-
-    return words

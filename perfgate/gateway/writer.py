@@ -20,6 +20,7 @@ from perfgate.gateway._wire import GatewayStream
 from perfgate.gateway.outbox import BatchPlan, ByteBudget, FrameCache, plan_frames, websocket_frame
 from perfgate.gateway.state import ConnState
 from perfgate.gateway.stats import GatewayStats
+from perfgate.gateway.tasks import TaskStarter
 
 OUTBOX_MESSAGES = 4096
 """Count bound of the outgoing queue (the byte budget usually binds first)."""
@@ -55,7 +56,7 @@ class Writer:
     _plan: BatchPlan
     _wire: GatewayStream
     _stats: GatewayStats
-    _nursery: trio.Nursery | None
+    _nursery: TaskStarter | None
     _wake: trio.CancelScope | None
     _room: trio.Event | None
     _writer_running: bool
