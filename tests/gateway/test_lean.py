@@ -22,19 +22,7 @@ from perfgate.gateway.tasks import ConnectionTasks
 from perfgate.store import JobRecord
 from tests.gateway.conftest import Start, eventually
 from tests.gateway.wsclient import Client, RawClient
-
-
-def all_tasks() -> list[trio.lowlevel.Task]:
-    found: list[trio.lowlevel.Task] = []
-    todo = [trio.lowlevel.current_root_task()]
-    while todo:
-        task = todo.pop()
-        if task is None:
-            continue
-        found.append(task)
-        for nursery in task.child_nurseries:
-            todo.extend(nursery.child_tasks)
-    return found
+from tests.helpers import all_tasks
 
 
 def named(name: str) -> list[trio.lowlevel.Task]:
