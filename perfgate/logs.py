@@ -46,6 +46,9 @@ def _timestamp(record: logging.LogRecord) -> str:
 
 
 def _text_value(value: Any) -> str:
+    kind = type(value)
+    if kind is int or kind is float:  # never empty, never a space or quote (nan, inf too)
+        return repr(value)
     text = str(value)
     if not text or _NEEDS_QUOTES.search(text):
         return json.dumps(text)
@@ -89,5 +92,11 @@ def configure_logging(fmt: str = "text", level: str = "info", stream: TextIO | N
     handler._perfgate = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Neither format shows a record's thread or process: do not look them up for each line
+    # (an os.getpid() system call, a current_thread() and a multiprocessing lookup per
+    # record, the access line included). The logging HOWTO's "Optimization" switches.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # Hypercorn logs "Running on ..." itself; our supervisor says it once, in our format.
     logging.getLogger("hypercorn.error").setLevel(logging.WARNING)

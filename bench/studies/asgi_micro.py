@@ -41,7 +41,7 @@ def perfgate_asgi() -> Any:
     state = AppState(
         config=config, readiness=readiness, authenticator=Authenticator(config.auth.tokens)
     )
-    state.components["monitor"] = Monitor(config.monitor)
+    state.services.monitor = Monitor(config.monitor)
     return wrap_app(create_app(state), config.http)
 
 

@@ -8,6 +8,13 @@ as soon as hypercorn posts ``http.disconnect``, which lands on that close mid-wa
 (``send_eof`` is cancelled before it shuts the socket). The socket stays open, h11 pauses on
 the next request, and the client waits for a response that never comes.
 
+The same cancellation cuts short what Hypercorn does after a response it keeps the connection
+for: restart the keep-alive timer. Unshielded (as in a bare Quart-trio app), a connection's
+head deadline applies to its first request only; a slowloris client then trickles its second
+head for as long as it likes (``tests/http/test_limits.py``). That restart (a task spawned,
+then cancelled by the next request) is most of what the shield costs per request, about
+250 µs of CPU on the 2-core development machine: the price of the deadline, not overhead.
+
 Shielding the final ``http.response.body`` send lets hypercorn finish what it started (the
 server's ASGI wrapper, :class:`perfgate.http.server.EdgeASGI`, does it with these functions). It adds
 no new way to block: hypercorn already shields the socket write inside it, and the close after

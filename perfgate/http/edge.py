@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import trio
 from quart import Quart, Response, g, request
@@ -55,11 +56,15 @@ class EdgeCounters:
 class _Seen:
     """What the edge notes about one request on its way in (one ``g`` attribute)."""
 
-    __slots__ = ("headers", "monitored", "preflight", "request_id", "started")
+    __slots__ = ("headers", "method", "monitored", "path", "preflight", "request_id", "started")
 
-    def __init__(self, started: float, headers: dict[str, str], request_id: str) -> None:
+    def __init__(
+        self, started: float, headers: dict[str, str], method: str, path: str, request_id: str
+    ) -> None:
         self.started = started
         self.headers = headers
+        self.method = method
+        self.path = path
         self.request_id = request_id
         self.preflight = False
         self.monitored = False
@@ -80,14 +85,16 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
 
     @app.before_request
     async def _arrived() -> Response | None:
-        headers = _lowered(request.headers)
+        started = time.perf_counter()
+        headers = _scope_headers(request.scope)
+        method = request.method
+        path = request.path
         seen = g.perfgate_edge = _Seen(
-            time.perf_counter(), headers, request_id_from(headers.get("x-request-id"))
+            started, headers, method, path, request_id_from(headers.get("x-request-id"))
         )
         if monitor is not None:
             monitor.http_started()
             seen.monitored = True
-        method = request.method
         if method == "OPTIONS" and headers.get("access-control-request-method"):
             response = Response(b"", status=204)
             allowed = neg.cors_origin(headers.get("origin"), config.cors_origins)
@@ -98,7 +105,7 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
             response.headers["Vary"] = "Origin"
             seen.preflight = True
             return response
-        if buckets.enabled and request.path not in UNLIMITED_PATHS:
+        if buckets.enabled and path not in UNLIMITED_PATHS:
             client = request.remote_addr or "-"
             cost = WRITE_COST if method in ("POST", "DELETE") else 1.0
             now = trio.current_time()
@@ -109,9 +116,7 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
                     if len(last_logged) > 10_000:
                         last_logged.clear()
                     last_logged[client] = now
-                    log_event(
-                        log, logging.WARNING, "rate limited", client=client, path=request.path
-                    )
+                    log_event(log, logging.WARNING, "rate limited", client=client, path=path)
                 raise RateLimited(
                     f"rate limit of {config.rate_limit_per_s:g}/s exceeded", retry_after_s=wait_s
                 )
@@ -120,31 +125,41 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
     @app.after_request
     async def _leaving(response: Response) -> Response:
         seen: _Seen | None = g.get("perfgate_edge")
-        if seen is None or not seen.preflight:
-            asked = seen.headers if seen is not None else _lowered(request.headers)
-            has = _lowered(response.headers)
-            if request.method in ("GET", "HEAD") and response.status_code == 200:
+        if seen is None:  # a before_request hook of Quart's own failed before ours ran
+            seen = _Seen(
+                time.perf_counter(),
+                _scope_headers(request.scope),
+                request.method,
+                request.path,
+                request_id_from(None),
+            )
+        headers = response.headers
+        if not seen.preflight:
+            asked = seen.headers
+            has = _lowered(headers)
+            if seen.method in ("GET", "HEAD") and response.status_code == 200:
                 response = await _conditional(response, asked, has, counters)
+                headers = response.headers
             await _compress(response, asked, has, counters)
             _cors(response, asked, has, config)
             if "cache-control" not in has:
-                response.headers["Cache-Control"] = "no-cache"
-        request_id = seen.request_id if seen is not None else request_id_from(None)
-        response.headers["X-Request-ID"] = request_id
-        rule = request.url_rule.rule if request.url_rule is not None else None
-        elapsed_s = time.perf_counter() - seen.started if seen is not None else 0.0
+                headers.add("Cache-Control", "no-cache")
+        headers.add("X-Request-ID", seen.request_id)
+        url_rule = request.url_rule
+        rule = url_rule.rule if url_rule is not None else None
+        elapsed_s = time.perf_counter() - seen.started
         status = response.status_code
         log_request(
-            request_id=request_id,
+            request_id=seen.request_id,
             client=request.remote_addr or "-",
-            method=request.method,
-            path=request.path,
+            method=seen.method,
+            path=seen.path,
             route=rule or "-",
             status=status,
             ms=round(elapsed_s * 1000, 2),
         )
-        if monitor is not None and seen is not None:
-            monitor.observe_http(rule or UNMATCHED, request.method, status, elapsed_s)
+        if monitor is not None and seen.monitored:
+            monitor.observe_http(rule or UNMATCHED, seen.method, status, elapsed_s)
         return response
 
     if monitor is not None:
@@ -158,6 +173,24 @@ def install_edge(app: Quart, config: HttpConfig, monitor: Monitor | None = None)
                 monitor.http_finished()
 
     return counters
+
+
+def _scope_headers(scope: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers as a plain dict by name (the last value of a repeated one), read
+    from the ASGI scope: the server hands names lower-cased (ASGI says so), and this skips
+    werkzeug's ``Headers`` and a ``lower()`` per header."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _set(headers: Headers, has: dict[str, str], name: str, value: str) -> None:
+    """``headers[name] = value``, but an ``add`` when ``has`` says the name is not there yet
+    (werkzeug's ``__setitem__`` scans the list to drop an old value first)."""
+    lowered = name.lower()
+    if lowered in has:
+        headers[name] = value
+    else:
+        headers.add(name, value)
+    has[lowered] = value
 
 
 def _lowered(headers: Headers) -> dict[str, str]:
@@ -175,8 +208,8 @@ async def _conditional(
         return response
     etag = has.get("etag")
     if etag is None:
-        etag = has["etag"] = neg.strong_etag(_body(response))
-        response.headers["ETag"] = etag
+        etag = neg.strong_etag(_body(response))
+        _set(response.headers, has, "ETag", etag)
     if neg.etag_matches(asked.get("if-none-match"), etag):
         counters.not_modified += 1
         not_modified = Response(b"", status=304)
@@ -193,7 +226,7 @@ async def _compress(
 ) -> None:
     if not neg.is_compressible(has.get("content-type")) or response.status_code in (204, 304):
         return
-    has["vary"] = response.headers["Vary"] = neg.add_vary(has.get("vary"), "Accept-Encoding")
+    _set(response.headers, has, "Vary", neg.add_vary(has.get("vary"), "Accept-Encoding"))
     if not _buffered(response) or "content-encoding" in has:
         return
     if not neg.accepts_gzip(asked.get("accept-encoding")):
@@ -214,7 +247,7 @@ def _cors(
     if not config.cors_origins:
         return
     allowed = neg.cors_origin(asked.get("origin"), config.cors_origins)
-    response.headers["Vary"] = neg.add_vary(has.get("vary"), "Origin")
+    _set(response.headers, has, "Vary", neg.add_vary(has.get("vary"), "Origin"))
     if allowed is not None:
         response.headers["Access-Control-Allow-Origin"] = allowed
         response.headers["Access-Control-Expose-Headers"] = neg.CORS_EXPOSED_HEADERS

@@ -97,6 +97,41 @@ async def test_slowloris_head_is_cut_off_while_other_clients_are_served(
     assert served >= 3
 
 
+async def test_a_slowloris_head_after_a_response_is_cut_off(server: dict[str, Any]) -> None:
+    """The head deadline starts again after each response, not only on a new connection:
+    otherwise one quick request buys a slowloris client all the time it wants for the next
+    head (each byte well inside the read timeout). Hypercorn restarts that timer from inside
+    the app's final ``send``, which quart-trio cancels as soon as the response is out; the
+    final-send shield (:mod:`perfgate.http.closing`) is what lets the restart happen."""
+    stream = await _connect(server)
+    await stream.send_all(b"GET /healthz HTTP/1.1\r\nHost: perfgate\r\n\r\n")
+    first = b""
+    with trio.fail_after(10):
+        while not first.endswith(b'{"status":"ok"}\n'):
+            first += await stream.receive_some(65536)
+    assert first.startswith(b"HTTP/1.1 200"), first[:200]
+    head = b"GET /healthz HTTP/1.1\r\nHost: perfgate\r\nX-Trickle: " + b"a" * 20 + b"\r\n\r\n"
+    sent = 0
+
+    async def trickle() -> None:
+        nonlocal sent
+        for byte in head:
+            try:
+                await stream.send_all(bytes([byte]))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            sent += 1
+            await trio.sleep(0.5)  # a quarter of the read timeout: each read is in time
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trickle)
+        rest = await _read_until_eof(stream, timeout_s=len(head) + 10)
+        nursery.cancel_scope.cancel()
+    await stream.aclose()
+    assert rest == b"", rest[:200]
+    assert 0 < sent < len(head) // 2, sent
+
+
 async def test_slow_body_gets_408_and_the_connection_is_closed(server: dict[str, Any]) -> None:
     stream = await _connect(server)
     await stream.send_all(
