@@ -54,23 +54,25 @@ async def _read_until_eof(stream: trio.SocketStream, timeout_s: float = 10) -> b
             data += chunk
 
 
+async def _trickle(stream: trio.SocketStream, data: bytes, every_s: float, sent: list[int]) -> None:
+    """Send ``data`` one byte every ``every_s`` until the server closes; ``sent`` gets one
+    entry per byte that went out."""
+    for byte in data:
+        try:
+            await stream.send_all(bytes([byte]))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        sent.append(byte)
+        await trio.sleep(every_s)
+
+
 async def test_slowloris_head_is_cut_off_while_other_clients_are_served(
     server: dict[str, Any],
 ) -> None:
     head = b"GET /healthz HTTP/1.1\r\nHost: perfgate\r\nX-Trickle: " + b"a" * 40 + b"\r\n\r\n"
-    sent = 0
+    sent: list[int] = []
     closed = trio.Event()
     served = 0
-
-    async def trickle(stream: trio.SocketStream) -> None:
-        nonlocal sent
-        for byte in head:
-            try:
-                await stream.send_all(bytes([byte]))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            sent += 1
-            await trio.sleep(1)
 
     async def watch(stream: trio.SocketStream) -> None:
         assert await _read_until_eof(stream, timeout_s=len(head) + 10) == b""
@@ -89,11 +91,11 @@ async def test_slowloris_head_is_cut_off_while_other_clients_are_served(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch, stream)
         nursery.start_soon(others)
-        await trickle(stream)
+        await _trickle(stream, head, 1.0, sent)
         await closed.wait()
     await stream.aclose()
     # Cut off at the head deadline, long before the head was complete (one byte a second).
-    assert 0 < sent < len(head) // 2, sent
+    assert 0 < len(sent) < len(head) // 2, len(sent)
     assert served >= 3
 
 
@@ -111,25 +113,15 @@ async def test_a_slowloris_head_after_a_response_is_cut_off(server: dict[str, An
             first += await stream.receive_some(65536)
     assert first.startswith(b"HTTP/1.1 200"), first[:200]
     head = b"GET /healthz HTTP/1.1\r\nHost: perfgate\r\nX-Trickle: " + b"a" * 20 + b"\r\n\r\n"
-    sent = 0
-
-    async def trickle() -> None:
-        nonlocal sent
-        for byte in head:
-            try:
-                await stream.send_all(bytes([byte]))
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            sent += 1
-            await trio.sleep(0.5)  # a quarter of the read timeout: each read is in time
-
+    sent: list[int] = []
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(trickle)
+        # a byte every half second, a quarter of the read timeout: each read is in time
+        nursery.start_soon(_trickle, stream, head, 0.5, sent)
         rest = await _read_until_eof(stream, timeout_s=len(head) + 10)
         nursery.cancel_scope.cancel()
     await stream.aclose()
     assert rest == b"", rest[:200]
-    assert 0 < sent < len(head) // 2, sent
+    assert 0 < len(sent) < len(head) // 2, len(sent)
 
 
 async def test_slow_body_gets_408_and_the_connection_is_closed(server: dict[str, Any]) -> None:
