@@ -53,7 +53,8 @@ bench-power: bench-extra
 # map over the test files in [tool.mutmut] in pyproject.toml). A module not written yet is
 # skipped. Prints killed/total per module; the survivors judged equivalent: docs/mutation.md.
 MUTATION_MODULES ?= perfgate.pool.queue perfgate.pool.backoff perfgate.gateway.heartbeat \
-	perfgate.gateway.outbox perfgate.ratelimit perfgate.bench.stats perfgate.jobs.lifecycle
+	perfgate.gateway.outbox perfgate.ratelimit perfgate.bench.stats perfgate.jobs.lifecycle \
+	perfgate.gateway.accept
 mutation: $(STAMP)
 	@for module in $(MUTATION_MODULES); do \
 		if [ -f "$$(echo $$module | tr . /).py" ]; then \

@@ -50,6 +50,19 @@ def test_a_quiet_spell_refills_the_burst_and_no_more() -> None:
     assert [w for _, w in later[:5]] == [0.0] * 5 and later[5][1] > 0
 
 
+def test_a_slow_pace_and_a_late_storm_are_timed_from_now() -> None:
+    """A pace under one handshake a second still paces, and a storm long after start-up gets
+    waits and ``Retry-After`` values counted from its own time, not from the clock's zero."""
+    pace = AcceptPace(0.5, 1, now=1000.0)
+    assert pace.enabled
+    assert pace.admit(1000.0) == (True, 0.0)
+    ok, retry_after_s = pace.admit(1000.0)  # the next turn is 2 s away: past MAX_WAIT_S
+    assert not ok and retry_after_s == pytest.approx(2.0 + 2.0)
+    ok, retry_after_s = pace.admit(1000.5)  # 1.5 s to wait: refused, a turn 2 s later
+    assert not ok and retry_after_s == pytest.approx(1004.0 + 2.0 - 1000.5)
+    assert pace.admit(1001.0) == (True, pytest.approx(1.0))  # refusals took no token
+
+
 def test_no_pace_admits_everything_at_once() -> None:
     pace = AcceptPace(0.0, 100)
     assert not pace.enabled
