@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 import trio
 
 from perfgate.bench.server import perfgate_argv
@@ -100,3 +103,25 @@ def stop_server(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> tuple
     proc.log_text = err  # type: ignore[attr-defined]
     proc.log.close()  # type: ignore[attr-defined]
     return proc.returncode, err
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted on ``where`` (created) with ``options``, unmounted afterwards; needs
+    root. Where it cannot be mounted the test is skipped, except under ``CI=true``: CI runs
+    as root, so there a failed mount fails the test instead of hiding it."""
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        why = f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True)

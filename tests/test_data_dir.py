@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from perfgate.bench.server import perfgate_argv
-from tests.helpers import start_server, stop_server
+from tests.helpers import start_server, stop_server, tmpfs
 
 
 def serve(
@@ -68,24 +65,8 @@ def test_a_data_dir_under_a_regular_file_exits_2(tmp_path: Path) -> None:
     assert str(tmp_path / "file" / "data") in line
 
 
-@contextlib.contextmanager
-def read_only_mount(where: Path) -> Iterator[Path]:
-    """A small read-only tmpfs (root can write through a chmod, not through a ro mount)."""
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=True)
-
-
 def test_a_read_only_data_dir_exits_2_with_one_line(tmp_path: Path) -> None:
-    with read_only_mount(tmp_path / "ro") as data:
+    # a read-only tmpfs (root can write through a chmod, not through a ro mount)
+    with tmpfs(tmp_path / "ro", "ro,size=1m") as data:
         line = one_line(serve(data, tmp_path))
     assert str(data) in line and "Read-only file system" in line

@@ -7,7 +7,6 @@ import errno
 import itertools
 import logging
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from perfgate.pool import Pool
 from perfgate.readiness import Phase, Readiness
 from perfgate.store import Journal
 from tests.conftest import make_config
-from tests.helpers import server_log, start_server, stop_server
+from tests.helpers import server_log, start_server, stop_server, tmpfs
 
 DISK_FULL = [
     sqlite3.OperationalError("database or disk is full"),
@@ -137,19 +136,8 @@ async def test_write_durably_lets_a_bug_through(autojump_clock: Any) -> None:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """``tmp_path/data`` on a 4 MiB tmpfs, so that the test can fill it (needs root)."""
-    where = tmp_path / "data"
-    where.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)],
-        capture_output=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "data", "size=4m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=True)
 
 
 def fill(disk: Path) -> Path:
